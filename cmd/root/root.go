@@ -1,0 +1,54 @@
+// Package root assembles difyctl's command tree and its global flags.
+package root
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/cmd/completion"
+	"github.com/difyctl/difyctl/cmd/doctor"
+	"github.com/difyctl/difyctl/cmd/version"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+)
+
+// New returns the root command bound to f.
+func New(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "difyctl",
+		Short: "Install and operate a self-hosted Dify on Docker",
+		Long: `difyctl installs and operates a self-hosted Dify on a Docker host: it writes a
+safe .env, starts Dify's services in dependency order through the Docker Engine
+API, and backs Redis up and restores it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmdutil.ValidateOutput(f.Output); err != nil {
+				return err
+			}
+			if f.NoColor {
+				f.IOStreams.DisableColor()
+			}
+			return nil
+		},
+	}
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	})
+
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.ProjectDir, "project-dir", "", "project directory holding .env and data (default: the current directory)")
+	pf.StringVarP(&f.ProjectNameFlag, "project-name", "p", "", "compose project name (default: COMPOSE_PROJECT_NAME from .env, else \"dify\")")
+	pf.StringVarP(&f.Output, "output", "o", cmdutil.OutputText, "output format: text or json")
+	pf.BoolVar(&f.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
+	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "print debugging detail to stderr")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.AddCommand(
+		version.NewCmd(f),
+		doctor.NewCmd(f),
+		completion.NewCmd(f),
+	)
+	return cmd
+}

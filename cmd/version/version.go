@@ -1,0 +1,81 @@
+// Package version implements `difyctl version`.
+package version
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/internal/buildinfo"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/dockerclient"
+	"github.com/difyctl/difyctl/internal/iostreams"
+)
+
+// Options for the version command.
+type Options struct {
+	IO     *iostreams.IOStreams
+	JSON   bool
+	Build  buildinfo.Info
+	Engine func(ctx context.Context) (dockerclient.EngineInfo, error) // nil: no engine lookup
+}
+
+// Report is what `version --output json` prints.
+type Report struct {
+	Client buildinfo.Info           `json:"client"`
+	Engine *dockerclient.EngineInfo `json:"engine,omitempty"`
+	// EngineError says why the engine is missing from the report.
+	EngineError string `json:"engineError,omitempty"`
+}
+
+// NewCmd returns the version command.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print difyctl's version and the Docker engine's",
+		Args:  cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := &Options{IO: f.IOStreams, JSON: f.JSON(), Build: buildinfo.Get()}
+			opts.Engine = func(ctx context.Context) (dockerclient.EngineInfo, error) {
+				cli, ep, err := f.Docker()
+				if err != nil {
+					return dockerclient.EngineInfo{}, err
+				}
+				defer cli.Close()
+				return dockerclient.Probe(ctx, cli, ep, 5*time.Second)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+}
+
+// Run prints the report. An unreachable engine is reported, not an error:
+// `version` must work on a host without Docker.
+func Run(ctx context.Context, opts *Options) error {
+	rep := Report{Client: opts.Build}
+	if opts.Engine != nil {
+		info, err := opts.Engine(ctx)
+		if err != nil {
+			rep.EngineError = err.Error()
+		} else {
+			rep.Engine = &info
+		}
+	}
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, rep)
+	}
+	w := opts.IO.Out
+	c := rep.Client
+	fmt.Fprintf(w, "difyctl:\n  Version:     %s\n  Commit:      %s\n  Built:       %s\n  Go version:  %s\n  Platform:    %s\n",
+		c.Version, c.Commit, c.Date, c.GoVersion, c.Platform)
+	if rep.Engine != nil {
+		e := rep.Engine
+		fmt.Fprintf(w, "Docker engine:\n  Version:     %s\n  API version: %s (minimum %s; difyctl uses %s)\n  OS/Arch:     %s/%s\n  Host:        %s\n",
+			e.Version, e.APIVersion, e.MinAPIVersion, e.ClientAPI, e.OS, e.Arch, e.Host)
+	} else if rep.EngineError != "" {
+		fmt.Fprintf(w, "Docker engine:\n  unreachable: %s\n", rep.EngineError)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package version
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/difyctl/difyctl/internal/buildinfo"
+	"github.com/difyctl/difyctl/internal/dockerclient"
+	"github.com/difyctl/difyctl/internal/iostreams"
+)
+
+func TestRunText(t *testing.T) {
+	io, _, out, _ := iostreams.Test()
+	err := Run(context.Background(), &Options{
+		IO:    io,
+		Build: buildinfo.Info{Version: "1.2.3", Commit: "abc", Date: "2026-01-01", GoVersion: "go1.26", Platform: "linux/amd64"},
+		Engine: func(context.Context) (dockerclient.EngineInfo, error) {
+			return dockerclient.EngineInfo{Version: "20.10.24", APIVersion: "1.41", MinAPIVersion: "1.12", ClientAPI: "1.41", OS: "linux", Arch: "amd64"}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"1.2.3", "abc", "20.10.24", "API version: 1.41"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRunJSONEngineDown(t *testing.T) {
+	io, _, out, _ := iostreams.Test()
+	err := Run(context.Background(), &Options{
+		IO: io, JSON: true, Build: buildinfo.Get(),
+		Engine: func(context.Context) (dockerclient.EngineInfo, error) {
+			return dockerclient.EngineInfo{}, errors.New("docker engine unreachable at x")
+		},
+	})
+	if err != nil {
+		t.Fatalf("version must not fail when the engine is down: %v", err)
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if rep.Engine != nil || !strings.Contains(rep.EngineError, "unreachable") || rep.Client.GoVersion == "" {
+		t.Fatalf("unexpected report %+v", rep)
+	}
+}

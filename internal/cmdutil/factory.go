@@ -1,0 +1,64 @@
+package cmdutil
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/internal/dockerclient"
+	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/project"
+)
+
+// Factory carries the global flags and the shared resources every command may
+// ask for. The root command fills it; commands copy what they need into their
+// own options struct.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Getenv    func(string) string
+
+	// Global flags.
+	ProjectDir      string
+	ProjectNameFlag string
+	Output          string
+	NoColor         bool
+	Verbose         bool
+}
+
+// NewFactory returns a factory on the process's streams and environment.
+func NewFactory() *Factory {
+	return &Factory{IOStreams: iostreams.System(), Getenv: os.Getenv, Output: OutputText}
+}
+
+// Project resolves the project directory and name from the global flags.
+func (f *Factory) Project() (dir, name string, err error) {
+	dir, err = project.ResolveDir(f.ProjectDir)
+	if err != nil {
+		return "", "", WithExitCode(ExitUsage, err)
+	}
+	name, _, err = project.ResolveName(dir, f.ProjectNameFlag, f.Getenv)
+	if err != nil {
+		return "", "", WithExitCode(ExitUsage, err)
+	}
+	return dir, name, nil
+}
+
+// Docker opens an engine client (not yet connected: the first call negotiates).
+func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
+	cli, ep, err := dockerclient.New(f.Getenv)
+	if err != nil {
+		return nil, ep, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
+	}
+	return cli, ep, nil
+}
+
+// JSON reports whether --output json was asked for.
+func (f *Factory) JSON() bool { return f.Output == OutputJSON }
+
+// Debugf prints to stderr with -v.
+func (f *Factory) Debugf(format string, a ...any) {
+	if f.Verbose {
+		fmt.Fprintf(f.IOStreams.ErrOut, "debug: "+format+"\n", a...)
+	}
+}
