@@ -1,0 +1,189 @@
+// Package health reads a container's state as dependency gating sees it and
+// waits for a condition (started, healthy, completed successfully), driven by
+// the engine's events rather than by polling.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+)
+
+// Condition is what a dependent waits for; the names are compose's depends_on
+// conditions.
+type Condition string
+
+// The depends_on conditions.
+const (
+	Started               Condition = "service_started"
+	Healthy               Condition = "service_healthy"
+	CompletedSuccessfully Condition = "service_completed_successfully"
+)
+
+// Probe is one healthcheck run.
+type Probe struct {
+	ExitCode int    `json:"exitCode"`
+	Output   string `json:"output"`
+}
+
+// State is a container's state as far as gating goes.
+type State struct {
+	ID        string                   `json:"id"`
+	Name      string                   `json:"name"`
+	Status    container.ContainerState `json:"status"`           // created, running, exited, ...
+	Health    container.HealthStatus   `json:"health,omitempty"` // empty when the container has no healthcheck
+	ExitCode  int                      `json:"exitCode"`
+	OOMKilled bool                     `json:"oomKilled,omitempty"`
+	Error     string                   `json:"error,omitempty"`
+	Probes    []Probe                  `json:"probes,omitempty"` // the last probes, oldest first
+}
+
+// FromInspect extracts the gating state from an inspect response.
+func FromInspect(c container.InspectResponse) State {
+	s := State{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	if c.State == nil {
+		return s
+	}
+	s.Status, s.ExitCode, s.OOMKilled, s.Error = c.State.Status, c.State.ExitCode, c.State.OOMKilled, c.State.Error
+	if h := c.State.Health; h != nil {
+		s.Health = h.Status
+		for _, p := range h.Log {
+			if p != nil {
+				s.Probes = append(s.Probes, Probe{ExitCode: p.ExitCode, Output: strings.TrimSpace(p.Output)})
+			}
+		}
+	}
+	return s
+}
+
+// Inspect reads a container's gating state.
+func Inspect(ctx context.Context, cli *client.Client, id string) (State, error) {
+	res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return State{}, err
+	}
+	return FromInspect(res.Container), nil
+}
+
+// FailedError says that a condition can no longer be met.
+type FailedError struct {
+	State  State
+	Reason string
+}
+
+func (e *FailedError) Error() string { return fmt.Sprintf("%s: %s", e.State.Name, e.Reason) }
+
+// Check tells whether s meets cond (done), or can no longer meet it (a
+// *FailedError), or may yet (false, nil).
+func (s State) Check(cond Condition) (bool, error) {
+	exited := s.Status == container.StateExited || s.Status == container.StateDead
+	fail := func(format string, a ...any) (bool, error) {
+		return false, &FailedError{State: s, Reason: fmt.Sprintf(format, a...)}
+	}
+	exitReason := func() string {
+		r := fmt.Sprintf("exited with code %d", s.ExitCode)
+		if s.OOMKilled {
+			r += " (killed: out of memory)"
+		}
+		if s.Error != "" {
+			r += ": " + s.Error
+		}
+		return r
+	}
+	switch cond {
+	case CompletedSuccessfully:
+		if exited {
+			if s.ExitCode == 0 {
+				return true, nil
+			}
+			return fail("%s", exitReason())
+		}
+		return false, nil
+	case Healthy:
+		if exited {
+			return fail("%s before it became healthy", exitReason())
+		}
+		if s.Status != container.StateRunning {
+			return false, nil
+		}
+		switch s.Health {
+		case "", container.NoHealthcheck:
+			// compose treats a service without a healthcheck as healthy once running.
+			return true, nil
+		case container.Healthy:
+			return true, nil
+		case container.Unhealthy:
+			return fail("unhealthy")
+		}
+		return false, nil
+	default: // Started
+		if s.Status == container.StateRunning {
+			return true, nil
+		}
+		if exited {
+			// A container that ran and exited 0 has started (and finished).
+			if s.ExitCode == 0 {
+				return true, nil
+			}
+			return fail("%s", exitReason())
+		}
+		return false, nil
+	}
+}
+
+// Wait blocks until the container meets cond, can no longer meet it, or ctx
+// ends. It subscribes to the container's events first and inspects once, so
+// no transition is missed between the two; every further inspection is
+// triggered by an event (start, die, health_status, ...), never by a timer.
+func Wait(ctx context.Context, cli *client.Client, id string, cond Condition) (State, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ev := cli.Events(ctx, client.EventsListOptions{
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id),
+	})
+	for {
+		st, err := Inspect(ctx, cli, id)
+		if err != nil {
+			return st, err
+		}
+		if done, err := st.Check(cond); done || err != nil {
+			return st, err
+		}
+		if err := nextEvent(ctx, ev); err != nil {
+			return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
+		}
+	}
+}
+
+// nextEvent blocks until an event that can change the gating state arrives.
+func nextEvent(ctx context.Context, ev client.EventsResult) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-ev.Err:
+			if err == nil {
+				err = errors.New("engine closed the event stream")
+			}
+			return err
+		case m := <-ev.Messages:
+			if relevant(m.Action) {
+				return nil
+			}
+		}
+	}
+}
+
+func relevant(a events.Action) bool {
+	switch a {
+	case events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill, events.ActionOOM,
+		events.ActionRestart, events.ActionDestroy:
+		return true
+	}
+	return strings.HasPrefix(string(a), string(events.ActionHealthStatus))
+}

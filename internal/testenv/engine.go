@@ -1,0 +1,168 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/dockerclient"
+)
+
+// InCI reports whether the tests run in CI, where a missing engine is a
+// failure rather than a reason to skip.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+var (
+	engineOnce sync.Once
+	engineCli  *client.Client
+	engineErr  error
+)
+
+// Engine returns a client for the test engine. When the engine is unreachable
+// the test fails under CI=true and is skipped otherwise, saying why either way.
+func Engine(t testing.TB) *client.Client {
+	t.Helper()
+	engineOnce.Do(func() {
+		cli, ep, err := dockerclient.New(os.Getenv)
+		if err == nil {
+			_, err = dockerclient.Probe(context.Background(), cli, ep, 10*time.Second)
+		}
+		engineCli, engineErr = cli, err
+	})
+	if engineErr != nil {
+		msg := fmt.Sprintf("Docker engine unreachable: %v; `make test` installs and starts one", engineErr)
+		if InCI() {
+			t.Fatalf("CI=true: %s", msg)
+		}
+		t.Skip(msg)
+	}
+	return engineCli
+}
+
+var (
+	fixturesOnce sync.Once
+	fixturesErr  error
+)
+
+// Fixtures makes sure the fixture images exist and are current (make test has
+// normally built them already, so this only checks) and returns the engine.
+func Fixtures(t testing.TB) *client.Client {
+	t.Helper()
+	cli := Engine(t)
+	fixturesOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		fixturesErr = EnsureFixtures(ctx, cli, testLog{t})
+	})
+	if fixturesErr != nil {
+		t.Fatalf("fixture images: %v", fixturesErr)
+	}
+	return cli
+}
+
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
+
+// ProjectName returns a project name no other test uses, and registers the
+// removal of every container, network and volume labelled with it when the
+// test ends, passed or failed.
+func ProjectName(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "difyctl-e2e-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		if err := RemoveProject(context.Background(), cli, name); err != nil {
+			t.Errorf("cleanup of project %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// RemoveProject force-removes every object labelled with the project.
+func RemoveProject(ctx context.Context, cli *client.Client, project string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	f := make(client.Filters).Add("label", compose.ProjectFilter(project))
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, n := range ns.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, v := range vs.Items {
+		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// Difyctl builds the difyctl binary once per test process and returns its
+// path. The binary lives in a temporary directory removed by RemoveBinary
+// (call it from TestMain).
+func Difyctl(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		root, err := RepoRoot()
+		if err != nil {
+			binErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "difyctl-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "difyctl")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/difyctl")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building difyctl: %v", binErr)
+	}
+	return binPath
+}
+
+// RemoveBinary deletes the binary Difyctl built, if any.
+func RemoveBinary() {
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+}

@@ -1,0 +1,5 @@
+package testenv
+
+import "github.com/containerd/errdefs"
+
+func isNotFound(err error) bool { return errdefs.IsNotFound(err) }
