@@ -31,10 +31,24 @@ type Var struct {
 	Type        Type     `json:"type"`
 	Enum        []string `json:"enum,omitempty"`
 	Secret      string   `json:"secret,omitempty"`  // generator name, "derived" or "user"; empty: not a secret
-	Profile     string   `json:"profile,omitempty"` // written only when this profile is active
+	Profiles    []string `json:"profiles,omitempty"` // written only when one of these profiles is active
 	Optional    bool     `json:"optional,omitempty"`
 	Group       string   `json:"group"`
 	Description string   `json:"description,omitempty"`
+}
+
+// InProfiles reports whether v belongs to an active profile; a variable of
+// no profile belongs to all.
+func (v *Var) InProfiles(active func(string) bool) bool {
+	if len(v.Profiles) == 0 {
+		return true
+	}
+	for _, p := range v.Profiles {
+		if active(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsSecret reports whether the value must be masked and never logged.
@@ -102,7 +116,10 @@ func ParseSchema(b []byte) (*Schema, error) {
 				return nil, fmt.Errorf("env template line %d: %s has no #@ annotation", n, name)
 			}
 			v := &Var{Name: name, Default: def, Group: group, Description: strings.Join(desc, " "),
-				Secret: ann["secret"], Profile: ann["profile"]}
+				Secret: ann["secret"]}
+			if p := ann["profile"]; p != "" {
+				v.Profiles = strings.Split(p, ",")
+			}
 			_, v.Optional = ann["optional"]
 			t := ann["type"]
 			if enum, ok := strings.CutPrefix(t, "enum:"); ok {

@@ -16,8 +16,8 @@ func TestDefaultSchema(t *testing.T) {
 	if v, _ := s.Lookup("REDIS_PASSWORD"); !v.IsSecret() {
 		t.Error("REDIS_PASSWORD is not a secret")
 	}
-	if v, _ := s.Lookup("QDRANT_URL"); v.Profile != "qdrant" {
-		t.Errorf("QDRANT_URL profile %q", v.Profile)
+	if v, _ := s.Lookup("QDRANT_URL"); len(v.Profiles) != 1 || v.Profiles[0] != "qdrant" {
+		t.Errorf("QDRANT_URL profiles %q", v.Profiles)
 	}
 }
 

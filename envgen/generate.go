@@ -1,0 +1,176 @@
+package envgen
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
+)
+
+// HeaderMarker starts the comment that records which template a file was
+// written from; upgrade reads it.
+const HeaderMarker = "# difyctl-template: dify "
+
+// wanted reports whether a generated .env carries v for this selection: the
+// essential variables, those of the active profiles, and those the profiles
+// set.
+func wanted(v *Var, sel profiles.Selection, implied map[string]string) bool {
+	if _, ok := implied[v.Name]; ok {
+		return true
+	}
+	if len(v.Profiles) > 0 {
+		return v.InProfiles(sel.Active)
+	}
+	return !v.Optional
+}
+
+// filler computes values for variables being added to a file: the profile's
+// implied value, a fresh secret, a value tied to another variable, or the
+// default.
+type filler struct {
+	sel     profiles.Selection
+	implied map[string]string
+	rand    io.Reader
+	env     map[string]string // values so far
+}
+
+func (f *filler) value(v *Var) (string, error) {
+	if x, ok := f.implied[v.Name]; ok {
+		return x, nil
+	}
+	for _, l := range Links {
+		if l.Secondary == v.Name && l.Active(f.sel.Active) && l.Relation != IfSet {
+			if p, ok := f.env[l.Primary]; ok {
+				return p, nil
+			}
+		}
+		if l.Primary == v.Name && l.Active(f.sel.Active) && l.Relation != IfSet {
+			if s, ok := f.env[l.Secondary]; ok && s != "" {
+				if l.Relation == Member {
+					return splitList(s)[0], nil
+				}
+				return s, nil
+			}
+		}
+	}
+	if v.Generated() {
+		return generateSecret(v.Secret, f.rand)
+	}
+	return v.Default, nil
+}
+
+// Generate writes a complete .env for the selection: every wanted variable
+// of the template, grouped and described as there, with fresh secrets.
+func Generate(schema *Schema, sel profiles.Selection, rand io.Reader, now time.Time) (*Doc, error) {
+	d := &Doc{}
+	d.AppendComment(fmt.Sprintf("Dify %s environment, written by difyctl on %s.", templates.DifyVersion(), now.UTC().Format(time.RFC3339)))
+	d.AppendComment("Profiles: " + strings.Join(sel.Names(), ", ") + ". Secrets below were generated for this host: keep this file private (mode 0600).")
+	d.lines = append(d.lines, line{raw: HeaderMarker + templates.DifyVersion()})
+	f := &filler{sel: sel, implied: sel.Vars(), rand: rand, env: map[string]string{}}
+	group := ""
+	for _, v := range schema.Vars {
+		if !wanted(v, sel, f.implied) {
+			continue
+		}
+		if v.Group != group {
+			group = v.Group
+			d.AppendComment("")
+			d.AppendComment("== " + group + " ==")
+		}
+		val, err := f.value(v)
+		if err != nil {
+			return nil, fmt.Errorf("generating %s: %w", v.Name, err)
+		}
+		f.env[v.Name] = val
+		if v.Description != "" {
+			d.AppendComment(v.Description)
+		}
+		d.Set(v.Name, val)
+	}
+	if _, ok := f.env["CELERY_BROKER_URL"]; ok {
+		d.Set("CELERY_BROKER_URL", brokerURL(d.Map()))
+	}
+	return d, nil
+}
+
+// UpgradeReport says what Upgrade changed.
+type UpgradeReport struct {
+	From    string   `json:"from"`    // template version the file was written for ("" if unknown)
+	To      string   `json:"to"`      // template version now
+	Added   []string `json:"added"`   // variables added, with defaults or fresh secrets
+	Unknown []string `json:"unknown"` // variables the template no longer knows (kept)
+}
+
+// TemplateVersion reads the template version a file records, or "".
+func (d *Doc) TemplateVersion() string {
+	for _, l := range d.lines {
+		if v, ok := strings.CutPrefix(l.raw, HeaderMarker); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Upgrade adds to d every variable the current template wants for the
+// selection d describes and d lacks, at the end under a dated comment;
+// every existing line, value, comment and their order stay as they are.
+func Upgrade(d *Doc, schema *Schema, rand io.Reader, now time.Time) (UpgradeReport, error) {
+	rep := UpgradeReport{From: d.TemplateVersion(), To: templates.DifyVersion()}
+	env := d.Map()
+	sel, err := profiles.FromEnv(env)
+	if err != nil {
+		return rep, fmt.Errorf("the profiles this .env names: %w", err)
+	}
+	f := &filler{sel: sel, implied: sel.Vars(), rand: rand, env: env}
+	var add []*Var
+	for _, v := range schema.Vars {
+		if _, ok := env[v.Name]; !ok && wanted(v, sel, f.implied) {
+			add = append(add, v)
+		}
+	}
+	for _, k := range d.Keys() {
+		if _, ok := schema.Lookup(k); !ok {
+			rep.Unknown = append(rep.Unknown, k)
+		}
+	}
+	if len(add) > 0 {
+		d.AppendComment("")
+		d.AppendComment(fmt.Sprintf("== added by difyctl env upgrade on %s for Dify %s ==", now.UTC().Format("2006-01-02"), rep.To))
+	}
+	for _, v := range add {
+		val, err := f.value(v)
+		if err != nil {
+			return rep, fmt.Errorf("generating %s: %w", v.Name, err)
+		}
+		if v.Name == "CELERY_BROKER_URL" {
+			val = brokerURL(env)
+		}
+		env[v.Name] = val
+		if v.Description != "" {
+			d.AppendComment(v.Description)
+		}
+		d.Set(v.Name, val)
+		rep.Added = append(rep.Added, v.Name)
+	}
+	if rep.From != rep.To {
+		d.setHeader(rep.To)
+	}
+	return rep, nil
+}
+
+// setHeader records the template version: in place when the marker exists,
+// else at the end, so no line the user wrote moves.
+func (d *Doc) setHeader(version string) {
+	for i, l := range d.lines {
+		if strings.HasPrefix(l.raw, HeaderMarker) {
+			d.lines[i].raw = HeaderMarker + version
+			return
+		}
+	}
+	d.lines = append(d.lines, line{raw: HeaderMarker + version})
+}
+
+func templateVersion() string { return templates.DifyVersion() }
