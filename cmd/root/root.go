@@ -5,7 +5,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/cmd/completion"
+	"github.com/difyctl/difyctl/cmd/config"
 	"github.com/difyctl/difyctl/cmd/doctor"
+	"github.com/difyctl/difyctl/cmd/env"
+	"github.com/difyctl/difyctl/cmd/initcmd"
+	"github.com/difyctl/difyctl/cmd/profilescmd"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 )
@@ -41,6 +45,7 @@ API, and backs Redis up and restores it.`,
 	pf.StringVarP(&f.ProjectNameFlag, "project-name", "p", "", "compose project name (default: COMPOSE_PROJECT_NAME from .env, else \"dify\")")
 	pf.StringVarP(&f.Output, "output", "o", cmdutil.OutputText, "output format: text or json")
 	pf.BoolVar(&f.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
+	pf.StringArrayVarP(&f.Files, "file", "f", nil, "compose file to use instead of the embedded Dify templates (repeatable)")
 	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "print debugging detail to stderr")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 
@@ -49,6 +54,10 @@ API, and backs Redis up and restores it.`,
 		version.NewCmd(f),
 		doctor.NewCmd(f),
 		completion.NewCmd(f),
+		initcmd.NewCmd(f),
+		env.NewCmd(f),
+		profilescmd.NewCmd(f),
+		config.NewCmd(f),
 	)
 	return cmd
 }

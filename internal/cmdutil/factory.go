@@ -24,6 +24,7 @@ type Factory struct {
 	Output          string
 	NoColor         bool
 	Verbose         bool
+	Files           []string // -f/--file: compose files instead of the embedded templates
 }
 
 // NewFactory returns a factory on the process's streams and environment.

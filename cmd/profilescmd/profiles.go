@@ -1,0 +1,59 @@
+// Package profilescmd implements `difyctl profiles`.
+package profilescmd
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/profiles"
+)
+
+// Options for profiles.
+type Options struct {
+	IO   *iostreams.IOStreams
+	JSON bool
+}
+
+// NewCmd returns the profiles command.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "profiles",
+		Short: "List the database, vector-store and extra profiles",
+		Args:  cmdutil.Args(cobra.NoArgs),
+		RunE: func(*cobra.Command, []string) error {
+			return Run(&Options{IO: f.IOStreams, JSON: f.JSON()})
+		},
+	}
+}
+
+// Run prints the catalogue.
+func Run(opts *Options) error {
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, profiles.All())
+	}
+	w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tKIND\tSERVICES\tSETS\tDESCRIPTION")
+	for _, p := range profiles.All() {
+		name := p.Name
+		if p.Name == profiles.DefaultDatabase || p.Name == profiles.DefaultVector || p.Default {
+			name += " (default)"
+		}
+		var sets []string
+		for k, v := range p.Vars {
+			sets = append(sets, k+"="+v)
+		}
+		sort.Strings(sets)
+		desc := p.Description
+		if p.Resources != "" {
+			desc += "; " + p.Resources
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", name, p.Kind, strings.Join(p.Services, ","), strings.Join(sets, " "), desc)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,146 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/difyctl/difyctl/templates"
+)
+
+// LoadOptions says which project to load.
+type LoadOptions struct {
+	ProjectDir  string
+	ProjectName string
+	// Files are the -f files; empty means the embedded templates plus
+	// docker-compose.override.yaml from the project directory when present.
+	Files []string
+	// Profiles to activate; empty means COMPOSE_PROFILES from the
+	// environment or .env, as docker compose does.
+	Profiles []string
+	// Environ is the process environment (os.Environ()); it overrides .env.
+	Environ []string
+}
+
+// EmbeddedFile is the path the embedded template is loaded under.
+func EmbeddedFile(projectDir string) string {
+	return filepath.Join(projectDir, templates.ComposeFileName)
+}
+
+// Environment returns the interpolation environment: the project's .env
+// (read with compose's dotenv rules) overridden by the process environment.
+func Environment(projectDir string, environ []string) (map[string]string, error) {
+	osEnv := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			osEnv[k] = v
+		}
+	}
+	env := map[string]string{}
+	path := filepath.Join(projectDir, ".env")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		env, err = dotenv.UnmarshalBytesWithLookup(b, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	for k, v := range osEnv {
+		env[k] = v
+	}
+	return env, nil
+}
+
+// Load loads the project with compose-go exactly as docker compose would,
+// from the embedded templates or the -f files.
+func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
+	env, err := Environment(o.ProjectDir, o.Environ)
+	if err != nil {
+		return nil, err
+	}
+	var files []types.ConfigFile
+	if len(o.Files) == 0 {
+		files = append(files, types.ConfigFile{Filename: EmbeddedFile(o.ProjectDir), Content: templates.Compose()})
+		override := filepath.Join(o.ProjectDir, templates.OverrideFileName)
+		if b, err := os.ReadFile(override); err == nil {
+			files = append(files, types.ConfigFile{Filename: override, Content: b})
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading %s: %w", override, err)
+		}
+	} else {
+		for _, f := range o.Files {
+			if !filepath.IsAbs(f) {
+				f = filepath.Join(o.ProjectDir, f)
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("compose file: %w", err)
+			}
+			files = append(files, types.ConfigFile{Filename: f, Content: b})
+		}
+	}
+	profiles := o.Profiles
+	if len(profiles) == 0 {
+		for _, p := range strings.Split(env["COMPOSE_PROFILES"], ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				profiles = append(profiles, p)
+			}
+		}
+	}
+	details := types.ConfigDetails{WorkingDir: o.ProjectDir, ConfigFiles: files, Environment: env}
+	p, err := loader.LoadWithContext(ctx, details, func(lo *loader.Options) {
+		lo.SetProjectName(o.ProjectName, true)
+		lo.Profiles = profiles
+		lo.ResolvePaths = true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading the compose project: %w", err)
+	}
+	return p, nil
+}
+
+// ConfigFileNames lists the files a project was loaded from, as compose
+// records them in the config_files label.
+func ConfigFileNames(o LoadOptions) []string {
+	if len(o.Files) > 0 {
+		return o.Files
+	}
+	names := []string{EmbeddedFile(o.ProjectDir)}
+	if _, err := os.Stat(filepath.Join(o.ProjectDir, templates.OverrideFileName)); err == nil {
+		names = append(names, filepath.Join(o.ProjectDir, templates.OverrideFileName))
+	}
+	return names
+}
+
+// Mask replaces every secret value in b with ******** (longest first, so a
+// secret inside another is masked whole).
+func Mask(b []byte, secrets []string) []byte {
+	for _, s := range sortedByLength(secrets) {
+		if len(s) >= 4 {
+			b = bytes.ReplaceAll(b, []byte(s), []byte("********"))
+		}
+	}
+	return b
+}
+
+func sortedByLength(ss []string) []string {
+	out := append([]string(nil), ss...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
