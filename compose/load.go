@@ -108,7 +108,8 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the compose project: %w", err)
 	}
-	return p, nil
+	// As docker compose: networks and volumes no active service uses are not part of the project.
+	return p.WithoutUnnecessaryResources(), nil
 }
 
 // ConfigFileNames lists the files a project was loaded from, as compose

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,7 +204,7 @@ func diffSummaries(a, b Summary) []string {
 		}
 	}
 	if !reflect.DeepEqual(a.Networks, b.Networks) {
-		out = append(out, "networks differ")
+		out = append(out, fmt.Sprintf("networks differ: difyctl %v upstream %v", a.Networks, b.Networks))
 	}
 	return out
 }

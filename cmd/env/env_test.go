@@ -1,0 +1,157 @@
+package env
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/difyctl/difyctl/cmd/initcmd"
+	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/iostreams"
+)
+
+func initProject(t *testing.T, profiles ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := initcmd.Write(dir, profiles, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(filepath.Join(dir, ".env"))
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf(".env mode %v", st.Mode())
+	}
+	return dir
+}
+
+func TestInitRefusesToOverwrite(t *testing.T) {
+	dir := initProject(t)
+	before, _ := os.ReadFile(filepath.Join(dir, ".env"))
+	if _, err := initcmd.Write(dir, nil, false, time.Now()); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("overwrite without --force: %v", err)
+	}
+	res, err := initcmd.Write(dir, []string{"mysql"}, true, time.Now())
+	if err != nil || res.Backup == "" {
+		t.Fatalf("--force: %+v %v", res, err)
+	}
+	kept, _ := os.ReadFile(res.Backup)
+	if string(kept) != string(before) {
+		t.Fatal("the copy is not the previous file")
+	}
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	dir := initProject(t, "qdrant")
+	io, _, out, _ := iostreams.Test()
+	path := filepath.Join(dir, ".env")
+	if err := Validate(&ValidateOptions{IO: io, Path: path, Strict: true}); err != nil {
+		t.Fatalf("fresh init: %v\n%s", err, out)
+	}
+	d, _ := envgen.ReadFile(path)
+	d.Set("CODE_EXECUTION_API_KEY", "something-else-entirely-000")
+	envgen.WriteFile(path, d)
+	err := Validate(&ValidateOptions{IO: io, Path: path})
+	if cmdutil.ExitCode(err) != 1 || !strings.Contains(out.String(), "SANDBOX_API_KEY") {
+		t.Fatalf("tampered: %v\n%s", err, out)
+	}
+	if err := Validate(&ValidateOptions{IO: io, Path: filepath.Join(dir, "missing")}); cmdutil.ExitCode(err) != 2 {
+		t.Fatalf("missing file: %v", err)
+	}
+	os.WriteFile(path, []byte("A=\"unterminated\n"), 0o600)
+	if err := Validate(&ValidateOptions{IO: io, Path: path}); cmdutil.ExitCode(err) != 2 {
+		t.Fatalf("unparsable file: %v", err)
+	}
+}
+
+func TestSetKeepsPairsTied(t *testing.T) {
+	dir := initProject(t)
+	path := filepath.Join(dir, ".env")
+	io, in, _, _ := iostreams.Test()
+	in.WriteString("new-sandbox-key-0123456789abcdef\n")
+	if err := Set(&SetOptions{IO: io, Path: path, Key: "SANDBOX_API_KEY", Stdin: true}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := envgen.ReadFile(path)
+	if v, _ := d.Get("CODE_EXECUTION_API_KEY"); v != "new-sandbox-key-0123456789abcdef" {
+		t.Fatalf("CODE_EXECUTION_API_KEY = %q", v)
+	}
+	if err := Set(&SetOptions{IO: io, Path: path, Key: "REDIS_PASSWORD", Value: "another-redis-password-1234"}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = envgen.ReadFile(path)
+	if v, _ := d.Get("CELERY_BROKER_URL"); !strings.Contains(v, ":another-redis-password-1234@") {
+		t.Fatalf("broker URL not rebuilt: %q", v)
+	}
+	before, _ := os.ReadFile(path)
+	if err := Set(&SetOptions{IO: io, Path: path, Key: "DB_PORT", Value: "not-a-port"}); cmdutil.ExitCode(err) != 1 {
+		t.Fatalf("invalid value written: %v", err)
+	}
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Fatal("a refused set changed the file")
+	}
+}
+
+func TestUpgradeDryRunChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, ".env")
+	os.WriteFile(path, []byte("# mine\nREDIS_PASSWORD=mine-mine-mine-mine-mine\n"), 0o600)
+	io, _, out, _ := iostreams.Test()
+	if err := Upgrade(&UpgradeOptions{IO: io, Path: path, DryRun: true, Now: time.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "# mine\nREDIS_PASSWORD=mine-mine-mine-mine-mine\n" {
+		t.Fatal("dry run wrote")
+	}
+	if !strings.Contains(out.String(), "+DB_PASSWORD=********") || !strings.Contains(out.String(), "+DB_TYPE=postgresql") {
+		t.Fatalf("diff does not show added lines with secrets masked:\n%.400s", out)
+	}
+	if err := Upgrade(&UpgradeOptions{IO: io, Path: path, Now: time.Now}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), "# mine\nREDIS_PASSWORD=mine-mine-mine-mine-mine\n") {
+		t.Fatal("upgrade changed the user's lines")
+	}
+	matches, _ := filepath.Glob(path + ".bak-*")
+	if len(matches) != 1 {
+		t.Fatalf("no copy of the old file: %v", matches)
+	}
+}
+
+func TestImportUpstreamFolder(t *testing.T) {
+	up := filepath.Join(t.TempDir(), "docker")
+	os.MkdirAll(filepath.Join(up, "envs", "vectorstores"), 0o755)
+	os.MkdirAll(filepath.Join(up, "volumes", "redis", "data"), 0o755)
+	os.MkdirAll(filepath.Join(up, "nginx"), 0o755)
+	os.WriteFile(filepath.Join(up, ".env"), []byte("DB_TYPE=mysql\nDB_HOST=db_mysql\nDB_PORT=3306\nVECTOR_STORE=qdrant\nCOMPOSE_PROFILES=${VECTOR_STORE:-weaviate},${DB_TYPE:-postgresql}\nREDIS_PASSWORD=operator-chosen-pw\nMY_OWN_FLAG=1\n"), 0o644)
+	os.WriteFile(filepath.Join(up, "envs", "vectorstores", "qdrant.env"), []byte("QDRANT_API_KEY=operator-qdrant-key\n"), 0o644)
+	before, _ := os.ReadFile(filepath.Join(up, ".env"))
+
+	dir := t.TempDir()
+	io, _, out, _ := iostreams.Test()
+	if err := Import(&ImportOptions{IO: io, ProjectDir: dir, Source: up, Now: time.Now}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := envgen.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := d.Map()
+	for k, want := range map[string]string{"REDIS_PASSWORD": "operator-chosen-pw", "QDRANT_API_KEY": "operator-qdrant-key", "DB_TYPE": "mysql", "MY_OWN_FLAG": "1", "COMPOSE_PROJECT_NAME": "docker", "COMPOSE_PROFILES": "qdrant,mysql"} {
+		if env[k] != want {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "volumes")); err != nil || target != filepath.Join(up, "volumes") {
+		t.Errorf("volumes not linked: %q %v", target, err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(up, ".env")); string(after) != string(before) {
+		t.Error("import changed the source")
+	}
+	if !strings.Contains(out.String(), "MY_OWN_FLAG") {
+		t.Errorf("unplaced variable not reported:\n%s", out)
+	}
+}
