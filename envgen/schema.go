@@ -30,7 +30,7 @@ type Var struct {
 	Default     string   `json:"default"`
 	Type        Type     `json:"type"`
 	Enum        []string `json:"enum,omitempty"`
-	Secret      string   `json:"secret,omitempty"`  // generator name, "derived" or "user"; empty: not a secret
+	Secret      string   `json:"secret,omitempty"`   // generator name, "derived" or "user"; empty: not a secret
 	Profiles    []string `json:"profiles,omitempty"` // written only when one of these profiles is active
 	Optional    bool     `json:"optional,omitempty"`
 	Group       string   `json:"group"`

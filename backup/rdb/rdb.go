@@ -65,10 +65,10 @@ func (e *Error) Error() string { return fmt.Sprintf("rdb: offset %d: %s", e.Offs
 
 // reader counts and checksums every byte it hands out.
 type reader struct {
-	r   *bufio.Reader
-	off int64
-	crc uint64
-	buf [8]byte
+	r       *bufio.Reader
+	off     int64
+	crc     uint64
+	buf     [8]byte
 	scratch []byte // reused by skip
 }
 
