@@ -21,6 +21,7 @@ const MaxVersion = 12
 type Info struct {
 	Version  int               `json:"rdbVersion"`
 	Keys     int64             `json:"keys"`
+	Expires  int64             `json:"expires"`       // keys with an expiry
 	Aux      map[string]string `json:"aux,omitempty"` // redis-ver, ctime, used-mem, ...
 	Size     int64             `json:"size"`
 	Checksum uint64            `json:"crc64"`
@@ -276,10 +277,12 @@ func Verify(src io.Reader) (Info, error) {
 			if err := r.skip(8); err != nil {
 				return info, err
 			}
+			info.Expires++
 		case opExpireTime:
 			if err := r.skip(4); err != nil {
 				return info, err
 			}
+			info.Expires++
 		case opIdle:
 			if _, err := r.plainLength(); err != nil {
 				return info, err
