@@ -167,9 +167,10 @@ func stream(ctx context.Context, cli *client.Client, id, src string, w io.Writer
 	done := make(chan verdict, 1)
 	go func() {
 		info, err := rdb.Verify(pr)
-		pr.CloseWithError(err) // unblock the writer if verification stopped early
-		if err == nil {
-			_, err = io.Copy(io.Discard, pr)
+		if err != nil {
+			pr.CloseWithError(err) // unblock the writer: verification stopped early
+		} else {
+			_, err = io.Copy(io.Discard, pr) // Verify saw the end; take what follows (nothing)
 		}
 		done <- verdict{info, err}
 	}()
@@ -177,10 +178,12 @@ func stream(ctx context.Context, cli *client.Client, id, src string, w io.Writer
 	pw.CloseWithError(copyErr)
 	v := <-done
 	switch {
+	case copyErr != nil && !errors.Is(copyErr, v.err):
+		// The copy failed on its own (disk full, engine gone): that is the cause,
+		// whatever the verifier then saw of a cut stream.
+		return v.info, "", n, hdr, fmt.Errorf("copying %s: %w", src, copyErr)
 	case v.err != nil:
 		return v.info, "", n, hdr, fmt.Errorf("%s failed verification: %w", src, v.err)
-	case copyErr != nil:
-		return v.info, "", n, hdr, fmt.Errorf("copying %s: %w", src, copyErr)
 	case n != th.Size:
 		return v.info, "", n, hdr, fmt.Errorf("copied %d of %d bytes of %s", n, th.Size, src)
 	}

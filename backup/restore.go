@@ -2,6 +2,7 @@ package backup
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,9 +41,10 @@ type RestoreResult struct {
 //     than the running server loads;
 //  2. take a safety backup of the current data (kept like any backup);
 //  3. stop Redis, replace its dump through the archive API (works for bind
-//     mounts and named volumes alike), move an AOF aside when appendonly is
-//     on (the AOF would win at start-up), start Redis, wait for it to be
-//     healthy, and check its key count against the file;
+//     mounts and named volumes alike); with appendonly on, move the AOF aside
+//     (it would win at start-up) and start a new one from the backup; start
+//     Redis, wait for it to be healthy, and check its key count against the
+//     file;
 //  4. if anything fails after the stop, put the safety copy back and start
 //     Redis again.
 //
@@ -75,7 +77,7 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 	if err != nil {
 		return nil, err
 	}
-	aof, err := r.aofPath(ctx, dataDir)
+	aof, err := r.aof(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,11 +103,13 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		defer cancel()
 		_, _ = cli.ContainerStop(rbCtx, r.ID, client.ContainerStopOptions{Timeout: &timeout})
 		var errs []error
-		if err := putFile(rbCtx, cli, r.ID, target, safety.Path, safety.Header); err != nil {
+		if err := putFiles(rbCtx, cli, r.ID, dataDir, safety.Header, upload{Name: dbfile, Src: safety.Path}); err != nil {
 			errs = append(errs, fmt.Errorf("putting the safety copy back: %w", err))
 		}
 		if res.AOFMoved != "" {
-			if err := moveInVolume(rbCtx, cli, r, res.AOFMoved, aof); err != nil {
+			if err := moveInVolume(rbCtx, cli, r, aof.path(dataDir), res.AOFMoved+".failed-restore"); err != nil {
+				errs = append(errs, fmt.Errorf("moving the restored AOF away: %w", err))
+			} else if err := moveInVolume(rbCtx, cli, r, res.AOFMoved, aof.path(dataDir)); err != nil {
 				errs = append(errs, fmt.Errorf("moving the AOF back: %w", err))
 			}
 		}
@@ -117,16 +121,18 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		}
 		return fmt.Errorf("restore failed and was rolled back (Redis has its previous data, safety copy %s): %w", safety.Path, cause)
 	}
-	if aof != "" {
-		aside := aof + ".difyctl-aside-" + o.Now().UTC().Format("20060102T150405Z")
-		o.progress("appendonly is on: moving %s aside to %s", aof, aside)
-		if err := moveInVolume(ctx, cli, r, aof, aside); err != nil {
+	uploads := []upload{{Name: dbfile, Src: o.File}}
+	if aof != nil {
+		aside := aof.path(dataDir) + ".difyctl-aside-" + o.Now().UTC().Format("20060102T150405Z")
+		o.progress("appendonly is on: moving %s aside to %s and starting the AOF from the backup", aof.path(dataDir), aside)
+		if err := moveInVolume(ctx, cli, r, aof.path(dataDir), aside); err != nil {
 			return nil, rollback(err)
 		}
 		res.AOFMoved = aside
+		uploads = append(uploads, aofUploads(*aof, o.File)...)
 	}
 	o.progress("replacing %s in %s", target, r.Name)
-	if err := putFile(ctx, cli, r.ID, target, o.File, safety.Header); err != nil {
+	if err := putFiles(ctx, cli, r.ID, dataDir, safety.Header, uploads...); err != nil {
 		return nil, rollback(err)
 	}
 	o.progress("starting %s", r.Name)
@@ -150,34 +156,46 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 	return res, nil
 }
 
-// aofPath returns the AOF file or directory to move aside, or "" when
-// appendonly is off or nothing exists.
-func (r *Redis) aofPath(ctx context.Context, dataDir string) (string, error) {
-	on, err := r.Config(ctx, "appendonly")
-	if err != nil || on != "yes" {
-		return "", err
-	}
-	name, _ := r.Config(ctx, "appenddirname") // Redis 7: a directory of AOF files
-	if name == "" {
-		if name, err = r.Config(ctx, "appendfilename"); err != nil {
-			return "", err
-		}
-	}
-	return path.Join(dataDir, name), nil
+// aofConfig is where Redis keeps its AOF.
+type aofConfig struct {
+	fileName string // appendfilename
+	dirName  string // appenddirname (Redis 7+), "" before
 }
 
-// putFile writes the local file src to dst inside the (stopped) container
-// through the archive API, with the ownership and mode hdr gives.
-func putFile(ctx context.Context, cli *client.Client, id, dst, src string, hdr tarHeader) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
+// path is the file or directory to move aside.
+func (a aofConfig) path(dataDir string) string {
+	if a.dirName != "" {
+		return path.Join(dataDir, a.dirName)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
+	return path.Join(dataDir, a.fileName)
+}
+
+// aof returns the AOF configuration when appendonly is on.
+func (r *Redis) aof(ctx context.Context) (*aofConfig, error) {
+	on, err := r.Config(ctx, "appendonly")
+	if err != nil || on != "yes" {
+		return nil, err
 	}
+	a := &aofConfig{}
+	if a.fileName, err = r.Config(ctx, "appendfilename"); err != nil {
+		return nil, err
+	}
+	a.dirName, _ = r.Config(ctx, "appenddirname")
+	return a, nil
+}
+
+// upload is one entry put into the container: a directory, or a file whose
+// content is the local file Src or Data.
+type upload struct {
+	Name string // relative to the destination directory
+	Dir  bool
+	Src  string
+	Data []byte
+}
+
+// putFiles writes entries into destDir of the (stopped) container through
+// the archive API, owned and moded as hdr says (the dump's own ownership).
+func putFiles(ctx context.Context, cli *client.Client, id, destDir string, hdr tarHeader, entries ...upload) error {
 	mode := hdr.Mode
 	if mode == 0 {
 		mode = 0o644
@@ -185,21 +203,65 @@ func putFile(ctx context.Context, cli *client.Client, id, dst, src string, hdr t
 	pr, pw := io.Pipe()
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: path.Base(dst), Size: st.Size(), Mode: mode, Uid: hdr.UID, Gid: hdr.GID, ModTime: time.Now(), Typeflag: tar.TypeReg})
-		if err == nil {
-			_, err = io.Copy(tw, f)
-		}
-		if err == nil {
-			err = tw.Close()
-		}
+		err := func() error {
+			for _, e := range entries {
+				h := &tar.Header{Name: e.Name, Mode: mode, Uid: hdr.UID, Gid: hdr.GID, ModTime: time.Now(), Typeflag: tar.TypeReg}
+				if e.Dir {
+					h.Typeflag, h.Mode, h.Name = tar.TypeDir, 0o755, e.Name+"/"
+					if err := tw.WriteHeader(h); err != nil {
+						return err
+					}
+					continue
+				}
+				var r io.Reader = bytes.NewReader(e.Data)
+				h.Size = int64(len(e.Data))
+				if e.Src != "" {
+					f, err := os.Open(e.Src)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					st, err := f.Stat()
+					if err != nil {
+						return err
+					}
+					r, h.Size = f, st.Size()
+				}
+				if err := tw.WriteHeader(h); err != nil {
+					return err
+				}
+				if _, err := io.Copy(tw, r); err != nil {
+					return err
+				}
+			}
+			return tw.Close()
+		}()
 		pw.CloseWithError(err)
 	}()
-	_, err = cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: path.Dir(dst), Content: pr, CopyUIDGID: true})
+	_, err := cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: destDir, Content: pr, CopyUIDGID: true})
 	pr.CloseWithError(err)
 	if err != nil {
-		return fmt.Errorf("writing %s into the container: %w", dst, err)
+		return fmt.Errorf("writing into %s of the container: %w", destDir, err)
 	}
 	return nil
+}
+
+// aofUploads makes the AOF start from the restored RDB, since with
+// appendonly on Redis loads the AOF, not dump.rdb: on Redis 7 a fresh
+// appenddirname holding the RDB as its base file and a manifest naming it;
+// on older Redis an appendfilename holding the RDB (an AOF with an RDB
+// preamble and no commands after it).
+func aofUploads(aof aofConfig, src string) []upload {
+	if aof.dirName == "" {
+		return []upload{{Name: aof.fileName, Src: src}}
+	}
+	base := aof.fileName + ".1.base.rdb"
+	manifest := fmt.Sprintf("file %s seq 1 type b\n", base)
+	return []upload{
+		{Name: aof.dirName, Dir: true},
+		{Name: path.Join(aof.dirName, base), Src: src},
+		{Name: path.Join(aof.dirName, aof.fileName+".manifest"), Data: []byte(manifest)},
+	}
 }
 
 // moveInVolume renames a file or directory in the stopped Redis container's

@@ -4,12 +4,14 @@ package root
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/difyctl/difyctl/cmd/backupcmd"
 	"github.com/difyctl/difyctl/cmd/completion"
 	"github.com/difyctl/difyctl/cmd/config"
 	"github.com/difyctl/difyctl/cmd/doctor"
 	"github.com/difyctl/difyctl/cmd/env"
 	"github.com/difyctl/difyctl/cmd/initcmd"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
+	"github.com/difyctl/difyctl/cmd/restore"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 )
@@ -58,6 +60,8 @@ API, and backs Redis up and restores it.`,
 		env.NewCmd(f),
 		profilescmd.NewCmd(f),
 		config.NewCmd(f),
+		backupcmd.NewCmd(f),
+		restore.NewCmd(f),
 	)
 	return cmd
 }

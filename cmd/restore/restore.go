@@ -1,0 +1,118 @@
+// Package restore implements `difyctl restore redis [FILE|latest]`.
+package restore
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/backup"
+	"github.com/difyctl/difyctl/cmd/backupcmd"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/iostreams"
+)
+
+// Options for restore redis.
+type Options struct {
+	IO      *iostreams.IOStreams
+	JSON    bool
+	Yes     bool
+	Which   string // a file or "latest"
+	Restore backup.RestoreOptions
+	Engine  func() (*backupcmd.Engine, error)
+}
+
+// NewCmd returns the restore command group.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "restore", Short: "Restore from a backup"}
+	var c backupcmd.Common
+	opts := &Options{IO: f.IOStreams}
+	redis := &cobra.Command{
+		Use:   "redis [FILE|latest] [--yes]",
+		Short: "Put a verified backup back into the project's Redis, keeping a safety copy",
+		Long: `Verify the backup (and refuse one the running Redis cannot load), take a safety
+backup of the current data, stop Redis, replace its dump (moving an AOF aside
+when appendonly is on), start it, wait until healthy and check the key count.
+If anything fails after the stop, the safety copy is put back and Redis is
+started again. Asks for confirmation unless --yes.`,
+		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, project, dir, pw, err := c.Target(f)
+			if err != nil {
+				return err
+			}
+			opts.Which = "latest"
+			if len(args) == 1 {
+				opts.Which = args[0]
+			}
+			opts.JSON = f.JSON()
+			opts.Restore.Project, opts.Restore.Service, opts.Restore.Dir, opts.Restore.Password = project, c.Service, dir, pw
+			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
+			opts.Engine = func() (*backupcmd.Engine, error) { return backupcmd.NewEngine(f) }
+			return Run(cmd.Context(), opts)
+		},
+	}
+	c.Flags(redis)
+	redis.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	redis.Flags().DurationVar(&opts.Restore.StopTimeout, "stop-timeout", 30*time.Second, "how long Redis may take to stop")
+	redis.Flags().DurationVar(&opts.Restore.WaitTimeout, "wait-timeout", 5*time.Minute, "how long Redis may take to load and become healthy")
+	cmd.AddCommand(redis)
+	return cmd
+}
+
+// Run restores.
+func Run(ctx context.Context, opts *Options) error {
+	file := opts.Which
+	if file == "latest" {
+		var err error
+		if file, err = backup.Latest(opts.Restore.Dir); err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+	}
+	opts.Restore.File = file
+	info, m, err := backup.VerifyFile(file)
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("refusing to restore %s: %w", file, err))
+	}
+	if !opts.Yes {
+		if !opts.IO.IsStdinTTY() {
+			return cmdutil.UsageError("restoring replaces all of Redis's data; pass --yes to confirm when not on a terminal")
+		}
+		when := "unknown time"
+		if m != nil {
+			when = m.CreatedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "Replace all data of %s/%s with %s (%d keys, taken %s)? A safety copy is taken first. [y/N] ",
+			opts.Restore.Project, opts.Restore.Service, file, info.Keys, when)
+		line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing changed"))
+		}
+	}
+	if !opts.JSON {
+		opts.Restore.Progress = func(format string, a ...any) { fmt.Fprintf(opts.IO.ErrOut, format+"\n", a...) }
+	}
+	eng, err := opts.Engine()
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	unlock, err := backup.Lock(opts.Restore.Dir)
+	if err != nil {
+		return backupcmd.Classify(err)
+	}
+	defer unlock()
+	res, err := backup.Restore(ctx, eng.Client, opts.Restore)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, res)
+	}
+	fmt.Fprintf(opts.IO.Out, "restored %s: Redis holds %d keys (safety copy of the previous data: %s)\n", res.File, res.Keys, res.SafetyCopy)
+	return nil
+}
