@@ -23,6 +23,9 @@ const (
 	Started               Condition = "service_started"
 	Healthy               Condition = "service_healthy"
 	CompletedSuccessfully Condition = "service_completed_successfully"
+	// Ready is what `up` waits for at the end: running and healthy (or
+	// running without a healthcheck), or, for a one-shot job, exited 0.
+	Ready Condition = "ready"
 )
 
 // Probe is one healthcheck run.
@@ -96,6 +99,14 @@ func (s State) Check(cond Condition) (bool, error) {
 		return r
 	}
 	switch cond {
+	case Ready:
+		if exited {
+			if s.ExitCode == 0 {
+				return true, nil
+			}
+			return fail("%s", exitReason())
+		}
+		return s.Check(Healthy)
 	case CompletedSuccessfully:
 		if exited {
 			if s.ExitCode == 0 {

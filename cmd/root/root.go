@@ -10,8 +10,10 @@ import (
 	"github.com/difyctl/difyctl/cmd/doctor"
 	"github.com/difyctl/difyctl/cmd/env"
 	"github.com/difyctl/difyctl/cmd/initcmd"
+	"github.com/difyctl/difyctl/cmd/lifecycle"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
 	"github.com/difyctl/difyctl/cmd/restore"
+	"github.com/difyctl/difyctl/cmd/up"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 )
@@ -62,6 +64,8 @@ API, and backs Redis up and restores it.`,
 		config.NewCmd(f),
 		backupcmd.NewCmd(f),
 		restore.NewCmd(f),
+		up.NewCmd(f),
 	)
+	cmd.AddCommand(lifecycle.NewCmds(f)...)
 	return cmd
 }

@@ -1,8 +1,10 @@
 package cmdutil
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -52,6 +54,19 @@ func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
 		return nil, ep, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
 	}
 	return cli, ep, nil
+}
+
+// Engine opens a client and checks the engine answers (exit 3 otherwise).
+func (f *Factory) Engine(ctx context.Context) (*client.Client, error) {
+	cli, ep, err := f.Docker()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dockerclient.Probe(ctx, cli, ep, 10*time.Second); err != nil {
+		cli.Close()
+		return nil, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
+	}
+	return cli, nil
 }
 
 // JSON reports whether --output json was asked for.

@@ -1,0 +1,283 @@
+// Package lifecycle implements down, ps, logs, stop, start and restart: the
+// verbs that act on a project's containers by their compose labels, whoever
+// created them.
+package lifecycle
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/progress"
+)
+
+// Options shared by the verbs.
+type Options struct {
+	IO       *iostreams.IOStreams
+	JSON     bool
+	Project  string
+	Services []string
+	Engine   func(context.Context) (*client.Client, error)
+	Progress string
+}
+
+func common(f *cmdutil.Factory, args []string, o *Options) error {
+	_, name, err := f.Project()
+	if err != nil {
+		return err
+	}
+	o.IO, o.JSON, o.Project, o.Services, o.Engine = f.IOStreams, f.JSON(), name, args, f.Engine
+	return nil
+}
+
+func (o *Options) reporter() (progress.Writer, error) {
+	mode := o.Progress
+	if mode == "" {
+		mode = progress.Auto
+	}
+	return progress.New(mode, o.IO.ErrOut, o.IO.IsStderrTTY(), o.IO.ColorEnabled())
+}
+
+// NewCmds returns down, ps, logs, stop, start, restart.
+func NewCmds(f *cmdutil.Factory) []*cobra.Command {
+	return []*cobra.Command{newDown(f), newPs(f), newLogs(f), newStop(f), newStart(f), newRestart(f)}
+}
+
+// DownOptions for down.
+type DownOptions struct {
+	Options
+	Volumes bool
+	Yes     bool
+	Timeout time.Duration
+}
+
+func newDown(f *cmdutil.Factory) *cobra.Command {
+	o := &DownOptions{}
+	cmd := &cobra.Command{
+		Use:   "down [--volumes] [--timeout N]",
+		Short: "Stop and remove the project's containers (dependents first) and networks",
+		Args:  cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, &o.Options); err != nil {
+				return err
+			}
+			return Down(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Volumes, "volumes", false, "also remove the project's named volumes (asks first unless --yes)")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask before removing volumes")
+	cmd.Flags().DurationVarP(&o.Timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	return cmd
+}
+
+// Down runs down.
+func Down(ctx context.Context, o *DownOptions) error {
+	if o.Volumes && !o.Yes {
+		if !o.IO.IsStdinTTY() {
+			return cmdutil.UsageError("--volumes deletes the project's data; pass --yes to confirm when not on a terminal")
+		}
+		fmt.Fprintf(o.IO.ErrOut, "Remove the named volumes of project %s, and their data? [y/N] ", o.Project)
+		line, _ := bufio.NewReader(o.IO.In).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing removed"))
+		}
+	}
+	cli, err := o.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	pw, err := o.reporter()
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	err = compose.Down(ctx, cli, compose.DownOptions{Project: o.Project, Volumes: o.Volumes, Timeout: o.Timeout, Report: pw.Event})
+	pw.Close()
+	return err
+}
+
+func newPs(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "ps [SERVICE...]",
+		Short: "List the project's containers: service, container, state, health, ports, uptime",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, o); err != nil {
+				return err
+			}
+			return Ps(cmd.Context(), o, all)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", true, "include stopped containers")
+	return cmd
+}
+
+// Ps lists containers.
+func Ps(ctx context.Context, o *Options, all bool) error {
+	cli, err := o.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	cs, err := compose.List(ctx, cli, o.Project, all)
+	if err != nil {
+		return err
+	}
+	if cs, err = compose.Select(cs, o.Services); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	if o.JSON {
+		if cs == nil {
+			cs = []compose.ProjectContainer{}
+		}
+		return cmdutil.WriteJSON(o.IO.Out, cs)
+	}
+	w := tabwriter.NewWriter(o.IO.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "SERVICE\tCONTAINER\tSTATE\tHEALTH\tPORTS\tSTATUS")
+	for _, c := range cs {
+		h := c.Health
+		if h == "" {
+			h = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Service, c.Name, c.State, h, strings.Join(c.Ports, ","), c.Status)
+	}
+	return w.Flush()
+}
+
+func newLogs(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	lo := compose.LogsOptions{}
+	cmd := &cobra.Command{
+		Use:   "logs [-f] [--tail N] [--since T] [SERVICE...]",
+		Short: "Print the services' logs, each line prefixed with its service",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, o); err != nil {
+				return err
+			}
+			cli, err := o.Engine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			cs, err := compose.List(cmd.Context(), cli, o.Project, true)
+			if err != nil {
+				return err
+			}
+			if cs, err = compose.Select(cs, o.Services); err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+			}
+			return compose.Logs(cmd.Context(), cli, cs, lo, o.IO.Out)
+		},
+	}
+	cmd.Flags().BoolVarP(&lo.Follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().StringVarP(&lo.Tail, "tail", "n", "all", "lines from the end of each log")
+	cmd.Flags().StringVar(&lo.Since, "since", "", "only lines since this time (RFC 3339) or duration ago (10m)")
+	return cmd
+}
+
+func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.ProjectContainer, error) {
+	cli, err := o.Engine(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs, err := compose.List(ctx, cli, o.Project, true)
+	if err == nil {
+		cs, err = compose.Select(cs, o.Services)
+	}
+	if err != nil {
+		cli.Close()
+		return nil, nil, cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	if len(cs) == 0 {
+		cli.Close()
+		return nil, nil, cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("project %s has no containers; run \"difyctl up\"", o.Project))
+	}
+	return cli, cs, nil
+}
+
+func newStop(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "stop [SERVICE...]",
+		Short: "Stop services, dependents first",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, o); err != nil {
+				return err
+			}
+			cli, cs, err := selectRunning(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			pw, _ := o.reporter()
+			defer pw.Close()
+			return compose.Stop(cmd.Context(), cli, cs, timeout, pw.Event)
+		},
+	}
+	cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	return cmd
+}
+
+func newStart(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	cmd := &cobra.Command{
+		Use:   "start [SERVICE...]",
+		Short: "Start existing containers, dependencies first",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, o); err != nil {
+				return err
+			}
+			cli, cs, err := selectRunning(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			pw, _ := o.reporter()
+			defer pw.Close()
+			return compose.Start(cmd.Context(), cli, cs, pw.Event)
+		},
+	}
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	return cmd
+}
+
+func newRestart(f *cmdutil.Factory) *cobra.Command {
+	o := &Options{}
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "restart [SERVICE...]",
+		Short: "Stop (dependents first) then start (dependencies first) services",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := common(f, args, o); err != nil {
+				return err
+			}
+			cli, cs, err := selectRunning(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			defer cli.Close()
+			pw, _ := o.reporter()
+			defer pw.Close()
+			if err := compose.Stop(cmd.Context(), cli, cs, timeout, pw.Event); err != nil {
+				return err
+			}
+			return compose.Start(cmd.Context(), cli, cs, pw.Event)
+		},
+	}
+	cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	return cmd
+}

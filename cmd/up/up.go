@@ -1,0 +1,234 @@
+// Package up implements `difyctl up`.
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/cmd/config"
+	"github.com/difyctl/difyctl/cmd/initcmd"
+	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/buildinfo"
+	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/progress"
+	"github.com/difyctl/difyctl/profiles"
+)
+
+// Options for up.
+type Options struct {
+	IO          *iostreams.IOStreams
+	JSON        bool
+	Load        compose.LoadOptions
+	Embedded    bool     // the embedded templates (no -f): .env is generated and validated
+	Profiles    []string // --profile as given
+	Services    []string
+	WaitTimeout time.Duration
+	Progress    string
+	Recreate    string
+	DryRun      bool
+	Engine      func(context.Context) (*client.Client, error)
+	Now         func() time.Time
+}
+
+// NewCmd returns the up command.
+func NewCmd(f *cmdutil.Factory) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine}
+	var noRecreate, forceRecreate bool
+	cmd := &cobra.Command{
+		Use:   "up [--profile P]... [SERVICE...]",
+		Short: "Create and start the project: dependency order, parallel, gated on health",
+		Long: `Create networks, volumes and bind-mount directories, create every container up
+front, then start each service as soon as its depends_on conditions hold
+(service_started, service_healthy, service_completed_successfully), in
+parallel where the graph allows, driven by engine events. Returns when every
+started service is running and healthy (a one-shot job: exited 0), like
+"docker compose up -d --wait". Without a .env, writes one first (as init).`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if noRecreate && forceRecreate {
+				return cmdutil.UsageError("--no-recreate and --force-recreate exclude each other")
+			}
+			opts.Recreate = "diverged"
+			if noRecreate {
+				opts.Recreate = "never"
+			} else if forceRecreate {
+				opts.Recreate = "force"
+			}
+			lo, err := config.LoadOptions(f, nil)
+			if err != nil {
+				return err
+			}
+			opts.Load, opts.Embedded, opts.Services, opts.JSON = lo, len(f.Files) == 0, args, f.JSON()
+			return Run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
+	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for services after this long")
+	fl.StringVar(&opts.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	fl.BoolVar(&noRecreate, "no-recreate", false, "keep existing containers even when their configuration changed")
+	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	_ = cmd.RegisterFlagCompletionFunc("profile", initcmd.ProfileCompletion)
+	return cmd
+}
+
+// Prepare makes sure the project's .env exists, agrees with --profile and
+// validates; it returns what it did to say so.
+func Prepare(o *Options) error {
+	if !o.Embedded {
+		if len(o.Profiles) > 0 {
+			o.Load.Profiles = o.Profiles
+		}
+		return nil
+	}
+	path := filepath.Join(o.Load.ProjectDir, ".env")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if o.DryRun {
+			return cmdutil.UsageError("%s does not exist; run \"difyctl init\" (or up without --dry-run, which writes it)", path)
+		}
+		res, err := initcmd.Write(o.Load.ProjectDir, o.Profiles, false, o.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.IO.ErrOut, "wrote %s for %s + %s with fresh secrets (mode 0600)\n", res.Path, res.Profiles.Database, res.Profiles.Vector)
+	}
+	d, err := envgen.ReadFile(path)
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	env := d.Map()
+	if len(o.Profiles) > 0 {
+		sel, err := profiles.Select(o.Profiles, true)
+		if err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+		for _, c := range []struct{ v, want string }{{"DB_TYPE", sel.Database}, {"VECTOR_STORE", sel.Vector}} {
+			if got := env[c.v]; got != "" && got != c.want {
+				return cmdutil.UsageError("%s says %s=%s but --profile asks for %s; change it with \"difyctl env set %s=%s\" (and migrate the data), or drop --profile", path, c.v, got, c.want, c.v, c.want)
+			}
+		}
+		// Profiles named on the command line that .env does not enable yet.
+		cur, _ := profiles.FromEnv(env)
+		o.Load.Profiles = append(cur.Names(), sel.Extras...)
+	}
+	var errs []string
+	for _, fd := range envgen.Validate(d, envgen.DefaultSchema()) {
+		if fd.Severity == envgen.Error {
+			errs = append(errs, "  "+fd.String())
+		}
+	}
+	if len(errs) > 0 {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%s has errors; nothing was started:\n%s", path, strings.Join(errs, "\n")))
+	}
+	return nil
+}
+
+// Run brings the project up.
+func Run(ctx context.Context, o *Options) error {
+	if err := Prepare(o); err != nil {
+		return err
+	}
+	p, err := compose.Load(ctx, o.Load)
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	cli, err := o.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	pw, err := progress.New(o.Progress, o.IO.ErrOut, o.IO.IsStderrTTY(), o.IO.ColorEnabled())
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if o.DryRun {
+		pw = nil
+	}
+	uo := compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
+		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version}
+	if pw != nil {
+		uo.Report = pw.Event
+	}
+	start := time.Now()
+	res, err := compose.Up(ctx, cli, uo)
+	if pw != nil {
+		pw.Close()
+	}
+	if res != nil {
+		for _, n := range res.Notes {
+			fmt.Fprintln(o.IO.ErrOut, "note: "+n)
+		}
+	}
+	if o.DryRun && err == nil {
+		return printPlan(o, res)
+	}
+	if ctx.Err() != nil {
+		// Ctrl-C: stop waiting, say what runs.
+		listCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cs, _ := compose.List(listCtx, cli, p.Name, true)
+		fmt.Fprintln(o.IO.ErrOut, "interrupted; containers of project "+p.Name+":")
+		for _, c := range cs {
+			fmt.Fprintf(o.IO.ErrOut, "  %-20s %-10s %s\n", c.Service, c.State, c.Health)
+		}
+		return cmdutil.SilentError(cmdutil.ExitInterrupted)
+	}
+	var fe *compose.FailedError
+	if errors.As(err, &fe) {
+		if o.JSON {
+			_ = cmdutil.WriteJSON(o.IO.Out, res)
+		}
+		for _, f := range fe.Failures {
+			fmt.Fprintf(o.IO.ErrOut, "\n%s failed: %s\n", f.Service, f.Reason)
+			for i, pr := range f.Probes {
+				fmt.Fprintf(o.IO.ErrOut, "  probe %d (exit %d): %s\n", i+1, pr.ExitCode, pr.Output)
+			}
+			if len(f.Logs) > 0 {
+				fmt.Fprintf(o.IO.ErrOut, "  last %d log lines:\n", len(f.Logs))
+				for _, l := range f.Logs {
+					fmt.Fprintln(o.IO.ErrOut, "    "+l)
+				}
+			}
+		}
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%d service(s) did not come up; the others are left as they are (difyctl ps)", len(fe.Failures)))
+	}
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	if o.JSON {
+		return cmdutil.WriteJSON(o.IO.Out, res)
+	}
+	fmt.Fprintf(o.IO.Out, "project %s: %d service(s) up in %s\n", p.Name, len(res.Plan), time.Since(start).Round(10*time.Millisecond))
+	if _, ok := p.Services["nginx"]; ok && o.Embedded {
+		port := p.Environment["EXPOSE_NGINX_PORT"]
+		if port == "" {
+			port = "80"
+		}
+		fmt.Fprintf(o.IO.Out, "open http://localhost:%s/install to set up Dify\n", port)
+	}
+	return nil
+}
+
+func printPlan(o *Options, res *compose.UpResult) error {
+	if o.JSON {
+		return cmdutil.WriteJSON(o.IO.Out, res)
+	}
+	for _, it := range res.Plan {
+		line := fmt.Sprintf("level %d  %-22s %s", it.Level, it.Service, it.Action)
+		if it.Reason != "" {
+			line += " (" + it.Reason + ")"
+		}
+		fmt.Fprintln(o.IO.Out, line)
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// ProjectContainer is one container of a project, whoever created it.
+type ProjectContainer struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Service   string   `json:"service"`
+	State     string   `json:"state"`
+	Health    string   `json:"health,omitempty"`
+	Status    string   `json:"status"`
+	Ports     []string `json:"ports,omitempty"`
+	Image     string   `json:"image"`
+	Created   int64    `json:"created"`
+	DependsOn []string `json:"dependsOn,omitempty"`
+}
+
+// List returns the project's containers (labels only: works on what docker
+// compose created too), sorted by service.
+func List(ctx context.Context, cli *client.Client, project string, all bool) ([]ProjectContainer, error) {
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: make(client.Filters).Add("label", ProjectFilter(project))})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
+	}
+	var out []ProjectContainer
+	for _, c := range res.Items {
+		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
+			DependsOn: parseDependsOnLabel(c.Labels[LabelDependencies])}
+		if len(c.Names) > 0 {
+			pc.Name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.Health != nil {
+			pc.Health = string(c.Health.Status)
+		} else { // engines before API 1.52 report health only in the status text
+			for _, h := range []string{"healthy", "unhealthy", "starting"} {
+				if strings.Contains(c.Status, "("+h+")") || strings.Contains(c.Status, "(health: "+h+")") {
+					pc.Health = h
+				}
+			}
+		}
+		for _, p := range c.Ports {
+			if p.PublicPort != 0 {
+				ip := ""
+				if p.IP.IsValid() {
+					ip = p.IP.String() + ":"
+				}
+				pc.Ports = append(pc.Ports, fmt.Sprintf("%s%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type))
+			}
+		}
+		sort.Strings(pc.Ports)
+		pc.Ports = dedupe(pc.Ports)
+		out = append(out, pc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service || out[i].Service == out[j].Service && out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for i, s := range ss {
+		if i == 0 || s != ss[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// reverseLevels orders containers so that dependents come before what they
+// depend on (for stopping), from the depends_on labels.
+func reverseLevels(cs []ProjectContainer) [][]ProjectContainer {
+	bySvc := map[string][]ProjectContainer{}
+	deps := map[string][]string{}
+	for _, c := range cs {
+		bySvc[c.Service] = append(bySvc[c.Service], c)
+		deps[c.Service] = c.DependsOn
+	}
+	// height: 0 for services nothing depends on.
+	dependents := map[string][]string{}
+	for s, ds := range deps {
+		for _, d := range ds {
+			dependents[d] = append(dependents[d], s)
+		}
+	}
+	height := map[string]int{}
+	var h func(string, int) int
+	h = func(s string, guard int) int {
+		if v, ok := height[s]; ok {
+			return v
+		}
+		if guard > len(deps) {
+			return 0
+		}
+		v := 0
+		for _, d := range dependents[s] {
+			if _, ok := bySvc[d]; ok {
+				v = max(v, h(d, guard+1)+1)
+			}
+		}
+		height[s] = v
+		return v
+	}
+	maxH := 0
+	for s := range bySvc {
+		maxH = max(maxH, h(s, 0))
+	}
+	levels := make([][]ProjectContainer, maxH+1)
+	for s, c := range bySvc {
+		levels[height[s]] = append(levels[height[s]], c...)
+	}
+	return levels
+}
+
+// forLevels runs fn on every container, level by level, in parallel within a
+// level.
+func forLevels(levels [][]ProjectContainer, fn func(ProjectContainer) error) error {
+	var errs []error
+	var mu sync.Mutex
+	for _, level := range levels {
+		var wg sync.WaitGroup
+		for _, c := range level {
+			wg.Add(1)
+			go func(c ProjectContainer) {
+				defer wg.Done()
+				if err := fn(c); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+					mu.Unlock()
+				}
+			}(c)
+		}
+		wg.Wait()
+	}
+	return errors.Join(errs...)
+}
+
+// DownOptions for Down.
+type DownOptions struct {
+	Project string
+	Volumes bool
+	Timeout time.Duration
+	Report  Reporter
+}
+
+// Down stops and removes the project's containers, dependents first, then
+// its networks, and its volumes when asked.
+func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
+	report := o.Report
+	if report == nil {
+		report = func(Event) {}
+	}
+	cs, err := List(ctx, cli, o.Project, true)
+	if err != nil {
+		return err
+	}
+	timeout := int(o.Timeout.Seconds())
+	err = forLevels(reverseLevels(cs), func(c ProjectContainer) error {
+		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
+		if c.State == string(container.StateRunning) || c.State == string(container.StateRestarting) {
+			if _, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+				return err
+			}
+		}
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: o.Volumes}); err != nil && !cerrdefs.IsNotFound(err) {
+			return err
+		}
+		report(Event{Time: time.Now(), Service: c.Service, State: StateRemoved, Detail: c.Name})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	f := make(client.Filters).Add("label", ProjectFilter(o.Project))
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range nets.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
+		} else {
+			report(Event{Time: time.Now(), Service: "network " + n.Name, State: StateRemoved})
+		}
+	}
+	if o.Volumes {
+		vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+		if err != nil {
+			return err
+		}
+		for _, v := range vols.Items {
+			if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
+			} else {
+				report(Event{Time: time.Now(), Service: "volume " + v.Name, State: StateRemoved})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Select keeps the containers of the named services (all when none).
+func Select(cs []ProjectContainer, services []string) ([]ProjectContainer, error) {
+	if len(services) == 0 {
+		return cs, nil
+	}
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	var out []ProjectContainer
+	for _, c := range cs {
+		if want[c.Service] {
+			out = append(out, c)
+			delete(want, c.Service)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for s := range want {
+			missing = append(missing, s)
+		}
+		sort.Strings(missing)
+		return nil, fmt.Errorf("no container for service(s) %s", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// Stop stops containers, dependents first.
+func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout time.Duration, report Reporter) error {
+	t := int(timeout.Seconds())
+	return forLevels(reverseLevels(cs), func(c ProjectContainer) error {
+		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
+		_, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &t})
+		return err
+	})
+}
+
+// Start starts containers, dependencies first.
+func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
+	levels := reverseLevels(cs)
+	for i, j := 0, len(levels)-1; i < j; i, j = i+1, j-1 {
+		levels[i], levels[j] = levels[j], levels[i]
+	}
+	return forLevels(levels, func(c ProjectContainer) error {
+		report(Event{Time: time.Now(), Service: c.Service, State: StateStarting, Detail: c.Name})
+		_, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
+		return err
+	})
+}
+
+// LogsOptions for Logs.
+type LogsOptions struct {
+	Follow bool
+	Tail   string
+	Since  string
+}
+
+// Logs writes the containers' logs to w, each line prefixed with its service.
+func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o LogsOptions, w io.Writer) error {
+	width := 0
+	for _, c := range cs {
+		width = max(width, len(c.Service))
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	for _, c := range cs {
+		wg.Add(1)
+		go func(c ProjectContainer) {
+			defer wg.Done()
+			rc, err := cli.ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: o.Follow, Tail: o.Tail, Since: o.Since})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+				mu.Unlock()
+				return
+			}
+			defer rc.Close()
+			pw := &prefixWriter{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, c.Service)}
+			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
+				mu.Unlock()
+			}
+			pw.flush()
+		}(c)
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// prefixWriter writes whole lines with a prefix, under a shared lock.
+type prefixWriter struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := strings.IndexByte(string(p.buf), '\n')
+		if i < 0 {
+			break
+		}
+		p.mu.Lock()
+		_, err := io.WriteString(p.w, p.prefix+string(p.buf[:i+1]))
+		p.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+func (p *prefixWriter) flush() {
+	if len(p.buf) > 0 {
+		p.mu.Lock()
+		io.WriteString(p.w, p.prefix+string(p.buf)+"\n")
+		p.mu.Unlock()
+		p.buf = nil
+	}
+}
+
+// stdcopyDemux merges a container's multiplexed stdout and stderr into w.
+func stdcopyDemux(w io.Writer, r io.Reader) (int64, error) { return stdcopy.StdCopy(w, w, r) }

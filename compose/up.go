@@ -1,0 +1,725 @@
+package compose
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/health"
+)
+
+// Event is one state change of a service during up/down, for the progress
+// view: plain lines, JSON objects or the live terminal view.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Service string    `json:"service"`
+	State   string    `json:"state"` // see the State* constants
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// States a service goes through.
+const (
+	StateWaiting    = "waiting"    // for a dependency (Detail names it)
+	StatePulling    = "pulling"    // its image
+	StateCreating   = "creating"   // its container
+	StateCreated    = "created"    //
+	StateStarting   = "starting"   //
+	StateStarted    = "started"    // running; health not yet known
+	StateHealthy    = "healthy"    // running and healthy (or running, without a healthcheck)
+	StateCompleted  = "completed"  // a one-shot job that exited 0
+	StateUnchanged  = "unchanged"  // already running with this configuration
+	StateRecreating = "recreating" // configuration changed
+	StateRestarting = "restarting" // a dependency with restart: true was recreated
+	StateFailed     = "failed"     // exited, unhealthy, or could not be created/started
+	StateSkipped    = "skipped"    // not started: a dependency failed, or not required
+	StateStopping   = "stopping"
+	StateRemoved    = "removed"
+)
+
+// Reporter receives events; it must be safe for concurrent use.
+type Reporter func(Event)
+
+// UpOptions for Up.
+type UpOptions struct {
+	Project     *types.Project
+	ConfigFiles []string
+	Services    []string      // only these and their dependencies; empty: all
+	WaitTimeout time.Duration // bound on the whole wait; 0: none
+	Recreate    string        // "diverged" (default), "never", "force"
+	DryRun      bool
+	Version     string // difyctl's version, for the version label
+	Report      Reporter
+}
+
+// Failure explains why a service did not come up.
+type Failure struct {
+	Service string         `json:"service"`
+	Reason  string         `json:"reason"`
+	Probes  []health.Probe `json:"probes,omitempty"`
+	Logs    []string       `json:"logs,omitempty"`
+}
+
+// PlanItem is what up does, or would do, with one service.
+type PlanItem struct {
+	Service string `json:"service"`
+	Action  string `json:"action"` // create, recreate, start, unchanged, done, skip
+	Reason  string `json:"reason,omitempty"`
+	Level   int    `json:"level"` // dependency depth: 0 starts first
+}
+
+// UpResult is what Up did.
+type UpResult struct {
+	Plan     []PlanItem `json:"plan"`
+	Failures []Failure  `json:"failures,omitempty"`
+	Notes    []string   `json:"notes,omitempty"`
+}
+
+// FailedError: some services did not come up.
+type FailedError struct{ Failures []Failure }
+
+func (e *FailedError) Error() string {
+	var names []string
+	for _, f := range e.Failures {
+		names = append(names, f.Service+" ("+f.Reason+")")
+	}
+	return "services failed: " + strings.Join(names, ", ")
+}
+
+// gate is a one-time signal with an error.
+type gate struct {
+	once sync.Once
+	ch   chan struct{}
+	err  error
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+func (g *gate) done(err error) {
+	g.once.Do(func() { g.err = err; close(g.ch) })
+}
+
+func (g *gate) wait(ctx context.Context) error {
+	select {
+	case <-g.ch:
+		return g.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// svcRun is one service's state during up.
+type svcRun struct {
+	spec      *Spec
+	action    string
+	reason    string
+	existing  *container.Summary
+	id        string
+	oneShot   bool
+	started   *gate // running (or done, for a finished one-shot)
+	ready     *gate // healthy (or, for a one-shot job, exited 0)
+	completed *gate // exited 0: service_completed_successfully
+	needsDone bool  // some dependent waits for completion
+}
+
+// Up creates and starts the project: networks, volumes and bind-mount
+// directories first, every container created up front in parallel, then each
+// started as soon as its depends_on conditions hold, driven by engine events.
+func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error) {
+	p := o.Project
+	report := o.Report
+	if report == nil {
+		report = func(Event) {}
+	}
+	emit := func(svc, state, detail string) {
+		report(Event{Time: time.Now(), Service: svc, State: state, Detail: detail})
+	}
+	res := &UpResult{}
+
+	selected, notes, err := selectServices(p, o.Services)
+	if err != nil {
+		return nil, err
+	}
+	res.Notes = notes
+	levels := dependencyLevels(p, selected)
+
+	existing, err := projectContainers(ctx, cli, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	runs := map[string]*svcRun{}
+	for _, name := range selected {
+		s := p.Services[name]
+		hash, err := ServiceHash(s)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := Convert(p, s, serviceLabels(p, s, hash, o))
+		if err != nil {
+			return nil, err
+		}
+		spec.ConfigHash = hash
+		r := &svcRun{spec: spec, started: newGate(), ready: newGate(), completed: newGate(), oneShot: s.Restart == "" || s.Restart == "no"}
+		r.action, r.reason, r.existing = decide(existing[name], hash, r.oneShot, o.Recreate)
+		runs[name] = r
+	}
+	for _, name := range selected {
+		for dep, d := range p.Services[name].DependsOn {
+			if dr, ok := runs[dep]; ok && health.Condition(d.Condition) == health.CompletedSuccessfully {
+				dr.needsDone = true
+			}
+		}
+	}
+	for _, name := range selected {
+		r := runs[name]
+		res.Plan = append(res.Plan, PlanItem{Service: name, Action: r.action, Reason: r.reason, Level: levels[name]})
+	}
+	sort.SliceStable(res.Plan, func(i, j int) bool {
+		if res.Plan[i].Level != res.Plan[j].Level {
+			return res.Plan[i].Level < res.Plan[j].Level
+		}
+		return res.Plan[i].Service < res.Plan[j].Service
+	})
+	if o.DryRun {
+		return res, nil
+	}
+
+	if err := ensureNetworks(ctx, cli, p, runs, o.Version); err != nil {
+		return res, err
+	}
+	if err := ensureVolumes(ctx, cli, p, runs, o.Version); err != nil {
+		return res, err
+	}
+	if err := ensureBindDirs(runs); err != nil {
+		return res, err
+	}
+	if err := ensureImages(ctx, cli, runs, emit); err != nil {
+		return res, err
+	}
+
+	// Create (and recreate) every container up front, in parallel.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var createErrs []error
+	for name, r := range runs {
+		if r.action != "create" && r.action != "recreate" {
+			r.id = r.existing.ID
+			continue
+		}
+		wg.Add(1)
+		go func(name string, r *svcRun) {
+			defer wg.Done()
+			if r.action == "recreate" {
+				emit(name, StateRecreating, r.reason)
+				if _, err := cli.ContainerRemove(ctx, r.existing.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+					mu.Lock()
+					createErrs = append(createErrs, fmt.Errorf("service %s: removing the old container: %w", name, err))
+					mu.Unlock()
+					return
+				}
+			}
+			emit(name, StateCreating, r.spec.Name)
+			id, err := createContainer(ctx, cli, r.spec)
+			if err != nil {
+				mu.Lock()
+				createErrs = append(createErrs, fmt.Errorf("service %s: %w", name, err))
+				mu.Unlock()
+				emit(name, StateFailed, err.Error())
+				return
+			}
+			r.id = id
+			emit(name, StateCreated, "")
+		}(name, r)
+	}
+	wg.Wait()
+	if len(createErrs) > 0 {
+		return res, errors.Join(createErrs...)
+	}
+
+	// Start each service when its dependencies allow, all in parallel.
+	waitCtx := ctx
+	if o.WaitTimeout > 0 {
+		var cancel context.CancelFunc
+		waitCtx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
+		defer cancel()
+	}
+	failures := make([]*Failure, 0)
+	var fmu sync.Mutex
+	fail := func(name, reason string, st *health.State) {
+		f := &Failure{Service: name, Reason: reason}
+		if st != nil {
+			f.Probes = st.Probes
+		}
+		fmu.Lock()
+		failures = append(failures, f)
+		fmu.Unlock()
+		emit(name, StateFailed, reason)
+	}
+	for _, name := range selected {
+		wg.Add(1)
+		go func(name string, r *svcRun) {
+			defer wg.Done()
+			s := r.spec.Service
+			restartAfter := false
+			deps := make([]string, 0, len(s.DependsOn))
+			for dep := range s.DependsOn {
+				deps = append(deps, dep)
+			}
+			sort.Strings(deps)
+			for _, dep := range deps {
+				d := s.DependsOn[dep]
+				dr, ok := runs[dep]
+				if !ok {
+					continue // not selected: inactive profile and not required (see selectServices)
+				}
+				emit(name, StateWaiting, dep+" "+conditionWord(d.Condition))
+				var err error
+				switch health.Condition(d.Condition) {
+				case health.CompletedSuccessfully:
+					err = dr.completed.wait(waitCtx)
+				case health.Healthy:
+					err = dr.ready.wait(waitCtx)
+				default:
+					err = dr.started.wait(waitCtx)
+				}
+				if err != nil {
+					reason := fmt.Sprintf("not started: dependency %s failed", dep)
+					if waitCtx.Err() != nil {
+						reason = fmt.Sprintf("not started: timed out waiting for %s", dep)
+					}
+					emit(name, StateSkipped, reason)
+					r.abort(errors.New(reason))
+					return
+				}
+				if d.Restart && (dr.action == "recreate" || dr.action == "create") && r.action == "unchanged" {
+					restartAfter = true
+				}
+			}
+			switch {
+			case r.action == "done":
+				emit(name, StateCompleted, "exited 0 earlier; configuration unchanged, not run again")
+				r.started.done(nil)
+				r.ready.done(nil)
+				r.completed.done(nil)
+				return
+			case r.action == "unchanged" && restartAfter:
+				emit(name, StateRestarting, "a dependency with restart: true was recreated")
+				if _, err := cli.ContainerRestart(ctx, r.id, client.ContainerRestartOptions{}); err != nil {
+					fail(name, "restart: "+err.Error(), nil)
+					r.abort(err)
+					return
+				}
+			case r.action == "unchanged":
+				emit(name, StateUnchanged, "")
+			default:
+				emit(name, StateStarting, "")
+				if _, err := cli.ContainerStart(ctx, r.id, client.ContainerStartOptions{}); err != nil {
+					fail(name, "start: "+err.Error(), nil)
+					r.abort(err)
+					return
+				}
+			}
+			r.started.done(nil)
+			emit(name, StateStarted, "")
+			if r.needsDone {
+				go func() {
+					_, err := health.Wait(waitCtx, cli, r.id, health.CompletedSuccessfully)
+					r.completed.done(err)
+				}()
+			}
+			cond := health.Healthy
+			if r.oneShot {
+				cond = health.Ready
+			}
+			st, err := health.Wait(waitCtx, cli, r.id, cond)
+			if err != nil {
+				reason := err.Error()
+				var fe *health.FailedError
+				if errors.As(err, &fe) {
+					reason = fe.Reason
+				} else if waitCtx.Err() != nil {
+					reason = "timed out waiting to be ready"
+					if cond == health.Healthy && st.Health != "" {
+						reason = fmt.Sprintf("timed out waiting to be healthy (health: %s)", st.Health)
+					}
+				}
+				fail(name, reason, &st)
+				r.ready.done(errors.New(reason))
+				r.completed.done(errors.New(reason))
+				return
+			}
+			if st.Status == container.StateExited {
+				emit(name, StateCompleted, "exited 0")
+				r.completed.done(nil)
+			} else {
+				emit(name, StateHealthy, healthDetail(st))
+			}
+			r.ready.done(nil)
+		}(name, runs[name])
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		diagCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		sort.Slice(failures, func(i, j int) bool { return failures[i].Service < failures[j].Service })
+		for _, f := range failures {
+			if r := runs[f.Service]; r != nil && r.id != "" {
+				f.Logs = lastLogs(diagCtx, cli, r.id, 20)
+			}
+			res.Failures = append(res.Failures, *f)
+		}
+		return res, &FailedError{Failures: res.Failures}
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// abort fails every gate of a service that will not run.
+func (r *svcRun) abort(err error) {
+	r.started.done(err)
+	r.ready.done(err)
+	r.completed.done(err)
+}
+
+func conditionWord(c string) string {
+	switch health.Condition(c) {
+	case health.Healthy:
+		return "to be healthy"
+	case health.CompletedSuccessfully:
+		return "to complete"
+	}
+	return "to start"
+}
+
+func healthDetail(st health.State) string {
+	if st.Health == "" {
+		return "running (no healthcheck)"
+	}
+	return fmt.Sprintf("after %d probe(s)", len(st.Probes))
+}
+
+// decide what to do with a service given its existing container.
+func decide(c *container.Summary, hash string, oneShot bool, recreate string) (action, reason string, existing *container.Summary) {
+	if c == nil {
+		return "create", "", nil
+	}
+	same := c.Labels[LabelConfigHash] == hash
+	switch {
+	case recreate == "force":
+		return "recreate", "--force-recreate", c
+	case !same && recreate != "never":
+		return "recreate", "configuration changed", c
+	case c.State == container.StateRunning:
+		return "unchanged", "", c
+	case oneShot && c.State == container.StateExited && strings.Contains(c.Status, "Exited (0)"):
+		return "done", "completed earlier", c
+	}
+	return "start", "stopped", c
+}
+
+// selectServices returns the services to run in dependency order: the
+// requested ones (all when none) and what they depend on. A dependency on a
+// service that is not in the project (its profile is inactive) is skipped
+// with a note when it is required: false, and is an error otherwise.
+func selectServices(p *types.Project, requested []string) ([]string, []string, error) {
+	var notes []string
+	want := map[string]bool{}
+	var visit func(name string, from string) error
+	visit = func(name, from string) error {
+		s, ok := p.Services[name]
+		if !ok {
+			if from == "" {
+				return fmt.Errorf("no service %q in the project (its profile may be inactive)", name)
+			}
+			return fmt.Errorf("service %s depends on %s, which is not active; enable its profile or mark the dependency required: false", from, name)
+		}
+		if want[name] {
+			return nil
+		}
+		want[name] = true
+		for dep, d := range s.DependsOn {
+			if _, ok := p.Services[dep]; !ok && !d.Required {
+				notes = append(notes, fmt.Sprintf("%s: optional dependency %s is not active, skipped", name, dep))
+				continue
+			}
+			if err := visit(dep, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(requested) == 0 {
+		for name := range p.Services {
+			requested = append(requested, name)
+		}
+	}
+	for _, n := range requested {
+		if err := visit(n, ""); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Disabled services compose-go kept aside also count as inactive.
+	out := make([]string, 0, len(want))
+	for n := range want {
+		out = append(out, n)
+	}
+	levels := dependencyLevels(p, out)
+	sort.Slice(out, func(i, j int) bool {
+		if levels[out[i]] != levels[out[j]] {
+			return levels[out[i]] < levels[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	sort.Strings(notes)
+	return out, notes, nil
+}
+
+// dependencyLevels gives each service its depth in the dependency graph.
+func dependencyLevels(p *types.Project, names []string) map[string]int {
+	levels := map[string]int{}
+	var depth func(string, int) int
+	depth = func(n string, guard int) int {
+		if l, ok := levels[n]; ok {
+			return l
+		}
+		if guard > len(p.Services) {
+			return 0 // a cycle; compose-go rejects those at load
+		}
+		l := 0
+		for dep := range p.Services[n].DependsOn {
+			if _, ok := p.Services[dep]; ok {
+				l = max(l, depth(dep, guard+1)+1)
+			}
+		}
+		levels[n] = l
+		return l
+	}
+	for _, n := range names {
+		depth(n, 0)
+	}
+	return levels
+}
+
+func serviceLabels(p *types.Project, s types.ServiceConfig, hash string, o UpOptions) map[string]string {
+	return map[string]string{
+		LabelProject:         p.Name,
+		LabelService:         s.Name,
+		LabelNumber:          "1",
+		LabelOneoff:          "False",
+		LabelConfigHash:      hash,
+		LabelWorkingDir:      p.WorkingDir,
+		LabelConfigFiles:     strings.Join(o.ConfigFiles, ","),
+		LabelEnvironmentFile: envFileLabel(p.WorkingDir),
+		LabelDependencies:    dependsOnLabel(s),
+		LabelImage:           s.Image,
+		LabelVersion:         o.Version,
+	}
+}
+
+func envFileLabel(dir string) string {
+	path := dir + "/.env"
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	return ""
+}
+
+// projectContainers maps service → its (non one-off) container.
+func projectContainers(ctx context.Context, cli *client.Client, project string) (map[string]*container.Summary, error) {
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", ProjectFilter(project))})
+	if err != nil {
+		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
+	}
+	out := map[string]*container.Summary{}
+	for i := range res.Items {
+		c := &res.Items[i]
+		if c.Labels[LabelOneoff] == "True" {
+			continue
+		}
+		out[c.Labels[LabelService]] = c
+	}
+	return out, nil
+}
+
+func ensureNetworks(ctx context.Context, cli *client.Client, p *types.Project, runs map[string]*svcRun, version string) error {
+	used := map[string]bool{}
+	for _, r := range runs {
+		for key := range r.spec.Service.Networks {
+			used[key] = true
+		}
+	}
+	for key := range used {
+		n := p.Networks[key]
+		name := NetworkName(p, key)
+		if _, err := cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
+			continue
+		} else if !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("network %s: %w", name, err)
+		}
+		if bool(n.External) {
+			return fmt.Errorf("external network %s does not exist; create it (docker network create %s)", name, name)
+		}
+		labels := map[string]string{LabelProject: p.Name, LabelNetwork: key, LabelVersion: version}
+		for k, v := range n.Labels {
+			labels[k] = v
+		}
+		driver := n.Driver
+		if driver == "" {
+			driver = "bridge"
+		}
+		if _, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: driver, Internal: n.Internal, Options: n.DriverOpts, Labels: labels, Attachable: n.Attachable}); err != nil && !cerrdefs.IsConflict(err) {
+			return fmt.Errorf("creating network %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func ensureVolumes(ctx context.Context, cli *client.Client, p *types.Project, runs map[string]*svcRun, version string) error {
+	used := map[string]bool{}
+	for _, r := range runs {
+		for _, v := range r.spec.Service.Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				used[v.Source] = true
+			}
+		}
+	}
+	for key := range used {
+		v := p.Volumes[key]
+		name := VolumeName(p, key)
+		if _, err := cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{}); err == nil {
+			continue
+		} else if !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("volume %s: %w", name, err)
+		}
+		if bool(v.External) {
+			return fmt.Errorf("external volume %s does not exist; create it (docker volume create %s)", name, name)
+		}
+		labels := map[string]string{LabelProject: p.Name, LabelVolume: key, LabelVersion: version}
+		for k, val := range v.Labels {
+			labels[k] = val
+		}
+		if _, err := cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
+			return fmt.Errorf("creating volume %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ensureBindDirs creates missing bind-mount sources as directories, as
+// docker compose does.
+func ensureBindDirs(runs map[string]*svcRun) error {
+	for name, r := range runs {
+		for _, m := range r.spec.Host.Mounts {
+			if m.Type != mount.TypeBind {
+				continue
+			}
+			if _, err := os.Stat(m.Source); os.IsNotExist(err) {
+				if err := os.MkdirAll(m.Source, 0o755); err != nil {
+					return fmt.Errorf("service %s: creating bind-mount directory %s: %w", name, m.Source, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ensureImages pulls the images missing locally; a failed pull names the
+// image and the services that need it.
+func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcRun, emit func(string, string, string)) error {
+	byImage := map[string][]string{}
+	for name, r := range runs {
+		if r.action == "create" || r.action == "recreate" {
+			byImage[r.spec.Config.Image] = append(byImage[r.spec.Config.Image], name)
+		}
+	}
+	var errs []error
+	for img, services := range byImage {
+		sort.Strings(services)
+		if _, err := cli.ImageInspect(ctx, img); err == nil {
+			continue
+		} else if !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("image %s: %w", img, err)
+		}
+		for _, s := range services {
+			emit(s, StatePulling, img)
+		}
+		resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
+		if err == nil {
+			for msg, merr := range resp.JSONMessages(ctx) {
+				if merr != nil {
+					err = merr
+					break
+				}
+				if msg.Error != nil {
+					err = errors.New(msg.Error.Message)
+					break
+				}
+			}
+			resp.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("image %s for service %s is not present and could not be pulled: %v", img, strings.Join(services, ", "), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func createContainer(ctx context.Context, cli *client.Client, spec *Spec) (string, error) {
+	var netCfg *network.NetworkingConfig
+	if len(spec.Networks) > 0 {
+		first := spec.Networks[0]
+		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{first: {Aliases: spec.Aliases[first]}}}
+	}
+	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: spec.Name, Config: spec.Config, HostConfig: spec.Host, NetworkingConfig: netCfg})
+	if err != nil {
+		return "", fmt.Errorf("creating container %s: %w", spec.Name, err)
+	}
+	// API 1.41 connects one network at create; the others before start.
+	for _, n := range spec.Networks[min(1, len(spec.Networks)):] {
+		if _, err := cli.NetworkConnect(ctx, n, client.NetworkConnectOptions{Container: res.ID, EndpointConfig: &network.EndpointSettings{Aliases: spec.Aliases[n]}}); err != nil {
+			return res.ID, fmt.Errorf("connecting %s to network %s: %w", spec.Name, n, err)
+		}
+	}
+	return res.ID, nil
+}
+
+// lastLogs returns the last n log lines of a container.
+func lastLogs(ctx context.Context, cli *client.Client, id string, n int) []string {
+	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	if err != nil {
+		return []string{"(logs unavailable: " + err.Error() + ")"}
+	}
+	defer rc.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, pw, rc)
+		pw.CloseWithError(err)
+	}()
+	var lines []string
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	pr.Close()
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}

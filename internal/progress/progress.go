@@ -1,0 +1,187 @@
+// Package progress shows what up and down are doing: one line per state
+// change with timestamps (plain), one JSON object per event (json), or a
+// live view with one line per service (tty, bubbletea). It writes to stderr;
+// results go to stdout.
+package progress
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/difyctl/difyctl/compose"
+)
+
+// Modes.
+const (
+	Auto  = "auto"
+	TTY   = "tty"
+	Plain = "plain"
+	JSON  = "json"
+	Quiet = "quiet"
+)
+
+// Writer receives events and renders them; Close ends the view.
+type Writer interface {
+	Event(compose.Event)
+	Close()
+}
+
+// New returns the writer for mode ("auto": tty on a terminal, else plain).
+func New(mode string, w io.Writer, isTTY, color bool) (Writer, error) {
+	if mode == Auto {
+		mode = Plain
+		if isTTY {
+			mode = TTY
+		}
+	}
+	switch mode {
+	case Plain:
+		return &plain{w: w}, nil
+	case JSON:
+		return &jsonW{enc: json.NewEncoder(w)}, nil
+	case Quiet:
+		return quiet{}, nil
+	case TTY:
+		return newLive(w, color), nil
+	}
+	return nil, fmt.Errorf("--progress %q: use auto, tty, plain or json", mode)
+}
+
+type quiet struct{}
+
+func (quiet) Event(compose.Event) {}
+func (quiet) Close()              {}
+
+type plain struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *plain) Event(e compose.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := fmt.Sprintf("%s %-20s %s", e.Time.UTC().Format("15:04:05.000"), e.Service, e.State)
+	if e.Detail != "" {
+		line += "  " + e.Detail
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *plain) Close() {}
+
+type jsonW struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (j *jsonW) Event(e compose.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(e)
+}
+
+func (j *jsonW) Close() {}
+
+// live is the terminal view.
+type live struct {
+	prog *tea.Program
+	done chan struct{}
+}
+
+type row struct {
+	state, detail string
+	since         time.Time
+}
+
+type model struct {
+	rows  map[string]*row
+	order []string
+	start time.Time
+	color bool
+	final bool
+}
+
+type tick time.Time
+type quitMsg struct{}
+
+func (m *model) Init() tea.Cmd { return tickCmd() }
+
+func tickCmd() tea.Cmd {
+	return tea.Tick(200*time.Millisecond, func(t time.Time) tea.Msg { return tick(t) })
+}
+
+func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case compose.Event:
+		r, ok := m.rows[msg.Service]
+		if !ok {
+			r = &row{}
+			m.rows[msg.Service] = r
+			m.order = append(m.order, msg.Service)
+			sort.Strings(m.order)
+		}
+		r.state, r.detail, r.since = msg.State, msg.Detail, msg.Time
+	case tick:
+		return m, tickCmd()
+	case quitMsg:
+		m.final = true
+		return m, tea.Quit
+	case tea.KeyMsg:
+		if msg.String() == "ctrl+c" {
+			return m, tea.Interrupt
+		}
+	}
+	return m, nil
+}
+
+func (m *model) View() string {
+	var b strings.Builder
+	for _, s := range m.order {
+		r := m.rows[s]
+		mark := map[string]string{compose.StateHealthy: "✔", compose.StateCompleted: "✔", compose.StateUnchanged: "✔", compose.StateRemoved: "✔",
+			compose.StateFailed: "✘", compose.StateSkipped: "-"}[r.state]
+		if mark == "" {
+			mark = "…"
+		}
+		state := r.state
+		if m.color {
+			switch mark {
+			case "✔":
+				state = "\x1b[32m" + state + "\x1b[0m"
+			case "✘":
+				state = "\x1b[31m" + state + "\x1b[0m"
+			}
+		}
+		detail := r.detail
+		if len(detail) > 60 {
+			detail = detail[:57] + "..."
+		}
+		fmt.Fprintf(&b, " %s %-22s %-12s %-60s %5.1fs\n", mark, s, state, detail, time.Since(m.start).Seconds())
+	}
+	return b.String()
+}
+
+func newLive(w io.Writer, color bool) *live {
+	m := &model{rows: map[string]*row{}, start: time.Now(), color: color}
+	l := &live{done: make(chan struct{})}
+	l.prog = tea.NewProgram(m, tea.WithOutput(w), tea.WithInput(nil), tea.WithoutSignalHandler())
+	go func() {
+		_, _ = l.prog.Run()
+		close(l.done)
+	}()
+	return l
+}
+
+func (l *live) Event(e compose.Event) { l.prog.Send(e) }
+
+func (l *live) Close() {
+	l.prog.Send(quitMsg{})
+	<-l.done
+}
