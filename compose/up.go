@@ -303,6 +303,13 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 					}
 					emit(name, StateSkipped, reason)
 					r.abort(errors.New(reason))
+					if (r.action == "create" || r.action == "recreate") && r.id != "" {
+						// Created for this run and never started: remove it, so a failed
+						// dependency leaves no half-made dependents behind.
+						rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+						_, _ = cli.ContainerRemove(rmCtx, r.id, client.ContainerRemoveOptions{Force: true})
+						cancel()
+					}
 					return
 				}
 				if d.Restart && (dr.action == "recreate" || dr.action == "create") && r.action == "unchanged" {
@@ -336,8 +343,24 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			r.started.done(nil)
 			emit(name, StateStarted, "")
 			if r.needsDone {
+				// A dependent waits for this job to finish: watch for it, and count
+				// a non-zero exit as this service's failure.
+				wg.Add(1)
 				go func() {
-					_, err := health.Wait(waitCtx, cli, r.id, health.CompletedSuccessfully)
+					defer wg.Done()
+					st, err := health.Wait(waitCtx, cli, r.id, health.CompletedSuccessfully)
+					if err != nil {
+						reason := err.Error()
+						var fe *health.FailedError
+						if errors.As(err, &fe) {
+							reason = fe.Reason
+						} else if waitCtx.Err() != nil {
+							reason = "timed out waiting to complete"
+						}
+						if r.ready.wait(context.Background()) == nil { // not already reported
+							fail(name, reason, &st)
+						}
+					}
 					r.completed.done(err)
 				}()
 			}

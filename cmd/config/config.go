@@ -45,6 +45,7 @@ interpolated. Secrets are masked unless --show-secrets. The output is YAML that
 	}
 	cmd.Flags().StringSliceVar(&names, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
 	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "print secrets instead of ********")
+	f.AddFileFlag(cmd)
 	return cmd
 }
 

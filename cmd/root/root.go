@@ -49,7 +49,6 @@ API, and backs Redis up and restores it.`,
 	pf.StringVarP(&f.ProjectNameFlag, "project-name", "p", "", "compose project name (default: COMPOSE_PROJECT_NAME from .env, else \"dify\")")
 	pf.StringVarP(&f.Output, "output", "o", cmdutil.OutputText, "output format: text or json")
 	pf.BoolVar(&f.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
-	pf.StringArrayVarP(&f.Files, "file", "f", nil, "compose file to use instead of the embedded Dify templates (repeatable)")
 	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "print debugging detail to stderr")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 

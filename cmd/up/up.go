@@ -79,6 +79,7 @@ started service is running and healthy (a one-shot job: exited 0), like
 	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	_ = cmd.RegisterFlagCompletionFunc("profile", initcmd.ProfileCompletion)
+	f.AddFileFlag(cmd)
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -67,6 +68,12 @@ func (f *Factory) Engine(ctx context.Context) (*client.Client, error) {
 		return nil, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
 	}
 	return cli, nil
+}
+
+// AddFileFlag adds -f/--file to a command that loads the project (up,
+// config). It is not global: logs uses -f for --follow, as docker compose.
+func (f *Factory) AddFileFlag(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVarP(&f.Files, "file", "f", nil, "compose file to use instead of the embedded Dify templates (repeatable)")
 }
 
 // JSON reports whether --output json was asked for.

@@ -28,6 +28,11 @@ import (
 
 // Fixture image references. Every image a test runs is one of these.
 const (
+	// ImageDifyRedis is the image Dify's redis service names; the Redis
+	// fixture is tagged with it (only where no other image has that name) so
+	// the real service definition runs in the tests.
+	ImageDifyRedis = "redis:6-alpine"
+
 	ImageRedis   = "difyctl-test/redis:latest"
 	ImageTestsvc = "difyctl-test/testsvc:latest"
 	ImageBusybox = "difyctl-test/busybox:latest"
@@ -92,6 +97,29 @@ func EnsureFixtures(ctx context.Context, cli *client.Client, log io.Writer) erro
 			return fmt.Errorf("fixture image %s: %w", fx.ref, err)
 		}
 	}
+	return aliasImage(ctx, cli, ImageRedis, ImageDifyRedis, log)
+}
+
+// aliasImage tags src as alias unless alias names an image that is not a
+// fixture (a real one pulled on this machine is never replaced).
+func aliasImage(ctx context.Context, cli *client.Client, src, alias string, log io.Writer) error {
+	want, err := cli.ImageInspect(ctx, src)
+	if err != nil {
+		return err
+	}
+	if cur, err := cli.ImageInspect(ctx, alias); err == nil {
+		if cur.ID == want.ID {
+			return nil
+		}
+		if cur.Config == nil || cur.Config.Labels[inputsLabel] == "" {
+			fmt.Fprintf(log, "fixture: %s is a real image here; not replacing it with %s\n", alias, src)
+			return nil
+		}
+	}
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: src, Target: alias}); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", src, alias, err)
+	}
+	fmt.Fprintf(log, "fixture %s: tagged as %s\n", src, alias)
 	return nil
 }
 
@@ -277,8 +305,11 @@ func redisEntries() ([]entry, error) {
 			}
 		}
 	}
-	// redis-check-rdb and redis-check-aof are the server binary under other names.
+	// redis-check-rdb and redis-check-aof are the server binary under other names;
+	// docker-entrypoint.sh stands in for the official image's (which drops to the
+	// redis user; here everything runs as root).
 	entries = append(entries,
+		entry{name: "usr/local/bin/docker-entrypoint.sh", mode: 0o755, data: []byte("#!/bin/sh\nexec \"$@\"\n")},
 		entry{name: "usr/local/bin/redis-check-rdb", link: "redis-server"},
 		entry{name: "usr/local/bin/redis-check-aof", link: "redis-server"},
 	)

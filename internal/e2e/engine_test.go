@@ -1,0 +1,393 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/backup"
+	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/testenv"
+)
+
+// chain is a fixture project: a one-shot init job, a database healthy after
+// 500 ms, an API that needs both (and an optional service whose profile is
+// off), and a web front that needs the API started.
+const chain = `
+services:
+  init:
+    image: difyctl-test/testsvc:latest
+    command: ["--exit-after", "200ms", "--write-file", "/data/initialised"]
+    restart: "no"
+    volumes: ["./data:/data"]
+  db:
+    image: difyctl-test/testsvc:latest
+    command: ["--healthy-after", "500ms"]
+    restart: always
+    healthcheck: {test: ["CMD", "/testsvc", "probe"], interval: 250ms, retries: 20}
+    volumes: ["dbdata:/var/lib/db"]
+    networks: [default, internal]
+  api:
+    image: difyctl-test/testsvc:latest
+    command: ["--healthy-after", "300ms", "--name", "API_VERSION_1"]
+    restart: always
+    depends_on:
+      init: {condition: service_completed_successfully}
+      db: {condition: service_healthy}
+      extra: {condition: service_started, required: false}
+    healthcheck: {test: ["CMD", "/testsvc", "probe"], interval: 250ms, retries: 20}
+    networks:
+      default:
+      internal: {aliases: [backend]}
+  web:
+    image: difyctl-test/testsvc:latest
+    restart: always
+    depends_on: [api]
+  extra:
+    image: difyctl-test/testsvc:latest
+    profiles: [extra]
+networks:
+  internal: {internal: true}
+volumes:
+  dbdata:
+`
+
+func writeProject(t *testing.T, content string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func events(t *testing.T, stderr string) []compose.Event {
+	t.Helper()
+	var out []compose.Event
+	sc := bufio.NewScanner(strings.NewReader(stderr))
+	for sc.Scan() {
+		var e compose.Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.State != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func firstAt(evs []compose.Event, svc, state string) time.Time {
+	for _, e := range evs {
+		if e.Service == svc && e.State == state {
+			return e.Time
+		}
+	}
+	return time.Time{}
+}
+
+func containerIDs(t *testing.T, cli *client.Client, project string) map[string]string {
+	t.Helper()
+	cs, err := compose.List(context.Background(), cli, project, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range cs {
+		out[c.Service] = c.ID
+	}
+	return out
+}
+
+func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, chain)
+	args := []string{"--project-dir", dir, "-p", project}
+	up := func(flags ...string) []string {
+		return append(append(append([]string{}, args...), "up", "-f", "compose.yaml"), flags...)
+	}
+
+	r := run(t, nil, up("--progress", "json")...)
+	if r.code != 0 {
+		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
+	}
+	evs := events(t, r.stderr)
+	// api starts only after db is healthy and init completed; web only after api started.
+	apiStart := firstAt(evs, "api", compose.StateStarting)
+	if apiStart.IsZero() || apiStart.Before(firstAt(evs, "db", compose.StateHealthy)) || apiStart.Before(firstAt(evs, "init", compose.StateCompleted)) {
+		t.Fatalf("api started too early:\n%s", r.stderr)
+	}
+	if firstAt(evs, "web", compose.StateStarting).Before(firstAt(evs, "api", compose.StateStarted)) {
+		t.Fatalf("web started before api:\n%s", r.stderr)
+	}
+	// db and init have no dependencies: they start together.
+	if d := firstAt(evs, "db", compose.StateStarting).Sub(firstAt(evs, "init", compose.StateStarting)); d > 200*time.Millisecond || d < -200*time.Millisecond {
+		t.Fatalf("independent services did not start in parallel (%s apart)", d)
+	}
+	if !strings.Contains(r.stderr, "optional dependency extra is not active, skipped") {
+		t.Fatalf("no note about the inactive optional dependency:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "initialised")); err != nil {
+		t.Fatalf("init job did not write into its bind mount: %v", err)
+	}
+
+	ps := run(t, nil, append(args, "ps", "-o", "json")...)
+	var cs []compose.ProjectContainer
+	if err := json.Unmarshal([]byte(ps.stdout), &cs); err != nil || len(cs) != 4 {
+		t.Fatalf("ps: %v %s", err, ps.stdout)
+	}
+	for _, c := range cs {
+		if c.Service == "init" && c.State != "exited" || c.Service != "init" && c.State != "running" {
+			t.Fatalf("ps: %+v", c)
+		}
+		if (c.Service == "api" || c.Service == "db") && c.Health != "healthy" {
+			t.Fatalf("ps health: %+v", c)
+		}
+	}
+	// Names, aliases and labels as compose makes them.
+	ins, err := cli.ContainerInspect(context.Background(), project+"-api-1", client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := ins.Container.Config.Labels
+	for _, l := range []string{compose.LabelProject, compose.LabelService, compose.LabelNumber, compose.LabelOneoff, compose.LabelConfigHash, compose.LabelWorkingDir, compose.LabelConfigFiles, compose.LabelDependencies, compose.LabelImage, compose.LabelVersion} {
+		if labels[l] == "" && l != compose.LabelVersion {
+			t.Errorf("label %s missing", l)
+		}
+	}
+	ep := ins.Container.NetworkSettings.Networks[project+"_internal"]
+	if ep == nil || !strings.Contains(strings.Join(ep.Aliases, ","), "backend") {
+		t.Errorf("internal network alias missing: %+v", ins.Container.NetworkSettings.Networks)
+	}
+
+	// A second up with nothing changed recreates nothing and does not re-run init.
+	before := containerIDs(t, cli, project)
+	initIns, _ := cli.ContainerInspect(context.Background(), before["init"], client.ContainerInspectOptions{})
+	r = run(t, nil, up("--progress", "json")...)
+	if r.code != 0 {
+		t.Fatalf("second up: %s", r.stderr)
+	}
+	after := containerIDs(t, cli, project)
+	for s, id := range before {
+		if after[s] != id {
+			t.Errorf("%s recreated on an unchanged up", s)
+		}
+	}
+	initIns2, _ := cli.ContainerInspect(context.Background(), before["init"], client.ContainerInspectOptions{})
+	if initIns.Container.State.StartedAt != initIns2.Container.State.StartedAt {
+		t.Error("the completed init job ran again")
+	}
+
+	// A changed service is recreated; the others stay.
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Replace(chain, "API_VERSION_1", "API_VERSION_2", 1)), 0o644)
+	r = run(t, nil, up("--dry-run")...)
+	if r.code != 0 || !strings.Contains(r.stdout, "api") || !strings.Contains(r.stdout, "recreate (configuration changed)") {
+		t.Fatalf("dry run: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if ids := containerIDs(t, cli, project); ids["api"] != before["api"] {
+		t.Fatal("--dry-run changed something")
+	}
+	r = run(t, nil, up("--progress", "plain")...)
+	if r.code != 0 {
+		t.Fatalf("up after change: %s", r.stderr)
+	}
+	changed := containerIDs(t, cli, project)
+	if changed["api"] == before["api"] || changed["db"] != before["db"] || changed["web"] != before["web"] {
+		t.Fatalf("recreate: before %v after %v", before, changed)
+	}
+
+	// logs with service prefixes.
+	lg := run(t, nil, append(args, "logs", "--tail", "5", "api")...)
+	if lg.code != 0 || !strings.Contains(lg.stdout, "api | ") || !strings.Contains(lg.stdout, "API_VERSION_2") {
+		t.Fatalf("logs: %s %s", lg.stdout, lg.stderr)
+	}
+
+	// down leaves nothing but the named volume; --volumes removes it too.
+	if r = run(t, nil, append(args, "down", "--progress", "plain")...); r.code != 0 {
+		t.Fatalf("down: %s", r.stderr)
+	}
+	f := make(client.Filters).Add("label", compose.ProjectFilter(project))
+	if left, _ := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f}); len(left.Items) != 0 {
+		t.Fatalf("containers left: %d", len(left.Items))
+	}
+	if nets, _ := cli.NetworkList(context.Background(), client.NetworkListOptions{Filters: f}); len(nets.Items) != 0 {
+		t.Fatalf("networks left: %d", len(nets.Items))
+	}
+	if vols, _ := cli.VolumeList(context.Background(), client.VolumeListOptions{Filters: f}); len(vols.Items) != 1 {
+		t.Fatalf("volume should stay without --volumes: %d", len(vols.Items))
+	}
+	if r = run(t, nil, append(args, "down", "--volumes")...); r.code != 2 {
+		t.Fatalf("down --volumes without a terminal or --yes: exit %d", r.code)
+	}
+	if r = run(t, nil, append(args, "down", "--volumes", "--yes")...); r.code != 0 {
+		t.Fatalf("down --volumes --yes: %s", r.stderr)
+	}
+	if vols, _ := cli.VolumeList(context.Background(), client.VolumeListOptions{Filters: f}); len(vols.Items) != 0 {
+		t.Fatalf("volumes left: %d", len(vols.Items))
+	}
+}
+
+const failing = `
+services:
+  stuck:
+    image: difyctl-test/testsvc:latest
+    command: ["--never-healthy"]
+    healthcheck: {test: ["CMD", "/testsvc", "probe"], interval: 100ms, retries: 3}
+  needs_stuck:
+    image: difyctl-test/testsvc:latest
+    depends_on: {stuck: {condition: service_healthy}}
+  crash:
+    image: difyctl-test/testsvc:latest
+    command: ["--exit-after", "300ms", "--exit-code", "1"]
+    restart: "no"
+  needs_crash:
+    image: difyctl-test/testsvc:latest
+    depends_on: {crash: {condition: service_completed_successfully}}
+  fine:
+    image: difyctl-test/testsvc:latest
+`
+
+func TestUpFailureDiagnosis(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, failing)
+	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "plain", "--wait-timeout", "60s")
+	if r.code != 1 {
+		t.Fatalf("up with failing services: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"stuck failed: unhealthy", "probe: not healthy yet", "crash failed: exited with code 1", "exiting with code 1", "last "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("diagnosis lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	ids := containerIDs(t, cli, project)
+	if _, ok := ids["needs_stuck"]; ok {
+		t.Error("a dependent of the unhealthy service was left created")
+	}
+	if _, ok := ids["needs_crash"]; ok {
+		t.Error("a dependent of the crashed job was left created")
+	}
+	if _, ok := ids["fine"]; !ok {
+		t.Error("an unrelated service was not left running")
+	}
+}
+
+// The Redis fixture, started from the real Dify redis service definition of
+// the embedded templates, then backed up.
+func TestDifyRedisServiceFromTemplates(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := t.TempDir()
+	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "redis", "--progress", "plain", "--wait-timeout", "60s")
+	if r.code != 0 {
+		t.Fatalf("up redis: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "wrote "+filepath.Join(dir, ".env")) {
+		t.Fatalf("up did not write .env first:\n%s", r.stderr)
+	}
+	ins, err := cli.ContainerInspect(context.Background(), project+"-redis-1", client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range ins.Container.Config.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	pw := env["REDISCLI_AUTH"]
+	if len(pw) < 16 || strings.Contains(strings.Join(ins.Container.Config.Cmd, " "), pw) || strings.Contains(strings.Join(ins.Container.Config.Healthcheck.Test, " "), pw) {
+		t.Fatalf("password missing or on a command line: cmd %v health %v", ins.Container.Config.Cmd, ins.Container.Config.Healthcheck.Test)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "volumes", "redis", "data")); err != nil {
+		t.Fatalf("bind-mount directory not created: %v", err)
+	}
+	b := run(t, nil, "--project-dir", dir, "-p", project, "backup", "redis", "-o", "json")
+	var res backup.Result
+	if b.code != 0 || json.Unmarshal([]byte(b.stdout), &res) != nil {
+		t.Fatalf("backup of the Dify redis: %d %s", b.code, b.stderr)
+	}
+	if filepath.Dir(res.Path) != filepath.Join(dir, "backups", "redis") {
+		t.Fatalf("backup landed in %s", res.Path)
+	}
+	// A .env that contradicts --profile is refused and nothing changes.
+	r = run(t, nil, "--project-dir", dir, "-p", project, "up", "redis", "--profile", "mysql")
+	if r.code != 2 || !strings.Contains(r.stderr, "DB_TYPE=postgresql") {
+		t.Fatalf("contradicting profile: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// composeBin finds docker compose v2 for the interop tests.
+func composeBin(t *testing.T) []string {
+	t.Helper()
+	if b := os.Getenv("DIFYCTL_COMPOSE_BIN"); b != "" {
+		return []string{b}
+	}
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		return []string{"docker", "compose"}
+	}
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		if out, _ := exec.Command(p, "version").Output(); strings.Contains(string(out), "v2") {
+			return []string{p}
+		}
+	}
+	t.Skip("no docker compose v2 here (DIFYCTL_COMPOSE_BIN, docker compose, docker-compose); ../shared/tools/build-docker-compose builds one")
+	return nil
+}
+
+func runCompose(t *testing.T, bin []string, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin[0], append(bin[1:], args...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v %v: %v\n%s", bin, args, err, out)
+	}
+	return string(out)
+}
+
+func TestInteropWithDockerCompose(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	bin := composeBin(t)
+	dir := writeProject(t, chain)
+
+	// difyctl up → docker compose ps and down.
+	p1 := testenv.ProjectName(t, cli)
+	if r := run(t, nil, "--project-dir", dir, "-p", p1, "up", "-f", "compose.yaml", "--progress", "plain"); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	out := runCompose(t, bin, dir, "-p", p1, "ps", "--format", "{{.Service}}")
+	for _, s := range []string{"api", "db", "web"} {
+		if !strings.Contains(out, s) {
+			t.Fatalf("docker compose ps does not list %s:\n%s", s, out)
+		}
+	}
+	runCompose(t, bin, dir, "-p", p1, "down")
+	if ids := containerIDs(t, cli, p1); len(ids) != 0 {
+		t.Fatalf("docker compose down left %v", ids)
+	}
+
+	// docker compose up → difyctl ps and down.
+	p2 := testenv.ProjectName(t, cli)
+	runCompose(t, bin, dir, "-p", p2, "-f", "compose.yaml", "up", "-d", "--wait")
+	r := run(t, nil, "-p", p2, "ps", "-o", "json")
+	var cs []compose.ProjectContainer
+	if err := json.Unmarshal([]byte(r.stdout), &cs); err != nil || len(cs) != 4 {
+		t.Fatalf("difyctl ps on compose's project: %v %s", err, r.stdout)
+	}
+	if r = run(t, nil, "-p", p2, "down", "--progress", "plain"); r.code != 0 {
+		t.Fatalf("difyctl down on compose's project: %s", r.stderr)
+	}
+	if ids := containerIDs(t, cli, p2); len(ids) != 0 {
+		t.Fatalf("difyctl down left %v", ids)
+	}
+	f := make(client.Filters).Add("label", compose.ProjectFilter(p2))
+	if nets, _ := cli.NetworkList(context.Background(), client.NetworkListOptions{Filters: f}); len(nets.Items) != 0 {
+		t.Fatalf("networks left: %d", len(nets.Items))
+	}
+}
