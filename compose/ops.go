@@ -66,7 +66,9 @@ func List(ctx context.Context, cli *client.Client, project string, all bool) ([]
 		pc.Ports = dedupe(pc.Ports)
 		out = append(out, pc)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service || out[i].Service == out[j].Service && out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Service < out[j].Service || out[i].Service == out[j].Service && out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 
