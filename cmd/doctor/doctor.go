@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/netcheck"
 	"github.com/difyctl/difyctl/internal/project"
 )
 
@@ -94,7 +94,7 @@ with a fix for anything that is not ok. Exits 1 when any check fails.`,
 				},
 				FreeDisk:  freeDisk,
 				ReadFile:  os.ReadFile,
-				PortInUse: portInUse,
+				PortInUse: netcheck.PortInUse,
 				NumCPU:    runtime.NumCPU,
 			}
 			return Run(cmd.Context(), opts)
@@ -298,28 +298,6 @@ func freeDisk(dir string) (uint64, error) {
 		return 0, err
 	}
 	return st.Bavail * uint64(st.Bsize), nil
-}
-
-// portInUse tries to bind the port on all interfaces; when binding is not
-// allowed (no privilege), it tries to connect instead.
-func portInUse(port int) (bool, error) {
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err == nil {
-		l.Close()
-		return false, nil
-	}
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return true, nil
-	}
-	conn, derr := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if derr == nil {
-		conn.Close()
-		return true, nil
-	}
-	if errors.Is(derr, syscall.ECONNREFUSED) {
-		return false, nil
-	}
-	return false, err
 }
 
 func humanBytes(n uint64) string {

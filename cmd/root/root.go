@@ -13,6 +13,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/lifecycle"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
 	"github.com/difyctl/difyctl/cmd/restore"
+	"github.com/difyctl/difyctl/cmd/setup"
 	"github.com/difyctl/difyctl/cmd/up"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
@@ -64,6 +65,7 @@ API, and backs Redis up and restores it.`,
 		backupcmd.NewCmd(f),
 		restore.NewCmd(f),
 		up.NewCmd(f),
+		setup.NewCmd(f),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)
 	return cmd
