@@ -298,7 +298,9 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 				}
 				if err != nil {
 					reason := fmt.Sprintf("not started: dependency %s failed", dep)
-					if waitCtx.Err() != nil {
+					if ctx.Err() != nil {
+						reason = "not started: interrupted"
+					} else if waitCtx.Err() != nil {
 						reason = fmt.Sprintf("not started: timed out waiting for %s", dep)
 					}
 					emit(name, StateSkipped, reason)

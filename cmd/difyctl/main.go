@@ -28,7 +28,9 @@ func run() int {
 		return cmdutil.ExitOK
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintln(f.IOStreams.ErrOut, "interrupted")
+		if !isSilent(err) {
+			fmt.Fprintln(f.IOStreams.ErrOut, "interrupted")
+		}
 		return cmdutil.ExitInterrupted
 	}
 	if msg := err.Error(); msg != "" && !isSilent(err) {

@@ -163,7 +163,11 @@ func (m *model) View() string {
 		if len(detail) > 60 {
 			detail = detail[:57] + "..."
 		}
-		fmt.Fprintf(&b, " %s %-22s %-12s %-60s %5.1fs\n", mark, s, state, detail, time.Since(m.start).Seconds())
+		elapsed := time.Since(m.start)
+		if mark != "…" { // finished: the time it took
+			elapsed = r.since.Sub(m.start)
+		}
+		fmt.Fprintf(&b, " %s %-22s %-12s %-60s %5.1fs\n", mark, s, state, detail, elapsed.Seconds())
 	}
 	return b.String()
 }
