@@ -89,15 +89,7 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	server, err := r.Info(ctx, "server")
-	if err != nil {
-		return nil, err
-	}
-	dataDir, err := r.Config(ctx, "dir")
-	if err != nil {
-		return nil, err
-	}
-	dbfile, err := r.Config(ctx, "dbfilename")
+	server, dataDir, dbfile, err := r.DumpLocation(ctx)
 	if err != nil {
 		return nil, err
 	}

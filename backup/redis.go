@@ -142,6 +142,19 @@ func (r *Redis) Config(ctx context.Context, name string) (string, error) {
 	return strings.TrimSpace(lines[1]), nil
 }
 
+// DumpLocation returns the server's version info and where it writes its
+// dump (CONFIG GET dir / dbfilename).
+func (r *Redis) DumpLocation(ctx context.Context) (server map[string]string, dir, file string, err error) {
+	if server, err = r.Info(ctx, "server"); err != nil {
+		return
+	}
+	if dir, err = r.Config(ctx, "dir"); err != nil {
+		return
+	}
+	file, err = r.Config(ctx, "dbfilename")
+	return
+}
+
 // KeyCount sums the keys of every database from INFO keyspace.
 func (r *Redis) KeyCount(ctx context.Context) (int64, error) {
 	info, err := r.Info(ctx, "keyspace")

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -58,7 +57,7 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 	if err != nil {
 		return nil, err
 	}
-	server, err := r.Info(ctx, "server")
+	server, dataDir, dbfile, err := r.DumpLocation(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -68,14 +67,6 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 	}
 	if info.Version > maxV {
 		return nil, fmt.Errorf("refusing to restore %s: RDB version %d is newer than Redis %s loads (%d); restore it into a newer Redis", o.File, info.Version, server["redis_version"], maxV)
-	}
-	dataDir, err := r.Config(ctx, "dir")
-	if err != nil {
-		return nil, err
-	}
-	dbfile, err := r.Config(ctx, "dbfilename")
-	if err != nil {
-		return nil, err
 	}
 	aof, err := r.aof(ctx)
 	if err != nil {
@@ -301,10 +292,4 @@ func Latest(dir string) (string, error) {
 		return "", fmt.Errorf("no backups in %s", dir)
 	}
 	return entries[len(entries)-1].Path, nil
-}
-
-// IsOurs reports whether a path names a difyctl backup.
-func IsOurs(p string) bool {
-	_, ok := ParseName(path.Base(strings.ReplaceAll(p, "\\", "/")))
-	return ok
 }

@@ -83,27 +83,40 @@ it. Then delete backups older than --retention-days, never the newest
 --keep-min. A lock file keeps two runs apart (exit 4).`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, project, dir, pw, err := c.Target(f)
-			if err != nil {
+			if err := opts.fill(f, &c); err != nil {
 				return err
 			}
-			if opts.Backup.Mode != "bgsave" && opts.Backup.Mode != "save" {
-				return cmdutil.UsageError("--mode %q: use bgsave or save", opts.Backup.Mode)
-			}
-			opts.JSON = f.JSON()
-			opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
-			opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
-			opts.Engine = func() (*Engine, error) { return NewEngine(f) }
 			return RunRedis(cmd.Context(), opts)
 		},
 	}
+	opts.flags(cmd, &c)
+	return cmd
+}
+
+// flags binds what `backup redis` and `backup daemon` share.
+func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 	c.Flags(cmd)
 	cmd.Flags().StringVar(&opts.Backup.Mode, "mode", "bgsave", "bgsave (does not block clients) or save (blocks, as redis-cli SAVE)")
 	cmd.Flags().IntVar(&opts.retention, "retention-days", 7, "delete backups older than this many days")
 	cmd.Flags().IntVar(&opts.Backup.KeepMin, "keep-min", 3, "never delete the newest N backups")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no output on success, one line on failure (for cron)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up after this long")
-	return cmd
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "bound on each backup")
+}
+
+// fill completes the options from the flags and the project.
+func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
+	_, project, dir, pw, err := c.Target(f)
+	if err != nil {
+		return err
+	}
+	if opts.Backup.Mode != "bgsave" && opts.Backup.Mode != "save" {
+		return cmdutil.UsageError("--mode %q: use bgsave or save", opts.Backup.Mode)
+	}
+	opts.JSON = f.JSON()
+	opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
+	opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
+	opts.Engine = func() (*Engine, error) { return NewEngine(f) }
+	return nil
 }
 
 // RunRedis takes one backup.
@@ -508,24 +521,14 @@ func newDaemonCmd(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 			}
-			_, project, dir, pw, err := c.Target(f)
-			if err != nil {
+			if err := opts.fill(f, &c); err != nil {
 				return err
 			}
-			opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
-			opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
-			opts.Engine = func() (*Engine, error) { return NewEngine(f) }
-			opts.JSON = f.JSON()
 			return Daemon(cmd.Context(), sched, opts)
 		},
 	}
-	c.Flags(cmd)
+	opts.flags(cmd, &c)
 	cmd.Flags().StringVar(&expr, "cron", "0 3 * * *", "when to run (cron expression)")
-	cmd.Flags().StringVar(&opts.Backup.Mode, "mode", "bgsave", "bgsave or save")
-	cmd.Flags().IntVar(&opts.retention, "retention-days", 7, "delete backups older than this many days")
-	cmd.Flags().IntVar(&opts.Backup.KeepMin, "keep-min", 3, "never delete the newest N backups")
-	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "log failures only")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "bound on each backup")
 	return cmd
 }
 

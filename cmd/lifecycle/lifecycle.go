@@ -206,78 +206,56 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 	return cli, cs, nil
 }
 
-func newStop(f *cmdutil.Factory) *cobra.Command {
+// verb builds stop, start and restart: select the project's containers,
+// then act on them with progress.
+func verb(f *cmdutil.Factory, use, short string, withTimeout bool,
+	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error) *cobra.Command {
 	o := &Options{}
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "stop [SERVICE...]",
-		Short: "Stop services, dependents first",
+		Use:   use,
+		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := common(f, args, o); err != nil {
 				return err
+			}
+			pw, err := o.reporter()
+			if err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 			}
 			cli, cs, err := selectRunning(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
-			pw, _ := o.reporter()
 			defer pw.Close()
-			return compose.Stop(cmd.Context(), cli, cs, timeout, pw.Event)
+			return act(cmd.Context(), cli, cs, timeout, pw.Event)
 		},
 	}
-	cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	if withTimeout {
+		cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
 	return cmd
+}
+
+func newStop(f *cmdutil.Factory) *cobra.Command {
+	return verb(f, "stop [SERVICE...]", "Stop services, dependents first", true, compose.Stop)
 }
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{}
-	cmd := &cobra.Command{
-		Use:   "start [SERVICE...]",
-		Short: "Start existing containers, dependencies first",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := common(f, args, o); err != nil {
-				return err
-			}
-			cli, cs, err := selectRunning(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			pw, _ := o.reporter()
-			defer pw.Close()
-			return compose.Start(cmd.Context(), cli, cs, pw.Event)
-		},
-	}
-	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
-	return cmd
+	return verb(f, "start [SERVICE...]", "Start existing containers, dependencies first", false,
+		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ time.Duration, report compose.Reporter) error {
+			return compose.Start(ctx, cli, cs, report)
+		})
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{}
-	var timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "restart [SERVICE...]",
-		Short: "Stop (dependents first) then start (dependencies first) services",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := common(f, args, o); err != nil {
+	return verb(f, "restart [SERVICE...]", "Stop (dependents first) then start (dependencies first) services", true,
+		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error {
+			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err
 			}
-			cli, cs, err := selectRunning(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			pw, _ := o.reporter()
-			defer pw.Close()
-			if err := compose.Stop(cmd.Context(), cli, cs, timeout, pw.Event); err != nil {
-				return err
-			}
-			return compose.Start(cmd.Context(), cli, cs, pw.Event)
-		},
-	}
-	cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
-	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
-	return cmd
+			return compose.Start(ctx, cli, cs, report)
+		})
 }
