@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // Options for init.
@@ -37,6 +38,8 @@ type Result struct {
 	Backup   string             `json:"backup,omitempty"`
 	Profiles profiles.Selection `json:"profiles"`
 	Vars     int                `json:"vars"`
+	// SupportFiles written beside it (nginx, ssrf_proxy, sandbox, ...), where missing.
+	SupportFiles []string `json:"supportFiles,omitempty"`
 }
 
 // NewCmd returns the init command.
@@ -118,5 +121,8 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 		return res, err
 	}
 	res.Vars = len(d.Keys())
+	if res.SupportFiles, err = templates.WriteSupportFiles(dir); err != nil {
+		return res, fmt.Errorf("writing the configuration files the services mount: %w", err)
+	}
 	return res, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // Options for up.
@@ -106,6 +107,11 @@ func Prepare(o *Options) error {
 	d, err := envgen.ReadFile(path)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if !o.DryRun {
+		if _, err := templates.WriteSupportFiles(o.Load.ProjectDir); err != nil {
+			return fmt.Errorf("writing the configuration files the services mount: %w", err)
+		}
 	}
 	env := d.Map()
 	if len(o.Profiles) > 0 {
