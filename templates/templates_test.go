@@ -58,7 +58,7 @@ func TestEveryMountedFileIsShipped(t *testing.T) {
 				continue // long syntax: named volumes only in this template
 			}
 			src, _, _ := strings.Cut(v, ":")
-			isFile := strings.Contains(path.Base(src), ".") && path.Base(src) != "."
+			isFile := strings.Contains(".yml .yaml .xml .conf .sh .template .txt .json .script", path.Ext(src)) && path.Ext(src) != "" && path.Ext(src) != ".d"
 			if !strings.HasPrefix(src, "./") || (strings.HasPrefix(src, "./volumes/") || strings.HasPrefix(src, "./vastbase/")) && !isFile {
 				continue // data directories are created empty
 			}
