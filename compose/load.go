@@ -125,12 +125,16 @@ func ConfigFileNames(o LoadOptions) []string {
 	return names
 }
 
-// Mask replaces every secret value in b with ******** (longest first, so a
+// MaskToken replaces secrets in rendered output: plain letters, so the YAML
+// around it stays valid.
+const MaskToken = "MASKED"
+
+// Mask replaces every secret value in b with MaskToken (longest first, so a
 // secret inside another is masked whole).
 func Mask(b []byte, secrets []string) []byte {
 	for _, s := range sortedByLength(secrets) {
 		if len(s) >= 4 {
-			b = bytes.ReplaceAll(b, []byte(s), []byte("********"))
+			b = bytes.ReplaceAll(b, []byte(s), []byte(MaskToken))
 		}
 	}
 	return b

@@ -2,6 +2,7 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"os"
 
@@ -44,7 +45,7 @@ interpolated. Secrets are masked unless --show-secrets. The output is YAML that
 		},
 	}
 	cmd.Flags().StringSliceVar(&names, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
-	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "print secrets instead of ********")
+	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "print secrets instead of MASKED")
 	f.AddFileFlag(cmd)
 	return cmd
 }
@@ -78,10 +79,23 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 	}
+	// Optional dependencies on services whose profile is off are not part of
+	// this project: drop them so the output loads on its own.
+	for name, svc := range p.Services {
+		for dep, d := range svc.DependsOn {
+			if _, ok := p.Services[dep]; !ok && !d.Required {
+				delete(svc.DependsOn, dep)
+			}
+		}
+		p.Services[name] = svc
+	}
 	out, err := p.MarshalYAML()
 	if err != nil {
 		return err
 	}
+	// Values are final: escape $ so that loading the output again (docker
+	// compose -f - config) does not interpolate it a second time.
+	out = bytes.ReplaceAll(out, []byte("$"), []byte("$$"))
 	if !opts.ShowSecrets {
 		out = compose.Mask(out, secretValues(opts.Load))
 	}
