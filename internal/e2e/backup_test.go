@@ -243,3 +243,41 @@ func TestBackupToFullDiskKeepsOlderBackups(t *testing.T) {
 		t.Fatalf("temporary files left: %v", left)
 	}
 }
+
+// Rotation on real files after a real backup: old backups go, the newest
+// keep-min stay, files that are not ours are never touched.
+func TestBackupRotation(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	r := startRedis(t, cli, project, "")
+	populate(t, r, "k", 10)
+	bdir := t.TempDir()
+	old := []string{"redis_20200101_000000.rdb", "redis_20200102_000000.rdb", "redis_20200103_000000.rdb"}
+	for _, n := range append(old, "notes.txt", "dump.rdb") {
+		os.WriteFile(filepath.Join(bdir, n), []byte("x"), 0o600)
+	}
+	os.WriteFile(filepath.Join(bdir, old[0]+".json"), []byte("{}"), 0o600)
+	res := run(t, nil, "-p", project, "--project-dir", t.TempDir(), "backup", "redis", "--backup-dir", bdir, "--retention-days", "7", "--keep-min", "2")
+	if res.code != 0 {
+		t.Fatalf("backup: %s", res.stderr)
+	}
+	var left []string
+	des, _ := os.ReadDir(bdir)
+	for _, d := range des {
+		left = append(left, d.Name())
+	}
+	got := strings.Join(left, " ")
+	for _, gone := range []string{old[0], old[0] + ".json", old[1]} {
+		if strings.Contains(got, gone+" ") || strings.HasSuffix(got, gone) {
+			t.Errorf("%s not rotated out: %s", gone, got)
+		}
+	}
+	for _, kept := range []string{old[2], "notes.txt", "dump.rdb"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("%s removed: %s", kept, got)
+		}
+	}
+	if !strings.Contains(res.stderr, "rotated out: "+old[0]+", "+old[1]) {
+		t.Errorf("rotation not reported: %s", res.stderr)
+	}
+}
