@@ -198,6 +198,10 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 		return res, nil
 	}
 
+	// Images first: a missing image stops up before anything is created.
+	if err := ensureImages(ctx, cli, runs, emit); err != nil {
+		return res, err
+	}
 	if err := ensureNetworks(ctx, cli, p, runs, o.Version); err != nil {
 		return res, err
 	}
@@ -205,9 +209,6 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 		return res, err
 	}
 	if err := ensureBindDirs(runs); err != nil {
-		return res, err
-	}
-	if err := ensureImages(ctx, cli, runs, emit); err != nil {
 		return res, err
 	}
 
@@ -699,7 +700,11 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 			resp.Close()
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("image %s for service %s is not present and could not be pulled: %v", img, strings.Join(services, ", "), err))
+			who := "service " + services[0]
+			if len(services) > 1 {
+				who = "services " + strings.Join(services, ", ")
+			}
+			errs = append(errs, fmt.Errorf("image %s (%s) is not present and could not be pulled: %v", img, who, err))
 		}
 	}
 	return errors.Join(errs...)
