@@ -40,6 +40,7 @@ const (
 	StateCreated    = "created"    //
 	StateStarting   = "starting"   //
 	StateStarted    = "started"    // running; health not yet known
+	StateHealth     = "health"     // a healthcheck probe ran; Detail says how many failed of how many allowed
 	StateHealthy    = "healthy"    // running and healthy (or running, without a healthcheck)
 	StateCompleted  = "completed"  // a one-shot job that exited 0
 	StateUnchanged  = "unchanged"  // already running with this configuration
@@ -142,6 +143,7 @@ type svcRun struct {
 func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error) {
 	p := o.Project
 	report := o.Report
+	observeProbes := report != nil // per-probe progress costs an inspect per probe
 	if report == nil {
 		report = func(Event) {}
 	}
@@ -371,7 +373,26 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			if r.oneShot {
 				cond = health.Ready
 			}
-			st, err := health.Wait(waitCtx, cli, r.id, cond)
+			retries := 3
+			if hc := r.spec.Config.Healthcheck; hc != nil && hc.Retries > 0 {
+				retries = hc.Retries
+			}
+			lastProbes := -1
+			var observe func(health.State)
+			if observeProbes {
+				observe = func(st health.State) {
+					if st.Health == "" || len(st.Probes) == 0 || len(st.Probes) == lastProbes {
+						return
+					}
+					lastProbes = len(st.Probes)
+					detail := fmt.Sprintf("probe %d, %d/%d failed", len(st.Probes), st.Failing, retries)
+					if n := len(st.Probes); n > 0 && st.Probes[n-1].Output != "" {
+						detail += ": " + firstLine(st.Probes[n-1].Output)
+					}
+					emit(name, StateHealth, detail)
+				}
+			}
+			st, err := health.WaitObserved(waitCtx, cli, r.id, cond, observe)
 			if err != nil {
 				reason := err.Error()
 				var fe *health.FailedError
@@ -391,6 +412,8 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			if st.Status == container.StateExited {
 				emit(name, StateCompleted, "exited 0")
 				r.completed.done(nil)
+			} else if r.oneShot && st.Health == "" {
+				emit(name, StateStarted, "one-shot job running; dependents that need it completed wait for its exit")
 			} else {
 				emit(name, StateHealthy, healthDetail(st))
 			}
@@ -421,6 +444,11 @@ func (r *svcRun) abort(err error) {
 	r.started.done(err)
 	r.ready.done(err)
 	r.completed.done(err)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
 }
 
 func conditionWord(c string) string {

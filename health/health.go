@@ -43,7 +43,8 @@ type State struct {
 	ExitCode  int                      `json:"exitCode"`
 	OOMKilled bool                     `json:"oomKilled,omitempty"`
 	Error     string                   `json:"error,omitempty"`
-	Probes    []Probe                  `json:"probes,omitempty"` // the last probes, oldest first
+	Probes    []Probe                  `json:"probes,omitempty"`        // the last probes, oldest first
+	Failing   int                      `json:"failingStreak,omitempty"` // consecutive failed probes
 }
 
 // FromInspect extracts the gating state from an inspect response.
@@ -55,6 +56,7 @@ func FromInspect(c container.InspectResponse) State {
 	s.Status, s.ExitCode, s.OOMKilled, s.Error = c.State.Status, c.State.ExitCode, c.State.OOMKilled, c.State.Error
 	if h := c.State.Health; h != nil {
 		s.Health = h.Status
+		s.Failing = h.FailingStreak
 		for _, p := range h.Log {
 			if p != nil {
 				s.Probes = append(s.Probes, Probe{ExitCode: p.ExitCode, Output: strings.TrimSpace(p.Output)})
@@ -152,6 +154,12 @@ func (s State) Check(cond Condition) (bool, error) {
 // no transition is missed between the two; every further inspection is
 // triggered by an event (start, die, health_status, ...), never by a timer.
 func Wait(ctx context.Context, cli *client.Client, id string, cond Condition) (State, error) {
+	return WaitObserved(ctx, cli, id, cond, nil)
+}
+
+// WaitObserved is Wait that also calls observe with the state after every
+// healthcheck probe (the engine's exec_die events), for progress views.
+func WaitObserved(ctx context.Context, cli *client.Client, id string, cond Condition, observe func(State)) (State, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ev := cli.Events(ctx, client.EventsListOptions{
@@ -165,14 +173,17 @@ func Wait(ctx context.Context, cli *client.Client, id string, cond Condition) (S
 		if done, err := st.Check(cond); done || err != nil {
 			return st, err
 		}
-		if err := nextEvent(ctx, ev); err != nil {
+		if observe != nil {
+			observe(st)
+		}
+		if err := nextEvent(ctx, ev, observe != nil); err != nil {
 			return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
 		}
 	}
 }
 
 // nextEvent blocks until an event that can change the gating state arrives.
-func nextEvent(ctx context.Context, ev client.EventsResult) error {
+func nextEvent(ctx context.Context, ev client.EventsResult, probes bool) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -183,7 +194,7 @@ func nextEvent(ctx context.Context, ev client.EventsResult) error {
 			}
 			return err
 		case m := <-ev.Messages:
-			if relevant(m.Action) {
+			if relevant(m.Action) || probes && m.Action == events.ActionExecDie {
 				return nil
 			}
 		}

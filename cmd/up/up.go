@@ -163,7 +163,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	uo := compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
 		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version}
-	if pw != nil {
+	if pw != nil && o.Progress != progress.Quiet {
 		uo.Report = pw.Event
 	}
 	start := time.Now()
