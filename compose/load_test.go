@@ -40,7 +40,7 @@ func (r *detRand) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func projectFor(t *testing.T, names ...string) (string, profiles.Selection) {
+func projectFor(t testing.TB, names ...string) (string, profiles.Selection) {
 	t.Helper()
 	sel, err := profiles.Select(names, false)
 	if err != nil {
@@ -57,7 +57,7 @@ func projectFor(t *testing.T, names ...string) (string, profiles.Selection) {
 	return dir, sel
 }
 
-func load(t *testing.T, dir string) *types.Project {
+func load(t testing.TB, dir string) *types.Project {
 	t.Helper()
 	p, err := Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "dify"})
 	if err != nil {
