@@ -274,11 +274,9 @@ func moveInVolume(ctx context.Context, cli *client.Client, r *Redis, from, to st
 	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("helper container: %w", err)
 	}
-	st, err := health.Wait(ctx, cli, res.ID, health.CompletedSuccessfully)
-	if err != nil {
+	if _, err := health.Wait(ctx, cli, res.ID, health.CompletedSuccessfully); err != nil {
 		return fmt.Errorf("moving %s to %s: %w", from, to, err)
 	}
-	_ = st
 	return nil
 }
 
