@@ -27,7 +27,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/compose"
-	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -45,11 +44,8 @@ func main() {
 
 func run(sizeMiB int, bin string) error {
 	ctx := context.Background()
-	cli, ep, err := dockerclient.New(os.Getenv)
+	cli, err := testenv.Connect(ctx)
 	if err != nil {
-		return err
-	}
-	if _, err := dockerclient.Probe(ctx, cli, ep, 10*time.Second); err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "difyctl-bench-")
@@ -58,9 +54,8 @@ func run(sizeMiB int, bin string) error {
 	}
 	defer os.RemoveAll(work)
 	if bin == "" {
-		bin = filepath.Join(work, "difyctl")
-		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/difyctl").CombinedOutput(); err != nil {
-			return fmt.Errorf("building difyctl: %v\n%s", err, out)
+		if bin, err = testenv.BuildDifyctl(work); err != nil {
+			return err
 		}
 	}
 	b := make([]byte, 4)

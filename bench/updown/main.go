@@ -24,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -88,11 +87,8 @@ func project() string {
 
 func run(composeBin, bin string) error {
 	ctx := context.Background()
-	cli, ep, err := dockerclient.New(os.Getenv)
+	cli, err := testenv.Connect(ctx)
 	if err != nil {
-		return err
-	}
-	if _, err := dockerclient.Probe(ctx, cli, ep, 10*time.Second); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "difyctl-bench-updown-")
@@ -101,9 +97,8 @@ func run(composeBin, bin string) error {
 	}
 	defer os.RemoveAll(dir)
 	if bin == "" {
-		bin = filepath.Join(dir, "difyctl")
-		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/difyctl").CombinedOutput(); err != nil {
-			return fmt.Errorf("building difyctl: %v\n%s", err, out)
+		if bin, err = testenv.BuildDifyctl(dir); err != nil {
+			return err
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "chain.yaml"), []byte(chainFile()), 0o644)

@@ -22,6 +22,20 @@ import (
 // failure rather than a reason to skip.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
+// Connect returns a client for the test engine after checking it answers
+// (for programs such as the benchmarks; tests use Engine).
+func Connect(ctx context.Context) (*client.Client, error) {
+	cli, ep, err := dockerclient.New(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dockerclient.Probe(ctx, cli, ep, 10*time.Second); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return cli, nil
+}
+
 var (
 	engineOnce sync.Once
 	engineCli  *client.Client
@@ -32,13 +46,7 @@ var (
 // the test fails under CI=true and is skipped otherwise, saying why either way.
 func Engine(t testing.TB) *client.Client {
 	t.Helper()
-	engineOnce.Do(func() {
-		cli, ep, err := dockerclient.New(os.Getenv)
-		if err == nil {
-			_, err = dockerclient.Probe(context.Background(), cli, ep, 10*time.Second)
-		}
-		engineCli, engineErr = cli, err
-	})
+	engineOnce.Do(func() { engineCli, engineErr = Connect(context.Background()) })
 	if engineErr != nil {
 		msg := fmt.Sprintf("Docker engine unreachable: %v; `make test` installs and starts one", engineErr)
 		if InCI() {
@@ -137,27 +145,32 @@ var (
 func Difyctl(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			binErr = err
-			return
-		}
 		dir, err := os.MkdirTemp("", "difyctl-bin-")
 		if err != nil {
 			binErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "difyctl")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/difyctl")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %w\n%s", err, out)
-		}
+		binPath, binErr = BuildDifyctl(dir)
 	})
 	if binErr != nil {
 		t.Fatalf("building difyctl: %v", binErr)
 	}
 	return binPath
+}
+
+// BuildDifyctl builds the difyctl binary into dir and returns its path.
+func BuildDifyctl(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "difyctl")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/difyctl")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // RemoveBinary deletes the binary Difyctl built, if any.
