@@ -109,9 +109,12 @@ func TestFixtureHealthThroughDifyctlClient(t *testing.T) {
 	probe := &container.HealthConfig{Interval: 100 * time.Millisecond, Timeout: time.Second, Retries: 3}
 
 	// An exec-form probe turns healthy once the service says so.
+	// (Enough retries to outlast the 500 ms: an unhealthy state fails the wait, as in compose.)
 	hc := *probe
 	hc.Test = []string{"CMD", "/testsvc", "probe"}
-	id := startFixture(t, cli, project, "web", &container.Config{Image: testenv.ImageTestsvc, Cmd: []string{"--healthy-after", "500ms"}, Healthcheck: &hc})
+	patient := hc
+	patient.Retries = 50
+	id := startFixture(t, cli, project, "web", &container.Config{Image: testenv.ImageTestsvc, Cmd: []string{"--healthy-after", "500ms"}, Healthcheck: &patient})
 	st, err := health.Wait(ctx, cli, id, health.Healthy)
 	if err != nil || st.Health != container.Healthy {
 		t.Fatalf("web: %+v, %v", st, err)
@@ -122,6 +125,7 @@ func TestFixtureHealthThroughDifyctlClient(t *testing.T) {
 
 	// The Redis fixture with Dify's CMD-SHELL healthcheck, the password in the environment.
 	rc := *probe
+	rc.Retries = 50
 	rc.Test = []string{"CMD-SHELL", "redis-cli ping | grep -q PONG"}
 	id = startFixture(t, cli, project, "redis", &container.Config{
 		Image: testenv.ImageRedis, Cmd: []string{"sh", "-c", `exec redis-server --requirepass "$REDISCLI_AUTH"`},
