@@ -715,6 +715,9 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 		}
 		resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
 		if err == nil {
+			// Sum the layers' progress; report at most twice a second.
+			layers := map[string][2]int64{}
+			last := time.Time{}
 			for msg, merr := range resp.JSONMessages(ctx) {
 				if merr != nil {
 					err = merr
@@ -723,6 +726,19 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 				if msg.Error != nil {
 					err = errors.New(msg.Error.Message)
 					break
+				}
+				if msg.Progress != nil && msg.ID != "" && msg.Progress.Total > 0 {
+					layers[msg.ID] = [2]int64{msg.Progress.Current, msg.Progress.Total}
+				}
+				if time.Since(last) > 500*time.Millisecond && len(layers) > 0 {
+					var cur, total int64
+					for _, l := range layers {
+						cur, total = cur+l[0], total+l[1]
+					}
+					for _, s := range services {
+						emit(s, StatePulling, fmt.Sprintf("%s %d/%d MiB (%d layers)", img, cur>>20, total>>20, len(layers)))
+					}
+					last = time.Now()
 				}
 			}
 			resp.Close()
