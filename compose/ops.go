@@ -24,6 +24,7 @@ type ProjectContainer struct {
 	State     string   `json:"state"`
 	Health    string   `json:"health,omitempty"`
 	Status    string   `json:"status"`
+	Uptime    string   `json:"uptime,omitempty"` // running containers: "5 minutes"
 	Ports     []string `json:"ports,omitempty"`
 	Image     string   `json:"image"`
 	Created   int64    `json:"created"`
@@ -61,6 +62,10 @@ func List(ctx context.Context, cli *client.Client, project string, all bool) ([]
 				}
 				pc.Ports = append(pc.Ports, fmt.Sprintf("%s%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type))
 			}
+		}
+		if up, ok := strings.CutPrefix(c.Status, "Up "); ok {
+			up, _, _ = strings.Cut(up, " (")
+			pc.Uptime = up
 		}
 		sort.Strings(pc.Ports)
 		pc.Ports = dedupe(pc.Ports)

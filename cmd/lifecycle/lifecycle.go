@@ -144,13 +144,15 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 		return cmdutil.WriteJSON(o.IO.Out, cs)
 	}
 	w := tabwriter.NewWriter(o.IO.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "SERVICE\tCONTAINER\tSTATE\tHEALTH\tPORTS\tSTATUS")
-	for _, c := range cs {
-		h := c.Health
-		if h == "" {
-			h = "-"
+	fmt.Fprintln(w, "SERVICE\tCONTAINER\tSTATE\tHEALTH\tPORTS\tUPTIME\tSTATUS")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Service, c.Name, c.State, h, strings.Join(c.Ports, ","), c.Status)
+		return s
+	}
+	for _, c := range cs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Service, c.Name, c.State, dash(c.Health), dash(strings.Join(c.Ports, ",")), dash(c.Uptime), c.Status)
 	}
 	return w.Flush()
 }

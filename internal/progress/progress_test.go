@@ -1,0 +1,60 @@
+package progress
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/difyctl/difyctl/compose"
+)
+
+var t0 = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+
+func TestPlainAndJSON(t *testing.T) {
+	var b bytes.Buffer
+	w, err := New(Plain, &b, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Event(compose.Event{Time: t0, Service: "api", State: compose.StateWaiting, Detail: "db to be healthy"})
+	w.Close()
+	if got := b.String(); got != "03:00:00.000 api                  waiting  db to be healthy\n" {
+		t.Fatalf("plain: %q", got)
+	}
+	b.Reset()
+	w, _ = New(JSON, &b, false, false)
+	w.Event(compose.Event{Time: t0, Service: "db", State: compose.StateHealthy})
+	var e compose.Event
+	if err := json.Unmarshal(b.Bytes(), &e); err != nil || e.Service != "db" || e.State != "healthy" {
+		t.Fatalf("json: %v %s", err, b.String())
+	}
+	if _, err := New("fancy", &b, false, false); err == nil {
+		t.Fatal("unknown mode accepted")
+	}
+	// auto: plain without a terminal.
+	if w, _ := New(Auto, &b, false, false); w == nil {
+		t.Fatal("auto gave nothing")
+	} else if _, ok := w.(*plain); !ok {
+		t.Fatalf("auto without a terminal is %T", w)
+	}
+}
+
+func TestLiveViewRows(t *testing.T) {
+	m := &model{rows: map[string]*row{}, start: t0}
+	m.Update(compose.Event{Time: t0.Add(time.Second), Service: "web", State: compose.StateWaiting, Detail: "api to start"})
+	m.Update(compose.Event{Time: t0.Add(2 * time.Second), Service: "api", State: compose.StateHealthy, Detail: "after 3 probe(s)"})
+	m.Update(compose.Event{Time: t0.Add(3 * time.Second), Service: "job", State: compose.StateFailed, Detail: "exited with code 1"})
+	v := m.View()
+	lines := strings.Split(strings.TrimRight(v, "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], " ✔ api") || !strings.HasPrefix(lines[1], " ✘ job") || !strings.HasPrefix(lines[2], " … web") {
+		t.Fatalf("view:\n%s", v)
+	}
+	if !strings.Contains(lines[0], "2.0s") || !strings.Contains(lines[1], "3.0s") {
+		t.Fatalf("finished rows should show the time they took:\n%s", v)
+	}
+	if strings.Contains(v, "\x1b[") {
+		t.Fatal("colour without colour enabled")
+	}
+}
