@@ -391,3 +391,49 @@ func TestInteropWithDockerCompose(t *testing.T) {
 		t.Fatalf("networks left: %d", len(nets.Items))
 	}
 }
+
+const restartChain = `
+services:
+  db:
+    image: difyctl-test/testsvc:latest
+    command: ["--name", "DB_V1"]
+  api:
+    image: difyctl-test/testsvc:latest
+    depends_on:
+      db: {condition: service_started, restart: true}
+  web:
+    image: difyctl-test/testsvc:latest
+    depends_on:
+      db: {condition: service_started}
+`
+
+// A recreated dependency restarts the dependents that declare restart: true,
+// and only those.
+func TestUpRestartsDependentsOnRecreate(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, restartChain)
+	up := []string{"--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "plain"}
+	if r := run(t, nil, up...); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	started := func(svc string) string {
+		ins, err := cli.ContainerInspect(context.Background(), project+"-"+svc+"-1", client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ins.Container.State.StartedAt
+	}
+	apiBefore, webBefore := started("api"), started("web")
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Replace(restartChain, "DB_V1", "DB_V2", 1)), 0o644)
+	r := run(t, nil, up...)
+	if r.code != 0 || !strings.Contains(r.stderr, "api                  restarting") {
+		t.Fatalf("second up: %d\n%s", r.code, r.stderr)
+	}
+	if started("api") == apiBefore {
+		t.Error("api (restart: true) was not restarted")
+	}
+	if started("web") != webBefore {
+		t.Error("web (no restart: true) was restarted")
+	}
+}
