@@ -17,6 +17,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/up"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/dockerclient"
 )
 
 // New returns the root command bound to f.
@@ -35,6 +36,14 @@ API, and backs Redis up and restores it.`,
 			}
 			if f.NoColor {
 				f.IOStreams.DisableColor()
+			}
+			if f.Verbose {
+				if dir, name, err := f.Project(); err == nil {
+					f.Debugf("project %s in %s", name, dir)
+				}
+				if ep, err := dockerclient.ResolveEndpoint(f.Getenv); err == nil {
+					f.Debugf("engine endpoint %q (from %s)", ep.Host, ep.Source)
+				}
 			}
 			return nil
 		},
