@@ -2,6 +2,7 @@
 package root
 
 import (
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/cmd/backupcmd"
@@ -42,7 +43,11 @@ API, and backs Redis up and restores it.`,
 					f.Debugf("project %s in %s", name, dir)
 				}
 				if ep, err := dockerclient.ResolveEndpoint(f.Getenv); err == nil {
-					f.Debugf("engine endpoint %q (from %s)", ep.Host, ep.Source)
+					host := ep.Host
+					if host == "" {
+						host = client.DefaultDockerHost
+					}
+					f.Debugf("engine endpoint %s (from %s)", host, ep.Source)
 				}
 			}
 			return nil
