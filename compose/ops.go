@@ -18,17 +18,19 @@ import (
 
 // ProjectContainer is one container of a project, whoever created it.
 type ProjectContainer struct {
-	ID        string   `json:"id"`
-	Name      string   `json:"name"`
-	Service   string   `json:"service"`
-	State     string   `json:"state"`
-	Health    string   `json:"health,omitempty"`
-	Status    string   `json:"status"`
-	Uptime    string   `json:"uptime,omitempty"` // running containers: "5 minutes"
-	Ports     []string `json:"ports,omitempty"`
-	Image     string   `json:"image"`
-	Created   int64    `json:"created"`
-	DependsOn []string `json:"dependsOn,omitempty"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Service    string   `json:"service"`
+	State      string   `json:"state"`
+	Health     string   `json:"health,omitempty"`
+	Status     string   `json:"status"`
+	Uptime     string   `json:"uptime,omitempty"` // running containers: "5 minutes"
+	Ports      []string `json:"ports,omitempty"`
+	Image      string   `json:"image"`
+	Created    int64    `json:"created"`
+	DependsOn  []string `json:"dependsOn,omitempty"`
+	ConfigHash string   `json:"configHash,omitempty"`
+	Oneoff     bool     `json:"oneoff,omitempty"`
 }
 
 // List returns the project's containers (labels only: works on what docker
@@ -41,7 +43,7 @@ func List(ctx context.Context, cli *client.Client, project string, all bool) ([]
 	var out []ProjectContainer
 	for _, c := range res.Items {
 		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
-			DependsOn: parseDependsOnLabel(c.Labels[LabelDependencies])}
+			DependsOn: parseDependsOnLabel(c.Labels[LabelDependencies]), ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True"}
 		if len(c.Names) > 0 {
 			pc.Name = strings.TrimPrefix(c.Names[0], "/")
 		}

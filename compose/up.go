@@ -1,11 +1,10 @@
 package compose
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -128,7 +126,7 @@ type svcRun struct {
 	spec      *Spec
 	action    string
 	reason    string
-	existing  *container.Summary
+	existing  *ProjectContainer
 	id        string
 	oneShot   bool
 	started   *gate // running (or done, for a finished one-shot)
@@ -469,19 +467,19 @@ func healthDetail(st health.State) string {
 }
 
 // decide what to do with a service given its existing container.
-func decide(c *container.Summary, hash string, oneShot bool, recreate string) (action, reason string, existing *container.Summary) {
+func decide(c *ProjectContainer, hash string, oneShot bool, recreate string) (action, reason string, existing *ProjectContainer) {
 	if c == nil {
 		return "create", "", nil
 	}
-	same := c.Labels[LabelConfigHash] == hash
+	same := c.ConfigHash == hash
 	switch {
 	case recreate == "force":
 		return "recreate", "--force-recreate", c
 	case !same && recreate != "never":
 		return "recreate", "configuration changed", c
-	case c.State == container.StateRunning:
+	case c.State == string(container.StateRunning):
 		return "unchanged", "", c
-	case oneShot && c.State == container.StateExited && strings.Contains(c.Status, "Exited (0)"):
+	case oneShot && c.State == string(container.StateExited) && strings.Contains(c.Status, "Exited (0)"):
 		return "done", "completed earlier", c
 	}
 	return "start", "stopped", c
@@ -595,18 +593,16 @@ func envFileLabel(dir string) string {
 }
 
 // projectContainers maps service → its (non one-off) container.
-func projectContainers(ctx context.Context, cli *client.Client, project string) (map[string]*container.Summary, error) {
-	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", ProjectFilter(project))})
+func projectContainers(ctx context.Context, cli *client.Client, project string) (map[string]*ProjectContainer, error) {
+	cs, err := List(ctx, cli, project, true)
 	if err != nil {
-		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
+		return nil, err
 	}
-	out := map[string]*container.Summary{}
-	for i := range res.Items {
-		c := &res.Items[i]
-		if c.Labels[LabelOneoff] == "True" {
-			continue
+	out := map[string]*ProjectContainer{}
+	for i := range cs {
+		if !cs[i].Oneoff {
+			out[cs[i].Service] = &cs[i]
 		}
-		out[c.Labels[LabelService]] = c
 	}
 	return out, nil
 }
@@ -780,18 +776,11 @@ func lastLogs(ctx context.Context, cli *client.Client, id string, n int) []strin
 		return []string{"(logs unavailable: " + err.Error() + ")"}
 	}
 	defer rc.Close()
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := stdcopy.StdCopy(pw, pw, rc)
-		pw.CloseWithError(err)
-	}()
-	var lines []string
-	sc := bufio.NewScanner(pr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
+	var b bytes.Buffer
+	if _, err := stdcopyDemux(&b, rc); err != nil {
+		return []string{"(logs unreadable: " + err.Error() + ")"}
 	}
-	pr.Close()
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

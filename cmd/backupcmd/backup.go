@@ -46,6 +46,12 @@ func (c *Common) Target(f *cmdutil.Factory) (dir, project, backupDir, password s
 	return
 }
 
+// Dir resolves only the backup directory (list, verify, prune).
+func (c *Common) Dir(f *cmdutil.Factory) (string, error) {
+	_, _, dir, _, err := c.Target(f)
+	return dir, err
+}
+
 func (c *Common) Flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.BackupDir, "backup-dir", "", "backup directory (default <project-dir>/backups/redis)")
 	cmd.Flags().StringVar(&c.Service, "service", "redis", "the compose service running Redis")
@@ -208,7 +214,7 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "List backups: time, size, age, verified",
 		Args:  cmdutil.Args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			_, _, dir, _, err := c.Target(f)
+			dir, err := c.Dir(f)
 			if err != nil {
 				return err
 			}
@@ -280,7 +286,7 @@ func newVerifyCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "Verify backups offline: RDB walk, CRC64, manifest size and SHA-256",
 		Args:  cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			_, _, dir, _, err := c.Target(f)
+			dir, err := c.Dir(f)
 			if err != nil {
 				return err
 			}
@@ -367,7 +373,7 @@ func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
 		Short: "Delete backups older than --retention-days, keeping the newest --keep-min",
 		Args:  cmdutil.Args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			_, _, dir, _, err := c.Target(f)
+			dir, err := c.Dir(f)
 			if err != nil {
 				return err
 			}
