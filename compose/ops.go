@@ -89,74 +89,6 @@ func dedupe(ss []string) []string {
 	return out
 }
 
-// reverseLevels orders containers so that dependents come before what they
-// depend on (for stopping), from the depends_on labels.
-func reverseLevels(cs []ProjectContainer) [][]ProjectContainer {
-	bySvc := map[string][]ProjectContainer{}
-	deps := map[string][]string{}
-	for _, c := range cs {
-		bySvc[c.Service] = append(bySvc[c.Service], c)
-		deps[c.Service] = c.DependsOn
-	}
-	// height: 0 for services nothing depends on.
-	dependents := map[string][]string{}
-	for s, ds := range deps {
-		for _, d := range ds {
-			dependents[d] = append(dependents[d], s)
-		}
-	}
-	height := map[string]int{}
-	var h func(string, int) int
-	h = func(s string, guard int) int {
-		if v, ok := height[s]; ok {
-			return v
-		}
-		if guard > len(deps) {
-			return 0
-		}
-		v := 0
-		for _, d := range dependents[s] {
-			if _, ok := bySvc[d]; ok {
-				v = max(v, h(d, guard+1)+1)
-			}
-		}
-		height[s] = v
-		return v
-	}
-	maxH := 0
-	for s := range bySvc {
-		maxH = max(maxH, h(s, 0))
-	}
-	levels := make([][]ProjectContainer, maxH+1)
-	for s, c := range bySvc {
-		levels[height[s]] = append(levels[height[s]], c...)
-	}
-	return levels
-}
-
-// forLevels runs fn on every container, level by level, in parallel within a
-// level.
-func forLevels(levels [][]ProjectContainer, fn func(ProjectContainer) error) error {
-	var errs []error
-	var mu sync.Mutex
-	for _, level := range levels {
-		var wg sync.WaitGroup
-		for _, c := range level {
-			wg.Add(1)
-			go func(c ProjectContainer) {
-				defer wg.Done()
-				if err := fn(c); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
-					mu.Unlock()
-				}
-			}(c)
-		}
-		wg.Wait()
-	}
-	return errors.Join(errs...)
-}
-
 // DownOptions for Down.
 type DownOptions struct {
 	Project string
@@ -177,13 +109,18 @@ func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
 		return err
 	}
 	timeout := int(o.Timeout.Seconds())
-	err = forLevels(reverseLevels(cs), func(c ProjectContainer) error {
+	// Stop dependents first; a container is removed right after it stopped,
+	// without holding back what it depends on.
+	err = walk(cs, dependentsFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
 		if c.State == string(container.StateRunning) || c.State == string(container.StateRestarting) {
 			if _, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
 				return err
 			}
+			report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})
 		}
+		return nil
+	}, func(c ProjectContainer) error {
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: o.Volumes}); err != nil && !cerrdefs.IsNotFound(err) {
 			return err
 		}
@@ -252,24 +189,23 @@ func Select(cs []ProjectContainer, services []string) ([]ProjectContainer, error
 // Stop stops containers, dependents first.
 func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout time.Duration, report Reporter) error {
 	t := int(timeout.Seconds())
-	return forLevels(reverseLevels(cs), func(c ProjectContainer) error {
+	return walk(cs, dependentsFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
-		_, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &t})
-		return err
-	})
+		if _, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &t}); err != nil {
+			return err
+		}
+		report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})
+		return nil
+	}, nil)
 }
 
 // Start starts containers, dependencies first.
 func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
-	levels := reverseLevels(cs)
-	for i, j := 0, len(levels)-1; i < j; i, j = i+1, j-1 {
-		levels[i], levels[j] = levels[j], levels[i]
-	}
-	return forLevels(levels, func(c ProjectContainer) error {
+	return walk(cs, dependenciesFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStarting, Detail: c.Name})
 		_, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
 		return err
-	})
+	}, nil)
 }
 
 // LogsOptions for Logs.

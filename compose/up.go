@@ -47,6 +47,7 @@ const (
 	StateFailed     = "failed"     // exited, unhealthy, or could not be created/started
 	StateSkipped    = "skipped"    // not started: a dependency failed, or not required
 	StateStopping   = "stopping"
+	StateStopped    = "stopped"
 	StateRemoved    = "removed"
 )
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -162,8 +163,17 @@ func Wait(ctx context.Context, cli *client.Client, id string, cond Condition) (S
 func WaitObserved(ctx context.Context, cli *client.Client, id string, cond Condition, observe func(State)) (State, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The engine filters too, so the exec_create/exec_start/exec_die events of
+	// every probe are not sent (the engine matches health_status by prefix).
+	actions := []string{string(events.ActionHealthStatus)}
+	for _, a := range gatingActions {
+		actions = append(actions, string(a))
+	}
+	if observe != nil {
+		actions = append(actions, string(events.ActionExecDie))
+	}
 	ev := cli.Events(ctx, client.EventsListOptions{
-		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id),
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id).Add("event", actions...),
 	})
 	for {
 		st, err := Inspect(ctx, cli, id)
@@ -201,11 +211,11 @@ func nextEvent(ctx context.Context, ev client.EventsResult, probes bool) error {
 	}
 }
 
+// gatingActions are the container events, besides health_status, after
+// which a condition can have changed.
+var gatingActions = []events.Action{events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill,
+	events.ActionOOM, events.ActionRestart, events.ActionDestroy}
+
 func relevant(a events.Action) bool {
-	switch a {
-	case events.ActionStart, events.ActionDie, events.ActionStop, events.ActionKill, events.ActionOOM,
-		events.ActionRestart, events.ActionDestroy:
-		return true
-	}
-	return strings.HasPrefix(string(a), string(events.ActionHealthStatus))
+	return slices.Contains(gatingActions, a) || strings.HasPrefix(string(a), string(events.ActionHealthStatus))
 }

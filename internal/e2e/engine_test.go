@@ -209,8 +209,16 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	}
 
 	// down leaves nothing but the named volume; --volumes removes it too.
-	if r = run(t, nil, append(args, "down", "--progress", "plain")...); r.code != 0 {
+	if r = run(t, nil, append(args, "down", "--progress", "json")...); r.code != 0 {
 		t.Fatalf("down: %s", r.stderr)
+	}
+	// Dependents first: a service stops only once what depends on it stopped.
+	evs = events(t, r.stderr)
+	for _, o := range [][2]string{{"web", "api"}, {"api", "db"}} {
+		stopped, next := firstAt(evs, o[0], compose.StateStopped), firstAt(evs, o[1], compose.StateStopping)
+		if stopped.IsZero() || next.IsZero() || next.Before(stopped) {
+			t.Fatalf("down: %s began stopping before %s had stopped:\n%s", o[1], o[0], r.stderr)
+		}
 	}
 	f := make(client.Filters).Add("label", compose.ProjectFilter(project))
 	if left, _ := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: f}); len(left.Items) != 0 {

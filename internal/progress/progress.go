@@ -145,7 +145,7 @@ func (m *model) View() string {
 	var b strings.Builder
 	for _, s := range m.order {
 		r := m.rows[s]
-		mark := map[string]string{compose.StateHealthy: "✔", compose.StateCompleted: "✔", compose.StateUnchanged: "✔", compose.StateRemoved: "✔",
+		mark := map[string]string{compose.StateHealthy: "✔", compose.StateCompleted: "✔", compose.StateUnchanged: "✔", compose.StateRemoved: "✔", compose.StateStopped: "✔",
 			compose.StateFailed: "✘", compose.StateSkipped: "-"}[r.state]
 		if mark == "" {
 			mark = "…"
