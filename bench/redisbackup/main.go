@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -44,24 +43,12 @@ func main() {
 
 func run(sizeMiB int, bin string) error {
 	ctx := context.Background()
-	cli, err := testenv.Connect(ctx)
+	bench, err := testenv.NewBench(ctx, bin)
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "difyctl-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	if bin == "" {
-		if bin, err = testenv.BuildDifyctl(work); err != nil {
-			return err
-		}
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	project := "difyctl-bench-" + hex.EncodeToString(b)
-	defer testenv.RemoveProject(context.Background(), cli, project)
+	defer bench.Close()
+	cli, work, bin, project := bench.Cli, bench.Dir, bench.Bin, bench.Project()
 
 	vol := project + "_redisdata"
 	if _, err := cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol, Labels: map[string]string{compose.LabelProject: project}}); err != nil {
