@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/difyctl/difyctl/health"
 )
 
 // ServiceHash is the config-hash label: a digest of the service definition
@@ -51,14 +53,23 @@ func boolStr(b bool) string {
 	return "false"
 }
 
-// parseDependsOnLabel reads the label back (for down/stop on containers
-// whatever created them).
-func parseDependsOnLabel(v string) []string {
-	var out []string
+// parseDependsOnLabel reads the label back (for down/stop/start on
+// containers whatever created them): the services depended on, sorted, and
+// the condition on each ("service_started" where the label has none).
+func parseDependsOnLabel(v string) ([]string, map[string]string) {
+	var names []string
+	conds := map[string]string{}
 	for _, p := range strings.Split(v, ",") {
-		if name, _, _ := strings.Cut(p, ":"); name != "" {
-			out = append(out, name)
+		name, rest, _ := strings.Cut(p, ":")
+		if name == "" {
+			continue
 		}
+		cond, _, _ := strings.Cut(rest, ":")
+		if cond == "" {
+			cond = string(health.Started)
+		}
+		names = append(names, name)
+		conds[name] = cond
 	}
-	return out
+	return names, conds
 }

@@ -14,23 +14,27 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/health"
 )
 
 // ProjectContainer is one container of a project, whoever created it.
 type ProjectContainer struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Service    string   `json:"service"`
-	State      string   `json:"state"`
-	Health     string   `json:"health,omitempty"`
-	Status     string   `json:"status"`
-	Uptime     string   `json:"uptime,omitempty"` // running containers: "5 minutes"
-	Ports      []string `json:"ports,omitempty"`
-	Image      string   `json:"image"`
-	Created    int64    `json:"created"`
-	DependsOn  []string `json:"dependsOn,omitempty"`
-	ConfigHash string   `json:"configHash,omitempty"`
-	Oneoff     bool     `json:"oneoff,omitempty"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	Service   string   `json:"service"`
+	State     string   `json:"state"`
+	Health    string   `json:"health,omitempty"`
+	Status    string   `json:"status"`
+	Uptime    string   `json:"uptime,omitempty"` // running containers: "5 minutes"
+	Ports     []string `json:"ports,omitempty"`
+	Image     string   `json:"image"`
+	Created   int64    `json:"created"`
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Conditions holds the depends_on condition on each of DependsOn.
+	Conditions map[string]string `json:"-"`
+	ConfigHash string            `json:"configHash,omitempty"`
+	Oneoff     bool              `json:"oneoff,omitempty"`
 }
 
 // List returns the project's containers (labels only: works on what docker
@@ -43,7 +47,8 @@ func List(ctx context.Context, cli *client.Client, project string, all bool) ([]
 	var out []ProjectContainer
 	for _, c := range res.Items {
 		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
-			DependsOn: parseDependsOnLabel(c.Labels[LabelDependencies]), ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True"}
+			ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True"}
+		pc.DependsOn, pc.Conditions = parseDependsOnLabel(c.Labels[LabelDependencies])
 		if len(c.Names) > 0 {
 			pc.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
@@ -199,13 +204,67 @@ func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeou
 	}, nil)
 }
 
-// Start starts containers, dependencies first.
+// Start starts containers, dependencies first, and gates each service on
+// its depends_on conditions as up does: a service starts once what it
+// depends on is started, healthy or completed successfully, as its
+// depends_on label says. A service whose dependency fails is not started.
+// ctx bounds the waiting.
 func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
+	need := neededConditions(cs)
 	return walk(cs, dependenciesFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStarting, Detail: c.Name})
-		_, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
-		return err
+		if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: err.Error()})
+			return err
+		}
+		report(Event{Time: time.Now(), Service: c.Service, State: StateStarted, Detail: c.Name})
+		cond := need[c.Service]
+		if cond == health.Started {
+			return nil
+		}
+		st, err := health.Wait(ctx, cli, c.ID, cond)
+		if err != nil {
+			reason := err.Error()
+			var fe *health.FailedError
+			if errors.As(err, &fe) {
+				reason = fe.Reason
+			} else if ctx.Err() != nil {
+				reason = "timed out waiting for it to be " + conditionWord(string(cond))
+			}
+			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: reason})
+			return errors.New(reason)
+		}
+		if cond == health.CompletedSuccessfully {
+			report(Event{Time: time.Now(), Service: c.Service, State: StateCompleted, Detail: "exited 0"})
+		} else {
+			report(Event{Time: time.Now(), Service: c.Service, State: StateHealthy, Detail: healthDetail(st)})
+		}
+		return nil
 	}, nil)
+}
+
+// neededConditions is, per service, what the services depending on it wait
+// for: completed successfully over healthy over started.
+func neededConditions(cs []ProjectContainer) map[string]health.Condition {
+	rank := map[health.Condition]int{health.Started: 0, health.Healthy: 1, health.CompletedSuccessfully: 2}
+	need := map[string]health.Condition{}
+	for _, c := range cs {
+		for dep, cond := range c.Conditions {
+			hc := health.Condition(cond)
+			if _, known := rank[hc]; !known {
+				hc = health.Started
+			}
+			if cur, ok := need[dep]; !ok || rank[hc] > rank[cur] {
+				need[dep] = hc
+			}
+		}
+	}
+	for _, c := range cs {
+		if _, ok := need[c.Service]; !ok {
+			need[c.Service] = health.Started
+		}
+	}
+	return need
 }
 
 // LogsOptions for Logs.

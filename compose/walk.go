@@ -23,10 +23,13 @@ const (
 // follow (in the given order, from the depends_on labels) have finished
 // their step: not level by level, so one slow container holds back only
 // what depends on it. then, when not nil, runs right after a container's
-// step without holding anything back (down removes there). Every container
-// is walked even when others fail; the errors are joined, each naming its
-// container. Services in a dependency cycle (hand-edited labels) are walked
-// without ordering among themselves rather than waiting for ever.
+// step without holding anything back (down removes there). Going
+// dependencies first, a service whose dependency failed is not stepped (its
+// error says so); going dependents first, every container is walked even
+// when others fail (stop as much as can be stopped). The errors are joined,
+// each naming its container. Services in a dependency cycle (hand-edited
+// labels) are walked without ordering among themselves rather than waiting
+// for ever.
 func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) error) error {
 	bySvc := map[string][]ProjectContainer{}
 	for _, c := range cs {
@@ -51,6 +54,7 @@ func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) erro
 	breakCycles(bySvc, after)
 
 	done := map[string]chan struct{}{}
+	failed := map[string]bool{} // written before done[svc] is closed, read after
 	for svc := range bySvc {
 		done[svc] = make(chan struct{})
 	}
@@ -70,15 +74,36 @@ func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) erro
 		wg.Add(1)
 		go func(svc string, list []ProjectContainer) {
 			defer wg.Done()
+			var failedDep string
 			for _, prev := range after[svc] {
 				<-done[prev]
+				mu.Lock()
+				if failed[prev] && failedDep == "" {
+					failedDep = prev
+				}
+				mu.Unlock()
+			}
+			if failedDep != "" && o == dependenciesFirst {
+				for _, c := range list {
+					record(c, fmt.Errorf("not started: dependency %s failed", failedDep))
+				}
+				mu.Lock()
+				failed[svc] = true
+				mu.Unlock()
+				close(done[svc])
+				return
 			}
 			var swg sync.WaitGroup
 			for _, c := range list {
 				swg.Add(1)
 				go func(c ProjectContainer) {
 					defer swg.Done()
-					record(c, step(c))
+					if err := step(c); err != nil {
+						record(c, err)
+						mu.Lock()
+						failed[svc] = true
+						mu.Unlock()
+					}
 				}(c)
 			}
 			swg.Wait()

@@ -145,3 +145,56 @@ func TestWalkScaledService(t *testing.T) {
 		t.Fatalf("db stopped before both api containers: %v", r.seq)
 	}
 }
+
+// Starting, a service whose dependency failed is not started; stopping,
+// every container is still stopped.
+func TestWalkFailureStopsDependentsOnlyWhenStarting(t *testing.T) {
+	cs := []ProjectContainer{pc("web", "api"), pc("api", "db"), pc("db"), pc("other")}
+	failDB := func(r *recorder) func(ProjectContainer) error {
+		return func(c ProjectContainer) error {
+			r.step(c)
+			if c.Service == "db" {
+				return errors.New("unhealthy")
+			}
+			return nil
+		}
+	}
+	var fwd recorder
+	err := walk(cs, dependenciesFirst, failDB(&fwd), nil)
+	if fwd.index("api") >= 0 || fwd.index("web") >= 0 || fwd.index("other") < 0 {
+		t.Fatalf("started %v", fwd.seq)
+	}
+	for _, want := range []string{"p-db-1: unhealthy", "p-api-1: not started: dependency db failed", "p-web-1: not started: dependency api failed"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %v lacks %q", err, want)
+		}
+	}
+	var rev recorder
+	if err := walk(cs, dependentsFirst, failDB(&rev), nil); err == nil || len(rev.seq) != 4 {
+		t.Fatalf("stopping: %v, walked %v", err, rev.seq)
+	}
+}
+
+func TestNeededConditions(t *testing.T) {
+	label := func(svc, v string) ProjectContainer {
+		c := ProjectContainer{Service: svc}
+		c.DependsOn, c.Conditions = parseDependsOnLabel(v)
+		return c
+	}
+	cs := []ProjectContainer{
+		label("api", "db:service_healthy:false,init:service_completed_successfully:false,redis:service_started:true"),
+		label("worker", "db:service_started:false,redis:service_healthy:false"),
+		label("web", "api"), // old-style label without a condition
+		label("db", ""), label("init", ""), label("redis", ""),
+	}
+	if got := cs[0].DependsOn; strings.Join(got, ",") != "db,init,redis" {
+		t.Fatalf("names %v", got)
+	}
+	want := map[string]string{"db": "service_healthy", "init": "service_completed_successfully", "redis": "service_healthy", "api": "service_started", "web": "service_started", "worker": "service_started"}
+	got := neededConditions(cs)
+	for svc, w := range want {
+		if string(got[svc]) != w {
+			t.Errorf("%s: %s, want %s", svc, got[svc], w)
+		}
+	}
+}

@@ -210,10 +210,12 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 
 // verb builds stop, start and restart: select the project's containers,
 // then act on them with progress.
-func verb(f *cmdutil.Factory, use, short string, withTimeout bool,
+// Verbs that start (start, restart) gate on depends_on conditions, bounded
+// by --wait-timeout.
+func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error) *cobra.Command {
 	o := &Options{}
-	var timeout time.Duration
+	var timeout, waitTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -231,29 +233,41 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout bool,
 			}
 			defer cli.Close()
 			defer pw.Close()
-			return act(cmd.Context(), cli, cs, timeout, pw.Event)
+			ctx := cmd.Context()
+			if starts && waitTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, waitTimeout)
+				defer cancel()
+			}
+			if err := act(ctx, cli, cs, timeout, pw.Event); err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+			}
+			return nil
 		},
 	}
 	if withTimeout {
 		cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	}
+	if starts {
+		cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
 	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
 	return cmd
 }
 
 func newStop(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "stop [SERVICE...]", "Stop services, dependents first", true, compose.Stop)
+	return verb(f, "stop [SERVICE...]", "Stop services, dependents first", true, false, compose.Stop)
 }
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "start [SERVICE...]", "Start existing containers, dependencies first", false,
+	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
 		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ time.Duration, report compose.Reporter) error {
 			return compose.Start(ctx, cli, cs, report)
 		})
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "restart [SERVICE...]", "Stop (dependents first) then start (dependencies first) services", true,
+	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
 		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error {
 			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err

@@ -208,6 +208,23 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 		t.Fatalf("logs: %s %s", lg.stdout, lg.stderr)
 	}
 
+	// stop, then start: start gates on the depends_on conditions as up does.
+	if r = run(t, nil, append(args, "stop", "--progress", "plain")...); r.code != 0 {
+		t.Fatalf("stop: %s", r.stderr)
+	}
+	if r = run(t, nil, append(args, "start", "--progress", "json")...); r.code != 0 {
+		t.Fatalf("start: %s", r.stderr)
+	}
+	evs = events(t, r.stderr)
+	apiStart = firstAt(evs, "api", compose.StateStarting)
+	if dbHealthy, initDone := firstAt(evs, "db", compose.StateHealthy), firstAt(evs, "init", compose.StateCompleted); apiStart.IsZero() || dbHealthy.IsZero() || initDone.IsZero() ||
+		apiStart.Before(dbHealthy) || apiStart.Before(initDone) {
+		t.Fatalf("start: api started before db was healthy and init had completed:\n%s", r.stderr)
+	}
+	if web := firstAt(evs, "web", compose.StateStarting); web.IsZero() || web.Before(firstAt(evs, "api", compose.StateStarted)) {
+		t.Fatalf("start: web started before api:\n%s", r.stderr)
+	}
+
 	// down leaves nothing but the named volume; --volumes removes it too.
 	if r = run(t, nil, append(args, "down", "--progress", "json")...); r.code != 0 {
 		t.Fatalf("down: %s", r.stderr)
