@@ -491,7 +491,7 @@ func decide(c *ProjectContainer, hash string, oneShot bool, recreate string) (ac
 // service that is not in the project (its profile is inactive) is skipped
 // with a note when it is required: false, and is an error otherwise.
 func selectServices(p *types.Project, requested []string) ([]string, []string, error) {
-	var notes []string
+	skipped := map[string][]string{} // inactive optional dependency -> who named it
 	want := map[string]bool{}
 	var visit func(name string, from string) error
 	visit = func(name, from string) error {
@@ -508,7 +508,7 @@ func selectServices(p *types.Project, requested []string) ([]string, []string, e
 		want[name] = true
 		for dep, d := range s.DependsOn {
 			if _, ok := p.Services[dep]; !ok && !d.Required {
-				notes = append(notes, fmt.Sprintf("%s: optional dependency %s is not active, skipped", name, dep))
+				skipped[dep] = append(skipped[dep], name)
 				continue
 			}
 			if err := visit(dep, name); err != nil {
@@ -539,6 +539,12 @@ func selectServices(p *types.Project, requested []string) ([]string, []string, e
 		}
 		return out[i] < out[j]
 	})
+	// One note per inactive dependency, naming who would have used it.
+	var notes []string
+	for dep, by := range skipped {
+		sort.Strings(by)
+		notes = append(notes, fmt.Sprintf("optional dependency %s is not active (its profile is off), skipped for %s", dep, strings.Join(by, ", ")))
+	}
 	sort.Strings(notes)
 	return out, notes, nil
 }

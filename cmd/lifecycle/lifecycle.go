@@ -143,6 +143,10 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 		}
 		return cmdutil.WriteJSON(o.IO.Out, cs)
 	}
+	if len(cs) == 0 {
+		fmt.Fprintf(o.IO.ErrOut, "project %s has no containers; \"difyctl up\" creates them\n", o.Project)
+		return nil
+	}
 	w := tabwriter.NewWriter(o.IO.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "SERVICE\tCONTAINER\tSTATE\tHEALTH\tPORTS\tUPTIME\tSTATUS")
 	dash := func(s string) string {

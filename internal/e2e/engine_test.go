@@ -130,7 +130,7 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	if d := firstAt(evs, "db", compose.StateStarting).Sub(firstAt(evs, "init", compose.StateStarting)); d > 200*time.Millisecond || d < -200*time.Millisecond {
 		t.Fatalf("independent services did not start in parallel (%s apart)", d)
 	}
-	if !strings.Contains(r.stderr, "optional dependency extra is not active, skipped") {
+	if !strings.Contains(r.stderr, "optional dependency extra is not active (its profile is off), skipped for api") {
 		t.Fatalf("no note about the inactive optional dependency:\n%s", r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "initialised")); err != nil {
