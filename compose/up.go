@@ -227,6 +227,15 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			defer wg.Done()
 			if r.action == "recreate" {
 				emit(name, StateRecreating, r.reason)
+				// Stop it the way it asks to be stopped (its stop_signal, then its
+				// stop_grace_period, 10 s by default) before removing it: a database
+				// being recreated shuts down cleanly instead of being killed.
+				if _, err := cli.ContainerStop(ctx, r.existing.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+					mu.Lock()
+					createErrs = append(createErrs, fmt.Errorf("service %s: stopping the old container: %w", name, err))
+					mu.Unlock()
+					return
+				}
 				if _, err := cli.ContainerRemove(ctx, r.existing.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 					mu.Lock()
 					createErrs = append(createErrs, fmt.Errorf("service %s: removing the old container: %w", name, err))

@@ -91,6 +91,30 @@ func firstAt(evs []compose.Event, svc, state string) time.Time {
 	return time.Time{}
 }
 
+// killSignals lists the signals the engine sent the container since t, in
+// order, from its kill events.
+func killSignals(t *testing.T, cli *client.Client, id string, since time.Time) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev := cli.Events(ctx, client.EventsListOptions{
+		Since: since.Add(-time.Second).Format(time.RFC3339Nano), Until: time.Now().Add(time.Second).Format(time.RFC3339Nano),
+		Filters: make(client.Filters).Add("container", id).Add("event", "kill"),
+	})
+	var sigs []string
+	for {
+		select {
+		case m := <-ev.Messages:
+			sigs = append(sigs, m.Actor.Attributes["signal"])
+		case err := <-ev.Err:
+			if err != nil && !strings.Contains(err.Error(), "EOF") {
+				t.Fatalf("events: %v", err)
+			}
+			return sigs
+		}
+	}
+}
+
 func containerIDs(t *testing.T, cli *client.Client, project string) map[string]string {
 	t.Helper()
 	cs, err := compose.List(context.Background(), cli, project, true)
@@ -193,6 +217,7 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	if ids := containerIDs(t, cli, project); ids["api"] != before["api"] {
 		t.Fatal("--dry-run changed something")
 	}
+	since := time.Now()
 	r = run(t, nil, up("--progress", "plain")...)
 	if r.code != 0 {
 		t.Fatalf("up after change: %s", r.stderr)
@@ -200,6 +225,10 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	changed := containerIDs(t, cli, project)
 	if changed["api"] == before["api"] || changed["db"] != before["db"] || changed["web"] != before["web"] {
 		t.Fatalf("recreate: before %v after %v", before, changed)
+	}
+	// The old api container was stopped with SIGTERM (gracefully), not killed.
+	if sigs := killSignals(t, cli, before["api"], since); len(sigs) == 0 || sigs[0] != "15" {
+		t.Fatalf("old api container: kill signals %v, want SIGTERM (15) first", sigs)
 	}
 
 	// logs with service prefixes.
