@@ -98,7 +98,9 @@ func dedupe(ss []string) []string {
 type DownOptions struct {
 	Project string
 	Volumes bool
-	Timeout time.Duration
+	// Timeout bounds each container's stop; nil: the container's own
+	// stop_grace_period (10 s when it has none), as docker compose does.
+	Timeout *time.Duration
 	Report  Reporter
 }
 
@@ -113,13 +115,12 @@ func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
 	if err != nil {
 		return err
 	}
-	timeout := int(o.Timeout.Seconds())
 	// Stop dependents first; a container is removed right after it stopped,
 	// without holding back what it depends on.
 	err = walk(cs, dependentsFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
 		if c.State == string(container.StateRunning) || c.State == string(container.StateRestarting) {
-			if _, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(o.Timeout)); err != nil && !cerrdefs.IsNotFound(err) {
 				return err
 			}
 			report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})
@@ -191,12 +192,21 @@ func Select(cs []ProjectContainer, services []string) ([]ProjectContainer, error
 	return out, nil
 }
 
-// Stop stops containers, dependents first.
-func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout time.Duration, report Reporter) error {
+// stopOptions bounds a stop by timeout, or leaves it to the container's
+// own stop_grace_period when timeout is nil.
+func stopOptions(timeout *time.Duration) client.ContainerStopOptions {
+	if timeout == nil {
+		return client.ContainerStopOptions{}
+	}
 	t := int(timeout.Seconds())
+	return client.ContainerStopOptions{Timeout: &t}
+}
+
+// Stop stops containers, dependents first; timeout as DownOptions.Timeout.
+func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout *time.Duration, report Reporter) error {
 	return walk(cs, dependentsFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
-		if _, err := cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &t}); err != nil {
+		if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(timeout)); err != nil {
 			return err
 		}
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})

@@ -57,11 +57,12 @@ type DownOptions struct {
 	Options
 	Volumes bool
 	Yes     bool
-	Timeout time.Duration
+	Timeout *time.Duration // nil: each container's own stop_grace_period
 }
 
 func newDown(f *cmdutil.Factory) *cobra.Command {
 	o := &DownOptions{}
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "down [--volumes] [--timeout N]",
 		Short: "Stop and remove the project's containers (dependents first) and networks",
@@ -70,12 +71,13 @@ func newDown(f *cmdutil.Factory) *cobra.Command {
 			if err := common(f, args, &o.Options); err != nil {
 				return err
 			}
+			o.Timeout = stopTimeout(cmd, timeout)
 			return Down(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().BoolVar(&o.Volumes, "volumes", false, "also remove the project's named volumes (asks first unless --yes)")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask before removing volumes")
-	cmd.Flags().DurationVarP(&o.Timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+	addStopTimeout(cmd, &timeout)
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
 	return cmd
 }
@@ -217,7 +219,7 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 // Verbs that start (start, restart) gate on depends_on conditions, bounded
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
-	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error) *cobra.Command {
+	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
 	o := &Options{}
 	var timeout, waitTimeout time.Duration
 	cmd := &cobra.Command{
@@ -243,14 +245,14 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 				ctx, cancel = context.WithTimeout(ctx, waitTimeout)
 				defer cancel()
 			}
-			if err := act(ctx, cli, cs, timeout, pw.Event); err != nil {
+			if err := act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
 			return nil
 		},
 	}
 	if withTimeout {
-		cmd.Flags().DurationVarP(&timeout, "timeout", "t", 10*time.Second, "how long each container may take to stop")
+		addStopTimeout(cmd, &timeout)
 	}
 	if starts {
 		cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
@@ -265,17 +267,30 @@ func newStop(f *cmdutil.Factory) *cobra.Command {
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
 			return compose.Start(ctx, cli, cs, report)
 		})
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
 			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err
 			}
 			return compose.Start(ctx, cli, cs, report)
 		})
+}
+
+// addStopTimeout adds --timeout: how long each container may take to stop.
+func addStopTimeout(cmd *cobra.Command, timeout *time.Duration) {
+	cmd.Flags().DurationVarP(timeout, "timeout", "t", 0, "how long each container may take to stop before it is killed (default: its stop_grace_period, 10s when it has none)")
+}
+
+// stopTimeout is --timeout when given, nil (each container's own) when not.
+func stopTimeout(cmd *cobra.Command, timeout time.Duration) *time.Duration {
+	if !cmd.Flags().Changed("timeout") {
+		return nil
+	}
+	return &timeout
 }

@@ -91,6 +91,39 @@ func firstAt(evs []compose.Event, svc, state string) time.Time {
 	return time.Time{}
 }
 
+// down gives each container its own stop_grace_period unless --timeout says
+// otherwise: sleep as PID 1 ignores SIGTERM, so the engine kills it when the
+// grace period ends.
+func TestDownHonoursStopGracePeriod(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, `
+services:
+  slow:
+    image: difyctl-test/busybox:latest
+    command: ["sleep", "1000"]
+    stop_grace_period: 2s
+`)
+	args := []string{"--project-dir", dir, "-p", project}
+	if r := run(t, nil, append(args, "up", "-f", "compose.yaml")...); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	id := containerIDs(t, cli, project)["slow"]
+	since := time.Now()
+	r := run(t, nil, append(args, "down")...)
+	took := time.Since(since)
+	if r.code != 0 {
+		t.Fatalf("down: %s", r.stderr)
+	}
+	if sigs := killSignals(t, cli, id, since); len(sigs) != 2 || sigs[0] != "15" || sigs[1] != "9" {
+		t.Fatalf("kill signals %v, want SIGTERM then SIGKILL", sigs)
+	}
+	// The grace period, not the engine's 10 s default.
+	if took < 2*time.Second || took > 8*time.Second {
+		t.Fatalf("down took %s; the container's stop_grace_period is 2s", took)
+	}
+}
+
 // killSignals lists the signals the engine sent the container since t, in
 // order, from its kill events.
 func killSignals(t *testing.T, cli *client.Client, id string, since time.Time) []string {
