@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +92,70 @@ func firstAt(evs []compose.Event, svc, state string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// Ctrl-C while up waits: it stops waiting, says what runs, exits 130, and
+// leaves the containers as they are.
+func TestUpInterrupted(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, `
+services:
+  slowdb:
+    image: difyctl-test/testsvc:latest
+    command: ["--never-healthy"]
+    healthcheck: {test: ["CMD", "/testsvc", "probe"], interval: 200ms, retries: 1000}
+  app:
+    image: difyctl-test/testsvc:latest
+    depends_on: {slowdb: {condition: service_healthy}}
+`)
+	cmd := exec.Command(testenv.Difyctl(t), "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once up is waiting on slowdb's health.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), `"state":"health"`) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("up never reached the health wait:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want 130\n%s", err, stderr.String())
+	}
+	out := stderr.String()
+	if !strings.Contains(out, "interrupted; containers of project "+project) || !regexp.MustCompile(`slowdb\s+running`).MatchString(out) {
+		t.Fatalf("no list of what runs:\n%s", out)
+	}
+	cs := containerIDs(t, cli, project)
+	if cs["slowdb"] == "" {
+		t.Fatalf("slowdb was removed on interrupt: %v", cs)
+	}
+}
+
+// syncBuffer is a buffer a running command writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // down gives each container its own stop_grace_period unless --timeout says
