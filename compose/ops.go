@@ -234,13 +234,7 @@ func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, repor
 		}
 		st, err := health.Wait(ctx, cli, c.ID, cond)
 		if err != nil {
-			reason := err.Error()
-			var fe *health.FailedError
-			if errors.As(err, &fe) {
-				reason = fe.Reason
-			} else if ctx.Err() != nil {
-				reason = "timed out waiting for it to be " + conditionWord(string(cond))
-			}
+			reason := health.Reason(ctx, err, "timed out waiting for it "+conditionWord(string(cond)))
 			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: reason})
 			return errors.New(reason)
 		}

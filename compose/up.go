@@ -363,13 +363,7 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 					defer wg.Done()
 					st, err := health.Wait(waitCtx, cli, r.id, health.CompletedSuccessfully)
 					if err != nil {
-						reason := err.Error()
-						var fe *health.FailedError
-						if errors.As(err, &fe) {
-							reason = fe.Reason
-						} else if waitCtx.Err() != nil {
-							reason = "timed out waiting to complete"
-						}
+						reason := health.Reason(waitCtx, err, "timed out waiting to complete")
 						if r.ready.wait(context.Background()) == nil { // not already reported
 							fail(name, reason, &st)
 						}
@@ -402,16 +396,11 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			}
 			st, err := health.WaitObserved(waitCtx, cli, r.id, cond, observe)
 			if err != nil {
-				reason := err.Error()
-				var fe *health.FailedError
-				if errors.As(err, &fe) {
-					reason = fe.Reason
-				} else if waitCtx.Err() != nil {
-					reason = "timed out waiting to be ready"
-					if cond == health.Healthy && st.Health != "" {
-						reason = fmt.Sprintf("timed out waiting to be healthy (health: %s)", st.Health)
-					}
+				timedOut := "timed out waiting to be ready"
+				if cond == health.Healthy && st.Health != "" {
+					timedOut = fmt.Sprintf("timed out waiting to be healthy (health: %s)", st.Health)
 				}
+				reason := health.Reason(waitCtx, err, timedOut)
 				fail(name, reason, &st)
 				r.ready.done(errors.New(reason))
 				r.completed.done(errors.New(reason))

@@ -150,6 +150,19 @@ func (s State) Check(cond Condition) (bool, error) {
 	}
 }
 
+// Reason says in a few words why a Wait ended in err: the failure the
+// container showed, timedOut when ctx expired first, or the error itself.
+func Reason(ctx context.Context, err error, timedOut string) string {
+	var fe *FailedError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Reason
+	case ctx.Err() != nil:
+		return timedOut
+	}
+	return err.Error()
+}
+
 // Wait blocks until the container meets cond, can no longer meet it, or ctx
 // ends. It subscribes to the container's events first and inspects once, so
 // no transition is missed between the two; every further inspection is

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -60,5 +61,28 @@ func TestFromInspect(t *testing.T) {
 	})
 	if st.Name != "p-redis-1" || st.Health != container.Unhealthy || len(st.Probes) != 1 || st.Probes[0].Output != "NOAUTH" {
 		t.Fatalf("got %+v", st)
+	}
+}
+
+func TestReason(t *testing.T) {
+	live, expired := context.Background(), func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}()
+	_, failed := State{Name: "p-db-1", Status: container.StateRunning, Health: container.Unhealthy}.Check(Healthy)
+	for _, c := range []struct {
+		ctx  context.Context
+		err  error
+		want string
+	}{
+		{live, failed, "unhealthy"},
+		{expired, failed, "unhealthy"}, // what the container showed wins
+		{expired, context.Canceled, "timed out"},
+		{live, errors.New("engine closed the event stream"), "engine closed the event stream"},
+	} {
+		if got := Reason(c.ctx, c.err, "timed out"); got != c.want {
+			t.Errorf("Reason(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }
