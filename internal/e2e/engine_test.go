@@ -140,6 +140,43 @@ services:
 	}
 }
 
+// start gives up on a dependency that does not become healthy in time and
+// leaves its dependents stopped.
+func TestStartDependencyTimesOut(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, `
+services:
+  db:
+    image: difyctl-test/testsvc:latest
+    command: ["--healthy-after", "3s"]
+    healthcheck: {test: ["CMD", "/testsvc", "probe"], interval: 200ms, retries: 100}
+  app:
+    image: difyctl-test/testsvc:latest
+    depends_on: {db: {condition: service_healthy}}
+`)
+	args := []string{"--project-dir", dir, "-p", project}
+	if r := run(t, nil, append(args, "up", "-f", "compose.yaml")...); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	if r := run(t, nil, append(args, "stop")...); r.code != 0 {
+		t.Fatalf("stop: %s", r.stderr)
+	}
+	r := run(t, nil, append(args, "start", "--wait-timeout", "1s", "--progress", "plain")...)
+	if r.code != 1 || !strings.Contains(r.stderr, "timed out waiting for it to be healthy") || !strings.Contains(r.stderr, "not started: dependency db failed") {
+		t.Fatalf("start: exit %d\n%s", r.code, r.stderr)
+	}
+	cs, err := compose.List(context.Background(), cli, project, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Service == "app" && c.State == "running" {
+			t.Fatal("app was started although db never became healthy")
+		}
+	}
+}
+
 // syncBuffer is a buffer a running command writes while the test reads it.
 type syncBuffer struct {
 	mu sync.Mutex
