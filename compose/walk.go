@@ -49,6 +49,7 @@ func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) erro
 		}
 	}
 	for svc := range after {
+		sort.Strings(after[svc])
 		after[svc] = dedupe(after[svc])
 	}
 	breakCycles(bySvc, after)
