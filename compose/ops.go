@@ -219,9 +219,17 @@ func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeou
 // depends on is started, healthy or completed successfully, as its
 // depends_on label says. A service whose dependency fails is not started.
 // ctx bounds the waiting.
+//
+// When a service fails, the error is a *FailedError with its diagnosis
+// (reason, probes, last log lines); the services not started because of it
+// are named in the error it wraps.
 func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
 	need := neededConditions(cs)
-	return walk(cs, dependenciesFirst, func(c ProjectContainer) error {
+	var (
+		mu       sync.Mutex
+		failures []Failure
+	)
+	err := walk(cs, dependenciesFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStarting, Detail: c.Name})
 		if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: err.Error()})
@@ -236,6 +244,12 @@ func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, repor
 		if err != nil {
 			reason := health.Reason(ctx, err, "timed out waiting for it "+conditionWord(string(cond)))
 			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: reason})
+			diagCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			f := Failure{Service: c.Service, Reason: reason, Probes: st.Probes, Logs: lastLogs(diagCtx, cli, c.ID, diagnosisLogLines)}
+			cancel()
+			mu.Lock()
+			failures = append(failures, f)
+			mu.Unlock()
 			return errors.New(reason)
 		}
 		if cond == health.CompletedSuccessfully {
@@ -245,6 +259,11 @@ func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, repor
 		}
 		return nil
 	}, nil)
+	if len(failures) > 0 {
+		sort.Slice(failures, func(i, j int) bool { return failures[i].Service < failures[j].Service })
+		return &FailedError{Failures: failures, Err: err}
+	}
+	return err
 }
 
 // neededConditions is, per service, what the services depending on it wait

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -90,7 +91,14 @@ type UpResult struct {
 }
 
 // FailedError: some services did not come up.
-type FailedError struct{ Failures []Failure }
+type FailedError struct {
+	Failures []Failure
+	// Err, when set, is every error of the run, one per container, the
+	// services left unstarted because of a failure included (start).
+	Err error
+}
+
+func (e *FailedError) Unwrap() error { return e.Err }
 
 func (e *FailedError) Error() string {
 	var names []string
@@ -99,6 +107,26 @@ func (e *FailedError) Error() string {
 	}
 	return "services failed: " + strings.Join(names, ", ")
 }
+
+// Diagnose writes, for each failure, the service, the reason, its last
+// probe outputs and its last log lines, for an operator to read.
+func (e *FailedError) Diagnose(w io.Writer) {
+	for _, f := range e.Failures {
+		fmt.Fprintf(w, "\n%s failed: %s\n", f.Service, f.Reason)
+		for i, pr := range f.Probes {
+			fmt.Fprintf(w, "  probe %d (exit %d): %s\n", i+1, pr.ExitCode, pr.Output)
+		}
+		if len(f.Logs) > 0 {
+			fmt.Fprintf(w, "  last %d log lines:\n", len(f.Logs))
+			for _, l := range f.Logs {
+				fmt.Fprintln(w, "    "+l)
+			}
+		}
+	}
+}
+
+// diagnosisLogLines is how many of its last log lines a failure carries.
+const diagnosisLogLines = 20
 
 // gate is a one-time signal with an error.
 type gate struct {
@@ -424,7 +452,7 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 		sort.Slice(failures, func(i, j int) bool { return failures[i].Service < failures[j].Service })
 		for _, f := range failures {
 			if r := runs[f.Service]; r != nil && r.id != "" {
-				f.Logs = lastLogs(diagCtx, cli, r.id, 20)
+				f.Logs = lastLogs(diagCtx, cli, r.id, diagnosisLogLines)
 			}
 			res.Failures = append(res.Failures, *f)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
@@ -58,8 +59,11 @@ func FromInspect(c container.InspectResponse) State {
 	if h := c.State.Health; h != nil {
 		s.Health = h.Status
 		s.Failing = h.FailingStreak
+		// The engine keeps the last probes across restarts: only those of
+		// the current run say anything about it.
+		started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
 		for _, p := range h.Log {
-			if p != nil {
+			if p != nil && (err != nil || !p.Start.Before(started)) {
 				s.Probes = append(s.Probes, Probe{ExitCode: p.ExitCode, Output: strings.TrimSpace(p.Output)})
 			}
 		}
@@ -200,6 +204,13 @@ func WaitObserved(ctx context.Context, cli *client.Client, id string, cond Condi
 			observe(st)
 		}
 		if err := nextEvent(ctx, ev, observe != nil); err != nil {
+			// Timed out or cancelled: the state as it is now (its latest
+			// probes) is what explains it.
+			last, cancelLast := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if now, ierr := Inspect(last, cli, id); ierr == nil {
+				st = now
+			}
+			cancelLast()
 			return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 )
@@ -61,6 +62,24 @@ func TestFromInspect(t *testing.T) {
 	})
 	if st.Name != "p-redis-1" || st.Health != container.Unhealthy || len(st.Probes) != 1 || st.Probes[0].Output != "NOAUTH" {
 		t.Fatalf("got %+v", st)
+	}
+}
+
+// Probes from before the container's current start are the last run's.
+func TestFromInspectDropsProbesOfEarlierRuns(t *testing.T) {
+	started := time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC)
+	st := FromInspect(container.InspectResponse{
+		ID: "abc", Name: "/p-db-1",
+		State: &container.State{Status: container.StateRunning, StartedAt: started.Format(time.RFC3339Nano), Health: &container.Health{
+			Status: container.Starting,
+			Log: []*container.HealthcheckResult{
+				{Start: started.Add(-time.Minute), ExitCode: 0, Output: "ok from the last run"},
+				{Start: started.Add(time.Second), ExitCode: 1, Output: "not yet"},
+			},
+		}},
+	})
+	if len(st.Probes) != 1 || st.Probes[0].Output != "not yet" {
+		t.Fatalf("probes %+v", st.Probes)
 	}
 }
 

@@ -6,6 +6,7 @@ package lifecycle
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -229,26 +230,34 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 			if err := common(f, args, o); err != nil {
 				return err
 			}
-			pw, err := o.reporter()
-			if err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-			}
 			cli, cs, err := selectRunning(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			defer cli.Close()
-			defer pw.Close()
+			pw, err := o.reporter()
+			if err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+			}
 			ctx := cmd.Context()
 			if starts && waitTimeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, waitTimeout)
 				defer cancel()
 			}
-			if err := act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event); err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+			err = act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event)
+			pw.Close() // the diagnosis goes below the progress, not into it
+			if err == nil {
+				return nil
 			}
-			return nil
+			var fe *compose.FailedError
+			if errors.As(err, &fe) {
+				fe.Diagnose(o.IO.ErrOut)
+				if fe.Err != nil {
+					err = fe.Err
+				}
+			}
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 		},
 	}
 	if withTimeout {

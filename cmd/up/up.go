@@ -195,18 +195,7 @@ func Run(ctx context.Context, o *Options) error {
 		if o.JSON {
 			_ = cmdutil.WriteJSON(o.IO.Out, res)
 		}
-		for _, f := range fe.Failures {
-			fmt.Fprintf(o.IO.ErrOut, "\n%s failed: %s\n", f.Service, f.Reason)
-			for i, pr := range f.Probes {
-				fmt.Fprintf(o.IO.ErrOut, "  probe %d (exit %d): %s\n", i+1, pr.ExitCode, pr.Output)
-			}
-			if len(f.Logs) > 0 {
-				fmt.Fprintf(o.IO.ErrOut, "  last %d log lines:\n", len(f.Logs))
-				for _, l := range f.Logs {
-					fmt.Fprintln(o.IO.ErrOut, "    "+l)
-				}
-			}
-		}
+		fe.Diagnose(o.IO.ErrOut)
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%d service(s) did not come up; the others are left as they are (difyctl ps)", len(fe.Failures)))
 	}
 	if err != nil {

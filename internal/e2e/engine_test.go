@@ -163,8 +163,14 @@ services:
 		t.Fatalf("stop: %s", r.stderr)
 	}
 	r := run(t, nil, append(args, "start", "--wait-timeout", "1s", "--progress", "plain")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "timed out waiting for it to be healthy") || !strings.Contains(r.stderr, "not started: dependency db failed") {
+	if r.code != 1 || !strings.Contains(r.stderr, "db failed: timed out waiting for it to be healthy") || !strings.Contains(r.stderr, "log lines:") ||
+		!strings.Contains(r.stderr, "not started: dependency db failed") {
 		t.Fatalf("start: exit %d\n%s", r.code, r.stderr)
+	}
+	// The diagnosis shows this run's probes only: the passing ones of the
+	// run before (the engine keeps them) would mislead.
+	if strings.Contains(r.stderr, "(exit 0)") {
+		t.Fatalf("diagnosis lists probes of the earlier run:\n%s", r.stderr)
 	}
 	cs, err := compose.List(context.Background(), cli, project, true)
 	if err != nil {
