@@ -14,6 +14,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -724,6 +725,9 @@ func ensureBindDirs(runs map[string]*svcRun) error {
 
 // ensureImages pulls the images missing locally; a failed pull names the
 // image and the services that need it.
+// ensureImages pulls the images that are not present, all at once (the
+// engine bounds concurrent layer downloads itself), and reports each
+// failure with the image and the services that use it.
 func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcRun, emit func(string, string, string)) error {
 	byImage := map[string][]string{}
 	for name, r := range runs {
@@ -731,7 +735,11 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 			byImage[r.spec.Config.Image] = append(byImage[r.spec.Config.Image], name)
 		}
 	}
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
 	for img, services := range byImage {
 		sort.Strings(services)
 		if _, err := cli.ImageInspect(ctx, img); err == nil {
@@ -739,48 +747,65 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 		} else if !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("image %s: %w", img, err)
 		}
-		for _, s := range services {
-			emit(s, StatePulling, img)
-		}
-		resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
-		if err == nil {
-			// Sum the layers' progress; report at most twice a second.
-			layers := map[string][2]int64{}
-			last := time.Time{}
-			for msg, merr := range resp.JSONMessages(ctx) {
-				if merr != nil {
-					err = merr
-					break
+		wg.Add(1)
+		go func(img string, services []string) {
+			defer wg.Done()
+			if err := pullImage(ctx, cli, img, func(detail string) {
+				for _, s := range services {
+					emit(s, StatePulling, detail)
 				}
-				if msg.Error != nil {
-					err = errors.New(msg.Error.Message)
-					break
+			}); err != nil {
+				who := "service " + services[0]
+				if len(services) > 1 {
+					who = "services " + strings.Join(services, ", ")
 				}
-				if msg.Progress != nil && msg.ID != "" && msg.Progress.Total > 0 {
-					layers[msg.ID] = [2]int64{msg.Progress.Current, msg.Progress.Total}
-				}
-				if time.Since(last) > 500*time.Millisecond && len(layers) > 0 {
-					var cur, total int64
-					for _, l := range layers {
-						cur, total = cur+l[0], total+l[1]
-					}
-					for _, s := range services {
-						emit(s, StatePulling, fmt.Sprintf("%s %d/%d MiB (%d layers)", img, cur>>20, total>>20, len(layers)))
-					}
-					last = time.Now()
-				}
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("image %s (%s) is not present and could not be pulled: %v", img, who, err))
+				mu.Unlock()
 			}
-			resp.Close()
-		}
+		}(img, services)
+	}
+	wg.Wait()
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// pullImage pulls img, reporting the sum of its layers' progress at most
+// twice a second.
+func pullImage(ctx context.Context, cli *client.Client, img string, progress func(detail string)) error {
+	progress(img)
+	resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer resp.Close()
+	layers := map[string][2]int64{}
+	last := time.Time{}
+	for msg, err := range resp.JSONMessages(ctx) {
 		if err != nil {
-			who := "service " + services[0]
-			if len(services) > 1 {
-				who = "services " + strings.Join(services, ", ")
+			return err
+		}
+		if msg.Error != nil {
+			return errors.New(msg.Error.Message)
+		}
+		if msg.Progress != nil && msg.ID != "" && msg.Progress.Total > 0 {
+			layers[msg.ID] = [2]int64{msg.Progress.Current, msg.Progress.Total}
+		}
+		if time.Since(last) > 500*time.Millisecond && len(layers) > 0 {
+			var cur, total int64
+			for _, l := range layers {
+				cur, total = cur+l[0], total+l[1]
 			}
-			errs = append(errs, fmt.Errorf("image %s (%s) is not present and could not be pulled: %v", img, who, err))
+			progress(fmt.Sprintf("%s %s/%s (%d layers)", img, units.BytesSize(float64(cur)), units.BytesSize(float64(total)), len(layers)))
+			last = time.Now()
 		}
 	}
-	return errors.Join(errs...)
+	// The engine ends a pull it could not finish with an error message;
+	// make sure the image is really there.
+	if _, err := cli.ImageInspect(ctx, img); err != nil {
+		return fmt.Errorf("pull ended but the image is not present: %w", err)
+	}
+	return nil
 }
 
 func createContainer(ctx context.Context, cli *client.Client, spec *Spec) (string, error) {

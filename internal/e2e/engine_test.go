@@ -3,6 +3,9 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -180,6 +183,59 @@ services:
 		if c.Service == "app" && c.State == "running" {
 			t.Fatal("app was started although db never became healthy")
 		}
+	}
+}
+
+// up pulls an image that is not present, with progress, from a registry
+// (the test's own, on loopback: the engine pushes an image there first,
+// which is then removed locally).
+func TestUpPullsMissingImage(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	ctx := context.Background()
+	reg := testenv.StartRegistry(t)
+	stamp := make([]byte, 512<<10) // a layer of its own, so the pull downloads something
+	rand.Read(stamp)
+	ref := reg.Host + "/difyctl-e2e/pulled:" + hex.EncodeToString(stamp[:4])
+	if err := testenv.BuildImage(ctx, cli, ref, "FROM "+testenv.ImageTestsvc+"\nCOPY stamp /stamp\n", map[string][]byte{"stamp": stamp}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg, err := range push.JSONMessages(ctx) {
+		if err == nil && msg.Error != nil {
+			err = errors.New(msg.Error.Message)
+		}
+		if err != nil {
+			t.Fatalf("push to the test registry: %v", err)
+		}
+	}
+	push.Close()
+	if _, err := cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	project := testenv.ProjectName(t, cli)
+	dir := writeProject(t, "services:\n  app:\n    image: "+ref+"\n")
+	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json")
+	if r.code != 0 {
+		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
+	}
+	if firstAt(events(t, r.stderr), "app", compose.StatePulling).IsZero() {
+		t.Fatalf("no pulling progress:\n%s", r.stderr)
+	}
+	if reg.BlobGets() == 0 {
+		t.Fatal("the registry served no blob: nothing was pulled")
+	}
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		t.Fatalf("image not present after up: %v", err)
+	}
+	if cs := containerIDs(t, cli, project); cs["app"] == "" {
+		t.Fatal("app not created")
 	}
 }
 

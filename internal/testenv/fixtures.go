@@ -140,9 +140,28 @@ func (fx fixture) ensure(ctx context.Context, cli *client.Client, log io.Writer)
 		return nil
 	}
 	fmt.Fprintf(log, "fixture %s: building (%d files, %d KiB context)\n", fx.ref, len(entries), ctxTar.Len()>>10)
-	res, err := cli.ImageBuild(ctx, &ctxTar, client.ImageBuildOptions{
-		Tags:        []string{fx.ref},
-		Labels:      map[string]string{inputsLabel: hash},
+	return buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash})
+}
+
+// BuildImage builds ref from a Dockerfile and the files beside it (name ->
+// content), through the engine's classic builder.
+func BuildImage(ctx context.Context, cli *client.Client, ref, dockerfile string, files map[string][]byte) error {
+	var entries []entry
+	for name, data := range files {
+		entries = append(entries, entry{name: name, mode: 0o644, data: data})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	var ctxTar bytes.Buffer
+	if _, err := writeContext(&ctxTar, dockerfile, entries); err != nil {
+		return err
+	}
+	return buildImage(ctx, cli, &ctxTar, ref, nil)
+}
+
+func buildImage(ctx context.Context, cli *client.Client, buildContext io.Reader, ref string, labels map[string]string) error {
+	res, err := cli.ImageBuild(ctx, buildContext, client.ImageBuildOptions{
+		Tags:        []string{ref},
+		Labels:      labels,
 		Remove:      true,
 		ForceRemove: true,
 		Version:     build.BuilderV1, // the classic builder needs no BuildKit session
@@ -167,7 +186,7 @@ func (fx fixture) ensure(ctx context.Context, cli *client.Client, log io.Writer)
 			return fmt.Errorf("reading build output: %w", err)
 		}
 		if msg.Error != "" {
-			return fmt.Errorf("build failed: %s (last output: %s)", msg.Error, strings.Join(tail, " | "))
+			return fmt.Errorf("building %s failed: %s (last output: %s)", ref, msg.Error, strings.Join(tail, " | "))
 		}
 		if s := strings.TrimSpace(msg.Stream); s != "" {
 			tail = append(tail, s)
