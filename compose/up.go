@@ -66,6 +66,9 @@ type UpOptions struct {
 	DryRun      bool
 	Version     string // difyctl's version, for the version label
 	Report      Reporter
+	// RegistryAuth gives the engine's X-Registry-Auth value for pulling an
+	// image ("" for an anonymous pull); nil: always anonymous.
+	RegistryAuth func(ctx context.Context, image string) (string, error)
 }
 
 // Failure explains why a service did not come up.
@@ -229,7 +232,7 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 	}
 
 	// Images first: a missing image stops up before anything is created.
-	if err := ensureImages(ctx, cli, runs, emit); err != nil {
+	if err := ensureImages(ctx, cli, runs, o.RegistryAuth, emit); err != nil {
 		return res, err
 	}
 	if err := ensureNetworks(ctx, cli, p, runs, o.Version); err != nil {
@@ -728,7 +731,8 @@ func ensureBindDirs(runs map[string]*svcRun) error {
 // ensureImages pulls the images that are not present, all at once (the
 // engine bounds concurrent layer downloads itself), and reports each
 // failure with the image and the services that use it.
-func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcRun, emit func(string, string, string)) error {
+func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcRun,
+	auth func(context.Context, string) (string, error), emit func(string, string, string)) error {
 	byImage := map[string][]string{}
 	for name, r := range runs {
 		if r.action == "create" || r.action == "recreate" {
@@ -750,7 +754,18 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 		wg.Add(1)
 		go func(img string, services []string) {
 			defer wg.Done()
-			if err := pullImage(ctx, cli, img, func(detail string) {
+			var registryAuth string
+			if auth != nil {
+				a, err := auth(ctx, img)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("image %s: finding registry credentials: %w", img, err))
+					mu.Unlock()
+					return
+				}
+				registryAuth = a
+			}
+			if err := pullImage(ctx, cli, img, registryAuth, func(detail string) {
 				for _, s := range services {
 					emit(s, StatePulling, detail)
 				}
@@ -772,9 +787,9 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 
 // pullImage pulls img, reporting the sum of its layers' progress at most
 // twice a second.
-func pullImage(ctx context.Context, cli *client.Client, img string, progress func(detail string)) error {
+func pullImage(ctx context.Context, cli *client.Client, img, registryAuth string, progress func(detail string)) error {
 	progress(img)
-	resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{})
+	resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{RegistryAuth: registryAuth})
 	if err != nil {
 		return err
 	}

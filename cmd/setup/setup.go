@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -59,7 +60,7 @@ questions without redrawing the screen.`,
 					return err
 				}
 				return up.Run(ctx, &up.Options{IO: f.IOStreams, Load: lo, Embedded: true, WaitTimeout: 15 * time.Minute,
-					Progress: "auto", Recreate: "diverged", Engine: f.Engine, Now: time.Now})
+					Progress: "auto", Recreate: "diverged", Engine: f.Engine, Now: time.Now, Getenv: os.Getenv})
 			}
 			return Run(cmd.Context(), opts)
 		},

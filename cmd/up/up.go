@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -19,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/buildinfo"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/dockerconfig"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/profiles"
@@ -39,11 +41,12 @@ type Options struct {
 	DryRun      bool
 	Engine      func(context.Context) (*client.Client, error)
 	Now         func() time.Time
+	Getenv      func(string) string // where DOCKER_CONFIG and HOME come from
 }
 
 // NewCmd returns the up command.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine}
+	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine, Getenv: os.Getenv}
 	var noRecreate, forceRecreate bool
 	cmd := &cobra.Command{
 		Use:   "up [--profile P]... [SERVICE...]",
@@ -140,6 +143,26 @@ func Prepare(o *Options) error {
 	return nil
 }
 
+// registryAuth finds pull credentials as the docker CLI does (config.json
+// and its credential helpers), reading the configuration on first use.
+func registryAuth(getenv func(string) string) func(context.Context, string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var (
+		once sync.Once
+		cfg  *dockerconfig.File
+		err  error
+	)
+	return func(ctx context.Context, image string) (string, error) {
+		once.Do(func() { cfg, err = dockerconfig.Load(dockerconfig.Dir(getenv)) })
+		if err != nil {
+			return "", err
+		}
+		return cfg.RegistryAuth(ctx, image)
+	}
+}
+
 // Run brings the project up.
 func Run(ctx context.Context, o *Options) error {
 	if err := Prepare(o); err != nil {
@@ -162,7 +185,8 @@ func Run(ctx context.Context, o *Options) error {
 		pw = nil
 	}
 	uo := compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version}
+		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version,
+		RegistryAuth: registryAuth(o.Getenv)}
 	if pw != nil && o.Progress != progress.Quiet {
 		uo.Report = pw.Event
 	}

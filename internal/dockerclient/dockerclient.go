@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/internal/dockerconfig"
 )
 
 // Endpoint is where the engine is and how it was chosen.
@@ -32,23 +34,12 @@ func ResolveEndpoint(getenv func(string) string) (Endpoint, error) {
 	if h := getenv("DOCKER_HOST"); h != "" {
 		return Endpoint{Host: h, Source: "DOCKER_HOST"}, nil
 	}
-	cfgDir := getenv("DOCKER_CONFIG")
-	if cfgDir == "" {
-		home := getenv("HOME")
-		if home == "" {
-			home, _ = os.UserHomeDir()
-		}
-		cfgDir = filepath.Join(home, ".docker")
-	}
+	cfgDir := dockerconfig.Dir(getenv)
 	name, source := getenv("DOCKER_CONTEXT"), "DOCKER_CONTEXT"
 	if name == "" {
-		var cfg struct {
-			CurrentContext string `json:"currentContext"`
-		}
-		if b, err := os.ReadFile(filepath.Join(cfgDir, "config.json")); err == nil {
-			if err := json.Unmarshal(b, &cfg); err != nil {
-				return Endpoint{}, fmt.Errorf("reading %s: %w", filepath.Join(cfgDir, "config.json"), err)
-			}
+		cfg, err := dockerconfig.Load(cfgDir)
+		if err != nil {
+			return Endpoint{}, err
 		}
 		name, source = cfg.CurrentContext, "config.json"
 	}

@@ -188,11 +188,14 @@ services:
 
 // up pulls an image that is not present, with progress, from a registry
 // (the test's own, on loopback: the engine pushes an image there first,
-// which is then removed locally).
+// which is then removed locally) that needs a login: the credentials come
+// from the docker CLI's config.json, as they would for docker compose.
 func TestUpPullsMissingImage(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	ctx := context.Background()
 	reg := testenv.StartRegistry(t)
+	reg.RequireBasicAuth("operator", "pull-s3cret")
+	auth, _ := json.Marshal(map[string]string{"username": "operator", "password": "pull-s3cret", "serveraddress": reg.Host})
 	stamp := make([]byte, 512<<10) // a layer of its own, so the pull downloads something
 	rand.Read(stamp)
 	ref := reg.Host + "/difyctl-e2e/pulled:" + hex.EncodeToString(stamp[:4])
@@ -202,7 +205,7 @@ func TestUpPullsMissingImage(t *testing.T) {
 	t.Cleanup(func() {
 		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
-	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: base64.URLEncoding.EncodeToString([]byte("{}"))})
+	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: base64.URLEncoding.EncodeToString(auth)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,9 +224,28 @@ func TestUpPullsMissingImage(t *testing.T) {
 
 	project := testenv.ProjectName(t, cli)
 	dir := writeProject(t, "services:\n  app:\n    image: "+ref+"\n")
-	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json")
+	args := []string{"--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json"}
+
+	// No credentials: the pull is refused, and the error names the image
+	// and the service.
+	anonymous := t.TempDir()
+	r := run(t, []string{"DOCKER_CONFIG=" + anonymous}, args...)
+	if r.code != 1 || !strings.Contains(r.stderr, "image "+ref+" (service app) is not present and could not be pulled") {
+		t.Fatalf("anonymous up: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// The operator's login, in config.json.
+	cfgDir := t.TempDir()
+	login := base64.StdEncoding.EncodeToString([]byte("operator:pull-s3cret"))
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(`{"auths":{"`+reg.Host+`":{"auth":"`+login+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, []string{"DOCKER_CONFIG=" + cfgDir}, args...)
 	if r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "pull-s3cret") || strings.Contains(r.stdout, "pull-s3cret") {
+		t.Fatal("the registry password appeared in difyctl's output")
 	}
 	if firstAt(events(t, r.stderr), "app", compose.StatePulling).IsZero() {
 		t.Fatalf("no pulling progress:\n%s", r.stderr)

@@ -24,6 +24,8 @@ type Registry struct {
 	Host string
 
 	mu        sync.Mutex
+	user      string // with pass: every request needs these (HTTP basic auth)
+	pass      string
 	blobs     map[string][]byte // digest -> content
 	manifests map[string]stored // name + "@" + tag or digest
 	uploads   map[string]*bytes.Buffer
@@ -45,6 +47,13 @@ func StartRegistry(t testing.TB) *Registry {
 	return r
 }
 
+// RequireBasicAuth makes every request need user and pass.
+func (r *Registry) RequireBasicAuth(user, pass string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.user, r.pass = user, pass
+}
+
 // BlobGets is how many blob downloads the registry served.
 func (r *Registry) BlobGets() int {
 	r.mu.Lock()
@@ -59,6 +68,16 @@ func digestOf(b []byte) string {
 
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	r.mu.Lock()
+	wantUser, wantPass := r.user, r.pass
+	r.mu.Unlock()
+	if wantUser != "" {
+		if u, p, ok := req.BasicAuth(); !ok || u != wantUser || p != wantPass {
+			w.Header().Set("WWW-Authenticate", `Basic realm="difyctl-test"`)
+			writeRegistryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+	}
 	path := req.URL.Path
 	if path == "/v2/" || path == "/v2" {
 		return
