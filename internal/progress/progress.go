@@ -150,7 +150,7 @@ func (m *model) View() string {
 		if mark == "" {
 			mark = "…"
 		}
-		state := r.state
+		state := fmt.Sprintf("%-12s", r.state) // padded before colouring: escapes have no width
 		if m.color {
 			switch mark {
 			case "✔":
@@ -167,7 +167,7 @@ func (m *model) View() string {
 		if mark != "…" { // finished: the time it took
 			elapsed = r.since.Sub(m.start)
 		}
-		fmt.Fprintf(&b, " %s %-22s %-12s %-60s %5.1fs\n", mark, s, state, detail, elapsed.Seconds())
+		fmt.Fprintf(&b, " %s %-22s %s %-60s %5.1fs\n", mark, s, state, detail, elapsed.Seconds())
 	}
 	return b.String()
 }

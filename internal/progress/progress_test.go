@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,19 @@ func TestLiveViewRows(t *testing.T) {
 	}
 	if strings.Contains(v, "\x1b[") {
 		t.Fatal("colour without colour enabled")
+	}
+}
+
+// With colour, the columns line up as without: escapes take no width.
+func TestLiveViewColumnsWithColour(t *testing.T) {
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	for _, color := range []bool{false, true} {
+		m := &model{rows: map[string]*row{}, start: t0, color: color}
+		m.Update(compose.Event{Time: t0, Service: "api", State: compose.StateHealthy, Detail: "after 3 probe(s)"})
+		m.Update(compose.Event{Time: t0, Service: "web", State: compose.StateWaiting, Detail: "api to start"})
+		lines := strings.Split(strings.TrimRight(ansi.ReplaceAllString(m.View(), ""), "\n"), "\n")
+		if len(lines) != 2 || strings.Index(lines[0], "after") != strings.Index(lines[1], "api to start") {
+			t.Fatalf("colour %v: detail columns differ:\n%s", color, strings.Join(lines, "\n"))
+		}
 	}
 }
