@@ -79,7 +79,7 @@ func newDown(f *cmdutil.Factory) *cobra.Command {
 	cmd.Flags().BoolVar(&o.Volumes, "volumes", false, "also remove the project's named volumes (asks first unless --yes)")
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask before removing volumes")
 	addStopTimeout(cmd, &timeout)
-	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
 }
 
@@ -266,7 +266,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 	if starts {
 		cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
 	}
-	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
 }
 

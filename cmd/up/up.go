@@ -78,7 +78,7 @@ started service is running and healthy (a one-shot job: exited 0), like
 	fl := cmd.Flags()
 	fl.StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for services after this long")
-	fl.StringVar(&opts.Progress, "progress", progress.Auto, "progress output: auto, tty, plain, json")
+	fl.StringVar(&opts.Progress, "progress", progress.Auto, progress.Usage)
 	fl.BoolVar(&noRecreate, "no-recreate", false, "keep existing containers even when their configuration changed")
 	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")

@@ -27,6 +27,9 @@ const (
 	Quiet = "quiet"
 )
 
+// Usage describes the --progress flag.
+const Usage = "progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet"
+
 // Writer receives events and renders them; Close ends the view.
 type Writer interface {
 	Event(compose.Event)
@@ -51,7 +54,7 @@ func New(mode string, w io.Writer, isTTY, color bool) (Writer, error) {
 	case TTY:
 		return newLive(w, color), nil
 	}
-	return nil, fmt.Errorf("--progress %q: use auto, tty, plain or json", mode)
+	return nil, fmt.Errorf("--progress %q: use auto, tty, plain, json or quiet", mode)
 }
 
 type quiet struct{}
