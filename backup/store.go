@@ -10,11 +10,10 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
 // File and directory modes: backups hold every key of the application.
@@ -185,46 +184,12 @@ func (p PrunePlan) Apply(dir string) error {
 // LockName is the lock file in the backup directory.
 const LockName = ".difyctl-backup.lock"
 
-// LockedError: another process holds the backup lock.
-type LockedError struct {
-	Path string
-	PID  int
-}
-
-func (e *LockedError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = fmt.Sprintf("process %d", e.PID)
-	}
-	return fmt.Sprintf("a backup or restore is already running (%s holds %s); wait for it to finish", who, e.Path)
-}
-
-// Lock takes the backup directory's lock without waiting (flock, released
-// when the process dies) and records our PID in it.
+// Lock takes the backup directory's lock without waiting (released when
+// the process dies); a second taker gets a *lockfile.HeldError naming our
+// PID.
 func Lock(dir string) (unlock func(), err error) {
 	if err := os.MkdirAll(dir, DirMode); err != nil {
 		return nil, fmt.Errorf("backup directory %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, LockName)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, FileMode)
-	if err != nil {
-		return nil, fmt.Errorf("lock file %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b := make([]byte, 32)
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &LockedError{Path: path, PID: pid}
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() {
-		_ = f.Truncate(0)
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return lockfile.Acquire(filepath.Join(dir, LockName), "a backup or restore")
 }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
 func TestNames(t *testing.T) {
@@ -94,8 +97,8 @@ func TestLock(t *testing.T) {
 	}
 	// flock is per open file description: a second open in this process conflicts too.
 	_, err = Lock(dir)
-	var le *LockedError
-	if !errors.As(err, &le) || le.PID != os.Getpid() {
+	var le *lockfile.HeldError
+	if !errors.As(err, &le) || le.PID != os.Getpid() || !strings.Contains(err.Error(), "a backup or restore is already running") {
 		t.Fatalf("second lock: %v", err)
 	}
 	unlock()

@@ -18,6 +18,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
 // Common are the flags every backup command shares.
@@ -159,7 +160,7 @@ func RunRedis(ctx context.Context, opts *RedisOptions) error {
 
 // Classify maps backup errors to exit codes.
 func Classify(err error) error {
-	var le *backup.LockedError
+	var le *lockfile.HeldError
 	if errors.As(err, &le) {
 		return cmdutil.WithExitCode(cmdutil.ExitLocked, err)
 	}

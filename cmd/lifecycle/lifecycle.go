@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
+	"github.com/difyctl/difyctl/internal/project"
 )
 
 // Options shared by the verbs.
@@ -95,6 +97,11 @@ func Down(ctx context.Context, o *DownOptions) error {
 			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing removed"))
 		}
 	}
+	unlock, err := project.Lock(os.Getenv, o.Project)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return err
@@ -230,6 +237,11 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 			if err := common(f, args, o); err != nil {
 				return err
 			}
+			unlock, err := project.Lock(os.Getenv, o.Project)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			cli, cs, err := selectRunning(cmd.Context(), o)
 			if err != nil {
 				return err

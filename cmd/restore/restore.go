@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/backupcmd"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/project"
 )
 
 // Options for restore redis.
@@ -101,6 +103,11 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer eng.Close()
+	unlockProject, err := project.Lock(os.Getenv, opts.Restore.Project)
+	if err != nil {
+		return err
+	}
+	defer unlockProject()
 	unlock, err := backup.Lock(opts.Restore.Dir)
 	if err != nil {
 		return backupcmd.Classify(err)

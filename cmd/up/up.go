@@ -23,6 +23,7 @@ import (
 	"github.com/difyctl/difyctl/internal/dockerconfig"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
+	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/profiles"
 	"github.com/difyctl/difyctl/templates"
 )
@@ -143,12 +144,16 @@ func Prepare(o *Options) error {
 	return nil
 }
 
+func (o *Options) getenv() func(string) string {
+	if o.Getenv == nil {
+		return os.Getenv
+	}
+	return o.Getenv
+}
+
 // registryAuth finds pull credentials as the docker CLI does (config.json
 // and its credential helpers), reading the configuration on first use.
 func registryAuth(getenv func(string) string) func(context.Context, string) (string, error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	var (
 		once sync.Once
 		cfg  *dockerconfig.File
@@ -172,6 +177,13 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 	}
+	if !o.DryRun {
+		unlock, err := project.Lock(o.getenv(), p.Name)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return err
@@ -186,7 +198,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	uo := compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
 		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version,
-		RegistryAuth: registryAuth(o.Getenv)}
+		RegistryAuth: registryAuth(o.getenv())}
 	if pw != nil && o.Progress != progress.Quiet {
 		uo.Report = pw.Event
 	}

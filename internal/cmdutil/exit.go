@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
 // Exit codes. They are part of difyctl's interface and documented in README.md.
@@ -15,7 +17,7 @@ const (
 	ExitFailure     = 1   // the command ran and failed (a check failed, findings, a service failed)
 	ExitUsage       = 2   // bad flags or arguments, unreadable input file, no terminal for an interactive command
 	ExitEngine      = 3   // the Docker engine is unreachable
-	ExitLocked      = 4   // another difyctl holds the lock (backup in progress)
+	ExitLocked      = 4   // another difyctl holds the lock: a backup or restore, or a command changing the same project
 	ExitInterrupted = 130 // interrupted (Ctrl-C)
 )
 
@@ -54,6 +56,10 @@ func ExitCode(err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	var he *lockfile.HeldError
+	if errors.As(err, &he) {
+		return ExitLocked
 	}
 	return ExitFailure
 }

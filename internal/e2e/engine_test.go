@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,15 @@ services:
 			t.Fatalf("up never reached the health wait:\n%s", stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// Meanwhile another command changing the project is refused at once,
+	// naming who holds it, instead of racing up.
+	if r := run(t, nil, "--project-dir", dir, "-p", project, "down"); r.code != 4 ||
+		!strings.Contains(r.stderr, fmt.Sprintf("another difyctl command on project %s is already running (process %d holds", project, cmd.Process.Pid)) {
+		t.Fatalf("down while up runs: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := run(t, nil, "--project-dir", dir, "-p", project, "ps"); r.code != 0 {
+		t.Fatalf("ps takes no lock: exit %d\n%s", r.code, r.stderr)
 	}
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()

@@ -58,3 +58,29 @@ func TestResolveDir(t *testing.T) {
 		t.Fatal("a file accepted as project directory")
 	}
 }
+
+func TestLockPerProject(t *testing.T) {
+	dir := t.TempDir()
+	env := func(k string) string {
+		if k == "DIFYCTL_LOCK_DIR" {
+			return dir
+		}
+		return ""
+	}
+	if LockDir(env) != dir {
+		t.Fatal(LockDir(env))
+	}
+	unlock, err := Lock(env, "dify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, err := Lock(env, "dify"); err == nil || !strings.Contains(err.Error(), "another difyctl command on project dify is already running") {
+		t.Fatalf("second lock on the project: %v", err)
+	}
+	other, err := Lock(env, "other")
+	if err != nil {
+		t.Fatalf("another project is not held up: %v", err)
+	}
+	other()
+}
