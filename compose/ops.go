@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -303,32 +304,28 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 	for _, c := range cs {
 		width = max(width, len(c.Service))
 	}
-	var mu sync.Mutex
+	var mu sync.Mutex // one line at a time on w
 	var wg sync.WaitGroup
-	var errs []error
+	var errs errList
 	for _, c := range cs {
 		wg.Add(1)
 		go func(c ProjectContainer) {
 			defer wg.Done()
 			rc, err := cli.ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: o.Follow, Tail: o.Tail, Since: o.Since})
 			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
-				mu.Unlock()
+				errs.add(fmt.Errorf("%s: %w", c.Name, err))
 				return
 			}
 			defer rc.Close()
 			pw := &prefixWriter{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, c.Service)}
 			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
-				mu.Unlock()
+				errs.add(fmt.Errorf("%s: %w", c.Name, err))
 			}
 			pw.flush()
 		}(c)
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs.join()
 }
 
 // prefixWriter writes whole lines with a prefix, under a shared lock.
@@ -342,7 +339,7 @@ type prefixWriter struct {
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	p.buf = append(p.buf, b...)
 	for {
-		i := strings.IndexByte(string(p.buf), '\n')
+		i := bytes.IndexByte(p.buf, '\n')
 		if i < 0 {
 			break
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -183,25 +184,25 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 	}
 	res := &UpResult{}
 
-	selected, notes, err := selectServices(p, o.Services)
+	selected, levels, notes, err := selectServices(p, o.Services)
 	if err != nil {
 		return nil, err
 	}
 	res.Notes = notes
-	levels := dependencyLevels(p, selected)
 
 	existing, err := projectContainers(ctx, cli, p.Name)
 	if err != nil {
 		return nil, err
 	}
 	runs := map[string]*svcRun{}
+	envFile := envFileLabel(p.WorkingDir)
 	for _, name := range selected {
 		s := p.Services[name]
 		hash, err := ServiceHash(s)
 		if err != nil {
 			return nil, err
 		}
-		spec, err := Convert(p, s, serviceLabels(p, s, hash, o))
+		spec, err := Convert(p, s, serviceLabels(p, s, hash, envFile, o))
 		if err != nil {
 			return nil, err
 		}
@@ -217,16 +218,10 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 			}
 		}
 	}
-	for _, name := range selected {
+	for _, name := range selected { // already in plan order: level, then name
 		r := runs[name]
 		res.Plan = append(res.Plan, PlanItem{Service: name, Action: r.action, Reason: r.reason, Level: levels[name]})
 	}
-	sort.SliceStable(res.Plan, func(i, j int) bool {
-		if res.Plan[i].Level != res.Plan[j].Level {
-			return res.Plan[i].Level < res.Plan[j].Level
-		}
-		return res.Plan[i].Service < res.Plan[j].Service
-	})
 	if o.DryRun {
 		return res, nil
 	}
@@ -247,8 +242,7 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 
 	// Create (and recreate) every container up front, in parallel.
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var createErrs []error
+	var createErrs errList
 	for name, r := range runs {
 		if r.action != "create" && r.action != "recreate" {
 			r.id = r.existing.ID
@@ -257,40 +251,14 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 		wg.Add(1)
 		go func(name string, r *svcRun) {
 			defer wg.Done()
-			if r.action == "recreate" {
-				emit(name, StateRecreating, r.reason)
-				// Stop it the way it asks to be stopped (its stop_signal, then its
-				// stop_grace_period, 10 s by default) before removing it: a database
-				// being recreated shuts down cleanly instead of being killed.
-				if _, err := cli.ContainerStop(ctx, r.existing.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-					mu.Lock()
-					createErrs = append(createErrs, fmt.Errorf("service %s: stopping the old container: %w", name, err))
-					mu.Unlock()
-					return
-				}
-				if _, err := cli.ContainerRemove(ctx, r.existing.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-					mu.Lock()
-					createErrs = append(createErrs, fmt.Errorf("service %s: removing the old container: %w", name, err))
-					mu.Unlock()
-					return
-				}
+			if err := r.create(ctx, cli, name, emit); err != nil {
+				createErrs.add(fmt.Errorf("service %s: %w", name, err))
 			}
-			emit(name, StateCreating, r.spec.Name)
-			id, err := createContainer(ctx, cli, r.spec)
-			if err != nil {
-				mu.Lock()
-				createErrs = append(createErrs, fmt.Errorf("service %s: %w", name, err))
-				mu.Unlock()
-				emit(name, StateFailed, err.Error())
-				return
-			}
-			r.id = id
-			emit(name, StateCreated, "")
 		}(name, r)
 	}
 	wg.Wait()
-	if len(createErrs) > 0 {
-		return res, errors.Join(createErrs...)
+	if err := createErrs.join(); err != nil {
+		return res, err
 	}
 
 	// Start each service when its dependencies allow, all in parallel.
@@ -468,6 +436,31 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 	return res, nil
 }
 
+// create makes the service's container, first stopping (the way it asks to
+// be stopped: its stop_signal, then its stop_grace_period, 10 s by default)
+// and removing the old one when recreating, so that a database being
+// recreated shuts down cleanly instead of being killed.
+func (r *svcRun) create(ctx context.Context, cli *client.Client, name string, emit func(string, string, string)) error {
+	if r.action == "recreate" {
+		emit(name, StateRecreating, r.reason)
+		if _, err := cli.ContainerStop(ctx, r.existing.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("stopping the old container: %w", err)
+		}
+		if _, err := cli.ContainerRemove(ctx, r.existing.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("removing the old container: %w", err)
+		}
+	}
+	emit(name, StateCreating, r.spec.Name)
+	id, err := createContainer(ctx, cli, r.spec)
+	if err != nil {
+		emit(name, StateFailed, err.Error())
+		return err
+	}
+	r.id = id
+	emit(name, StateCreated, "")
+	return nil
+}
+
 // abort fails every gate of a service that will not run.
 func (r *svcRun) abort(err error) {
 	r.started.done(err)
@@ -520,7 +513,7 @@ func decide(c *ProjectContainer, hash string, oneShot bool, recreate string) (ac
 // requested ones (all when none) and what they depend on. A dependency on a
 // service that is not in the project (its profile is inactive) is skipped
 // with a note when it is required: false, and is an error otherwise.
-func selectServices(p *types.Project, requested []string) ([]string, []string, error) {
+func selectServices(p *types.Project, requested []string) (names []string, levels map[string]int, notes []string, err error) {
 	skipped := map[string][]string{} // inactive optional dependency -> who named it
 	want := map[string]bool{}
 	var visit func(name string, from string) error
@@ -554,7 +547,7 @@ func selectServices(p *types.Project, requested []string) ([]string, []string, e
 	}
 	for _, n := range requested {
 		if err := visit(n, ""); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	// Disabled services compose-go kept aside also count as inactive.
@@ -562,7 +555,7 @@ func selectServices(p *types.Project, requested []string) ([]string, []string, e
 	for n := range want {
 		out = append(out, n)
 	}
-	levels := dependencyLevels(p, out)
+	levels = dependencyLevels(p, out)
 	sort.Slice(out, func(i, j int) bool {
 		if levels[out[i]] != levels[out[j]] {
 			return levels[out[i]] < levels[out[j]]
@@ -570,13 +563,12 @@ func selectServices(p *types.Project, requested []string) ([]string, []string, e
 		return out[i] < out[j]
 	})
 	// One note per inactive dependency, naming who would have used it.
-	var notes []string
 	for dep, by := range skipped {
 		sort.Strings(by)
 		notes = append(notes, fmt.Sprintf("optional dependency %s is not active (its profile is off), skipped for %s", dep, strings.Join(by, ", ")))
 	}
 	sort.Strings(notes)
-	return out, notes, nil
+	return out, levels, notes, nil
 }
 
 // dependencyLevels gives each service its depth in the dependency graph.
@@ -605,7 +597,7 @@ func dependencyLevels(p *types.Project, names []string) map[string]int {
 	return levels
 }
 
-func serviceLabels(p *types.Project, s types.ServiceConfig, hash string, o UpOptions) map[string]string {
+func serviceLabels(p *types.Project, s types.ServiceConfig, hash, envFile string, o UpOptions) map[string]string {
 	return map[string]string{
 		LabelProject:         p.Name,
 		LabelService:         s.Name,
@@ -614,15 +606,17 @@ func serviceLabels(p *types.Project, s types.ServiceConfig, hash string, o UpOpt
 		LabelConfigHash:      hash,
 		LabelWorkingDir:      p.WorkingDir,
 		LabelConfigFiles:     strings.Join(o.ConfigFiles, ","),
-		LabelEnvironmentFile: envFileLabel(p.WorkingDir),
+		LabelEnvironmentFile: envFile,
 		LabelDependencies:    dependsOnLabel(s),
 		LabelImage:           s.Image,
 		LabelVersion:         o.Version,
 	}
 }
 
+// envFileLabel is the project's .env when it has one (compose's
+// environment_file label).
 func envFileLabel(dir string) string {
-	path := dir + "/.env"
+	path := filepath.Join(dir, ".env")
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
@@ -726,8 +720,6 @@ func ensureBindDirs(runs map[string]*svcRun) error {
 	return nil
 }
 
-// ensureImages pulls the images missing locally; a failed pull names the
-// image and the services that need it.
 // ensureImages pulls the images that are not present, all at once (the
 // engine bounds concurrent layer downloads itself), and reports each
 // failure with the image and the services that use it.
@@ -740,8 +732,7 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 		}
 	}
 	var (
-		mu   sync.Mutex
-		errs []error
+		errs errList
 		wg   sync.WaitGroup
 	)
 	for img, services := range byImage {
@@ -758,9 +749,7 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 			if auth != nil {
 				a, err := auth(ctx, img)
 				if err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("image %s: finding registry credentials: %w", img, err))
-					mu.Unlock()
+					errs.add(fmt.Errorf("image %s: finding registry credentials: %w", img, err))
 					return
 				}
 				registryAuth = a
@@ -774,15 +763,12 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 				if len(services) > 1 {
 					who = "services " + strings.Join(services, ", ")
 				}
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("image %s (%s) is not present and could not be pulled: %v", img, who, err))
-				mu.Unlock()
+				errs.add(fmt.Errorf("image %s (%s) is not present and could not be pulled: %v", img, who, err))
 			}
 		}(img, services)
 	}
 	wg.Wait()
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
+	return errs.join()
 }
 
 // pullImage pulls img, reporting the sum of its layers' progress at most

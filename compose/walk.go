@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -60,15 +59,13 @@ func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) erro
 		done[svc] = make(chan struct{})
 	}
 	var (
-		mu   sync.Mutex
-		errs []error
+		mu   sync.Mutex // guards failed
+		errs errList
 		wg   sync.WaitGroup
 	)
 	record := func(c ProjectContainer, err error) {
 		if err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s: %w", c.Name, err))
-			mu.Unlock()
+			errs.add(fmt.Errorf("%s: %w", c.Name, err))
 		}
 	}
 	for svc, list := range bySvc {
@@ -122,8 +119,7 @@ func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) erro
 		}(svc, list)
 	}
 	wg.Wait()
-	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
-	return errors.Join(errs...)
+	return errs.join()
 }
 
 // breakCycles drops the ordering edges inside each dependency cycle (a
