@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/difyctl/difyctl/templates"
 )
@@ -66,10 +67,12 @@ func (s *Schema) Lookup(name string) (*Var, bool) {
 	return v, ok
 }
 
-var defaultSchema = mustSchema(templates.EnvTemplate())
+// defaultSchema is parsed on first use, not at start-up: most commands
+// (ps, logs, version) never need it.
+var defaultSchema = sync.OnceValue(func() *Schema { return mustSchema(templates.EnvTemplate()) })
 
 // DefaultSchema is the schema of the embedded env template.
-func DefaultSchema() *Schema { return defaultSchema }
+func DefaultSchema() *Schema { return defaultSchema() }
 
 func mustSchema(b []byte) *Schema {
 	s, err := ParseSchema(b)

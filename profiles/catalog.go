@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v4"
 
@@ -82,7 +83,9 @@ var catalog = []*Profile{
 	{Name: "unstructured", Kind: Extra, Description: "Unstructured API for document extraction (ETL_TYPE=Unstructured)", Vars: map[string]string{"ETL_TYPE": "Unstructured", "UNSTRUCTURED_API_URL": "http://unstructured:8000/general/v0/general"}},
 }
 
-var byName = func() map[string]*Profile {
+// byName indexes the catalogue and fills each profile's services from the
+// compose template, on first use rather than at start-up.
+var byName = sync.OnceValue(func() map[string]*Profile {
 	services := servicesByProfile(templates.Compose())
 	m := map[string]*Profile{}
 	for _, p := range catalog {
@@ -98,7 +101,7 @@ var byName = func() map[string]*Profile {
 		}
 	}
 	return m
-}()
+})
 
 // servicesByProfile reads the compose file's services and their profiles.
 func servicesByProfile(compose []byte) map[string][]string {
@@ -123,18 +126,21 @@ func servicesByProfile(compose []byte) map[string][]string {
 }
 
 // All returns the catalogue in display order: databases, vector stores, extras.
-func All() []*Profile { return catalog }
+func All() []*Profile {
+	byName() // fills the services
+	return catalog
+}
 
 // Get returns the named profile.
 func Get(name string) (*Profile, bool) {
-	p, ok := byName[name]
+	p, ok := byName()[name]
 	return p, ok
 }
 
 // Names returns the names of the profiles of kind k.
 func Names(k Kind) []string {
 	var out []string
-	for _, p := range catalog {
+	for _, p := range All() {
 		if p.Kind == k {
 			out = append(out, p.Name)
 		}
@@ -163,7 +169,7 @@ func Select(names []string, noDefaultExtras bool) (Selection, error) {
 				continue
 			}
 			seen[n] = true
-			p, ok := byName[n]
+			p, ok := byName()[n]
 			if !ok {
 				return s, fmt.Errorf("unknown profile %q; databases: %s; vector stores: %s; extras: %s",
 					n, strings.Join(Names(Database), ", "), strings.Join(Names(Vector), ", "), strings.Join(Names(Extra), ", "))
@@ -191,7 +197,7 @@ func Select(names []string, noDefaultExtras bool) (Selection, error) {
 		s.Vector = DefaultVector
 	}
 	if !noDefaultExtras {
-		for _, p := range catalog {
+		for _, p := range All() {
 			if p.Kind == Extra && p.Default && !seen[p.Name] {
 				s.Extras = append(s.Extras, p.Name)
 			}
@@ -220,7 +226,7 @@ func (s Selection) Active(name string) bool {
 func (s Selection) Vars() map[string]string {
 	out := map[string]string{"COMPOSE_PROFILES": strings.Join(s.Names(), ",")}
 	for _, n := range s.Names() {
-		for k, v := range byName[n].Vars {
+		for k, v := range byName()[n].Vars {
 			out[k] = v
 		}
 	}
@@ -232,7 +238,7 @@ func (s Selection) Vars() map[string]string {
 func FromEnv(env map[string]string) (Selection, error) {
 	names := []string{env["DB_TYPE"], env["VECTOR_STORE"]}
 	for _, n := range strings.Split(env["COMPOSE_PROFILES"], ",") {
-		if p, ok := byName[strings.TrimSpace(n)]; ok && p.Kind == Extra {
+		if p, ok := byName()[strings.TrimSpace(n)]; ok && p.Kind == Extra {
 			names = append(names, p.Name)
 		}
 	}
