@@ -7,7 +7,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
 
-.PHONY: build install test unit engine fixtures vet fmt-check bench clean
+.PHONY: build install test unit e2e engine fixtures hostcheck vet fmt-check bench clean
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/difyctl ./cmd/difyctl
@@ -16,13 +16,24 @@ install:
 	$(GO) install -trimpath -ldflags "$(LDFLAGS)" ./cmd/difyctl
 
 # Engine (Debian's docker.io, installed and started when missing), fixture
-# images (built locally, no registry), then every test with the race detector.
+# images (built locally, no registry), then every test with the race detector,
+# then a check that the tests left the host as they found it (run even when a
+# test failed).
 test: engine fixtures
-	$(GO) test -race -timeout 20m -count=1 ./...
+	@rc=0; $(GO) test -race -timeout 25m -count=1 ./... || rc=$$?; \
+	$(GO) run ./internal/testenv/hostcheck || rc=1; exit $$rc
 
-# Unit tests only: no engine needed (end-to-end tests skip unless CI=true).
+# Unit tests only (-short): nothing needs or touches the engine.
 unit:
-	$(GO) test -race ./...
+	$(GO) test -race -short ./...
+
+# End-to-end tests only: the real binary against the real engine.
+e2e: engine fixtures
+	@rc=0; $(GO) test -race -timeout 25m -count=1 ./internal/e2e/... || rc=$$?; \
+	$(GO) run ./internal/testenv/hostcheck || rc=1; exit $$rc
+
+hostcheck:
+	$(GO) run ./internal/testenv/hostcheck
 
 engine:
 	bash internal/testenv/ensure-engine.sh

@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -13,6 +15,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// make unit: end-to-end tests run the real binary against the
+		// engine; none of them is a unit test.
+		fmt.Println("e2e: skipped with -short (make unit); make e2e runs them")
+		os.Exit(0)
+	}
 	code := m.Run()
 	testenv.RemoveBinary()
 	os.Exit(code)

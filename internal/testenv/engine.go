@@ -44,8 +44,14 @@ var (
 
 // Engine returns a client for the test engine. When the engine is unreachable
 // the test fails under CI=true and is skipped otherwise, saying why either way.
+//
+// With -short (make unit) every test that needs the engine is skipped: unit
+// tests alone, whatever the host has running.
 func Engine(t testing.TB) *client.Client {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Docker engine; skipped with -short (make unit); make e2e or make test runs it")
+	}
 	engineOnce.Do(func() { engineCli, engineErr = Connect(context.Background()) })
 	if engineErr != nil {
 		msg := fmt.Sprintf("Docker engine unreachable: %v; `make test` installs and starts one", engineErr)

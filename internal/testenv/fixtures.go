@@ -28,11 +28,6 @@ import (
 
 // Fixture image references. Every image a test runs is one of these.
 const (
-	// ImageDifyRedis is the image Dify's redis service names; the Redis
-	// fixture is tagged with it (only where no other image has that name) so
-	// the real service definition runs in the tests.
-	ImageDifyRedis = "redis:6-alpine"
-
 	ImageRedis   = "difyctl-test/redis:latest"
 	ImageTestsvc = "difyctl-test/testsvc:latest"
 	ImageBusybox = "difyctl-test/busybox:latest"
@@ -41,6 +36,13 @@ const (
 // inputsLabel records the hash of everything an image was built from, so an
 // image is rebuilt only when its inputs change.
 const inputsLabel = "org.difyctl.test.inputs"
+
+// InputsLabel is inputsLabel for programs that look for fixture images.
+const InputsLabel = inputsLabel
+
+// FixturePrefix starts the name of every fixture image: no test image ever
+// carries a real image's name.
+const FixturePrefix = "difyctl-test/"
 
 // entry is one file, directory or symlink of an image's root filesystem.
 type entry struct {
@@ -97,29 +99,33 @@ func EnsureFixtures(ctx context.Context, cli *client.Client, log io.Writer) erro
 			return fmt.Errorf("fixture image %s: %w", fx.ref, err)
 		}
 	}
-	return aliasImage(ctx, cli, ImageRedis, ImageDifyRedis, log)
+	return removeLegacyAliases(ctx, cli, log)
 }
 
-// aliasImage tags src as alias unless alias names an image that is not a
-// fixture (a real one pulled on this machine is never replaced).
-func aliasImage(ctx context.Context, cli *client.Client, src, alias string, log io.Writer) error {
-	want, err := cli.ImageInspect(ctx, src)
-	if err != nil {
-		return err
-	}
-	if cur, err := cli.ImageInspect(ctx, alias); err == nil {
-		if cur.ID == want.ID {
-			return nil
+// legacyAliases are real image names that earlier versions of the suite
+// tagged fixtures with. A fixture never carries a real image's name now; a
+// leftover tag from those versions is removed (only when the image it names
+// is one of ours, recognised by the inputs label), so a host that ran an old
+// suite gets its names back.
+var legacyAliases = []string{"redis:6-alpine"}
+
+func removeLegacyAliases(ctx context.Context, cli *client.Client, log io.Writer) error {
+	for _, alias := range legacyAliases {
+		cur, err := cli.ImageInspect(ctx, alias)
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return err
 		}
 		if cur.Config == nil || cur.Config.Labels[inputsLabel] == "" {
-			fmt.Fprintf(log, "fixture: %s is a real image here; not replacing it with %s\n", alias, src)
-			return nil
+			continue // a real image: never touched
 		}
+		if _, err := cli.ImageRemove(ctx, alias, client.ImageRemoveOptions{}); err != nil && !isNotFound(err) {
+			return fmt.Errorf("removing the leftover fixture tag %s: %w", alias, err)
+		}
+		fmt.Fprintf(log, "fixture: removed the leftover tag %s (a test image under a real name)\n", alias)
 	}
-	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: src, Target: alias}); err != nil {
-		return fmt.Errorf("tagging %s as %s: %w", src, alias, err)
-	}
-	fmt.Fprintf(log, "fixture %s: tagged as %s\n", src, alias)
 	return nil
 }
 
