@@ -569,6 +569,13 @@ func TestDifyRedisServiceFromTemplates(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	project := testenv.ProjectName(t, cli)
 	dir := t.TempDir()
+	// Dify's real redis service, with only its image pointed at the fixture
+	// through the project's override file, as an operator overrides it: no
+	// test image ever carries the real name redis:6-alpine.
+	override := "services:\n  redis:\n    image: " + testenv.ImageRedis + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.override.yaml"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "redis", "--progress", "plain", "--wait-timeout", "60s")
 	if r.code != 0 {
 		t.Fatalf("up redis: exit %d\n%s", r.code, r.stderr)
