@@ -158,12 +158,13 @@ func VerifyAt(src io.Reader, now time.Time) (Info, error) {
 }
 
 type verifier struct {
-	r    *reader
-	info Info
-	now  int64 // unix ms
-	z    *lzf  // reused LZF window
-	pl   plain
-	key  struct {
+	r       *reader
+	info    Info
+	now     int64 // unix ms
+	z       *lzf  // reused LZF window
+	pl      plain
+	scratch []byte // aux field names
+	key     struct {
 		expiry bool // an expiry opcode came before this key
 	}
 }
@@ -337,15 +338,23 @@ const (
 )
 
 func (v *verifier) aux() error {
-	k, err := v.shortString(64)
+	k, err := v.shortString(64, v.scratch[:0])
 	if err != nil {
 		return err
 	}
-	val, err := v.shortString(maxAuxValue)
+	if k != nil {
+		v.scratch = k[:0]
+	}
+	if k == nil || !knownAux[string(k)] {
+		v.info.OtherAux++
+		_, err := v.skipString()
+		return err
+	}
+	val, err := v.shortString(maxAuxValue, nil)
 	if err != nil {
 		return err
 	}
-	if k != nil && knownAux[string(k)] && val != nil {
+	if val != nil {
 		if v.info.Aux == nil {
 			v.info.Aux = map[string]string{}
 		}
@@ -497,9 +506,9 @@ func (v *verifier) skipString() (uint64, error) {
 	return n, v.done(s)
 }
 
-// shortString returns a string's content when it is at most limit bytes
-// (nil otherwise: walked, not kept).
-func (v *verifier) shortString(limit uint64) ([]byte, error) {
+// shortString returns a string's content, appended to dst, when it is at
+// most limit bytes (nil otherwise: walked, not kept).
+func (v *verifier) shortString(limit uint64, dst []byte) ([]byte, error) {
 	r := v.r
 	b, err := r.byte()
 	if err != nil {
@@ -512,7 +521,7 @@ func (v *verifier) shortString(limit uint64) ([]byte, error) {
 		}
 		u := le(p)
 		shift := 64 - 8*uint(len(p))
-		return strconv.AppendInt(nil, int64(u<<shift)>>shift, 10), nil
+		return strconv.AppendInt(dst, int64(u<<shift)>>shift, 10), nil
 	}
 	r.pos-- // let str read the length again
 	n, s, err := v.str()
@@ -525,7 +534,10 @@ func (v *verifier) shortString(limit uint64) ([]byte, error) {
 		}
 		return nil, v.done(s)
 	}
-	out := make([]byte, 0, n)
+	out := dst
+	if out == nil {
+		out = make([]byte, 0, n)
+	}
 	for n > 0 {
 		k := min(n, 64)
 		p, err := s.next(int(k))

@@ -110,17 +110,35 @@ func TestVerifyRejectsDamage(t *testing.T) {
 	}
 }
 
-// FuzzVerify: corrupted files never panic or hang, and a file accepted must
-// carry a checksum that matches.
+// FuzzVerify: corrupted files never panic or hang, a file accepted with a
+// checksum carries one that matches, and counts never exceed what the bytes
+// can hold. Seeded with every corpus file (read in place) and the crafted
+// ones.
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte("REDIS0010\xff\x00\x00\x00\x00\x00\x00\x00\x00"))
 	if b, err := os.ReadFile(filepath.Join("testdata", "seed.rdb")); err == nil {
 		f.Add(b)
 	}
+	if _, err := os.Stat(filepath.Join(corpusDir, "verdicts.tsv")); err == nil || os.Getenv("CI") == "true" {
+		for _, c := range corpus(f) {
+			b, err := os.ReadFile(c.path)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	now := time.UnixMilli(1_800_000_000_000)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		info, err := Verify(bytes.NewReader(b))
-		if err == nil && !info.ChecksumSkipped && info.Version >= 5 && info.Checksum != CRC64(b[:len(b)-8]) {
+		info, err := VerifyAt(bytes.NewReader(b), now)
+		if err != nil {
+			return
+		}
+		if info.Checksummed() && (info.Size < 8 || info.Checksum != CRC64(b[:info.Size-8])) {
 			t.Fatalf("accepted with a wrong checksum")
+		}
+		if info.Size+info.Trailing != int64(len(b)) || info.Keys+info.Dropped.Total() > int64(len(b)) || info.Expires > info.Keys {
+			t.Fatalf("counts beyond the input: %+v for %d bytes", info, len(b))
 		}
 	})
 }

@@ -186,83 +186,90 @@ func (z *lzf) reset(r *reader, clen, ulen uint64) {
 	z.r, z.in, z.out, z.produced, z.rd, z.wr = r, clen, ulen, 0, 0, 0
 }
 
-// step decodes one instruction.
-func (z *lzf) step() error {
-	if z.in == 0 {
-		return z.r.fail("LZF data ends %d bytes before its declared length", z.out)
+// shift drops the window's bytes that are neither unread nor reachable by
+// a back reference, making room for more output.
+func (z *lzf) shift() {
+	from := min(z.rd, z.wr-lzfMaxDist)
+	if from <= 0 {
+		return
 	}
-	if z.wr+lzfMaxOp > len(z.win) { // keep the reachable history and the unread bytes
-		from := z.wr - lzfMaxDist
-		if z.rd < from {
-			from = z.rd
-		}
-		if from < 0 {
-			from = 0
-		}
-		n := copy(z.win[:], z.win[from:z.wr])
-		z.rd -= from
-		z.wr = n
+	n := copy(z.win[:], z.win[from:z.wr])
+	z.rd -= from
+	z.wr = n
+}
+
+// produce decodes instructions until need unread bytes are in the window,
+// the window is full, or the output is complete.
+func (z *lzf) produce(need int) error {
+	if z.wr+lzfMaxOp > len(z.win) {
+		z.shift()
 	}
-	ctrl, err := z.r.byte()
-	if err != nil {
-		return err
-	}
-	z.in--
-	if ctrl < 32 {
-		n := uint64(ctrl) + 1
-		if n > z.in {
-			return z.r.fail("LZF literal runs past the compressed data")
-		}
-		if n > z.out {
-			return z.r.fail("LZF data decompresses to more than its declared length")
-		}
-		p, err := z.r.next(int(n))
-		if err != nil {
-			return err
-		}
-		copy(z.win[z.wr:], p)
-		z.wr += int(n)
-		z.in -= n
-		z.out -= n
-		z.produced += n
-		return nil
-	}
-	n := uint64(ctrl >> 5)
-	if z.in == 0 {
-		return z.r.fail("LZF back reference cut short")
-	}
-	if n == 7 {
-		b, err := z.r.byte()
-		if err != nil {
-			return err
-		}
-		z.in--
-		n += uint64(b)
+	r := z.r
+	for z.out > 0 && z.wr-z.rd < need && z.wr+lzfMaxOp <= len(z.win) {
 		if z.in == 0 {
-			return z.r.fail("LZF back reference cut short")
+			return r.fail("LZF data ends %d bytes before its declared length", z.out)
 		}
+		want := 34 // the longest instruction: a control byte and 32 literals, or 3 bytes
+		if z.in < uint64(want) {
+			want = int(z.in)
+		}
+		if r.end-r.pos < want {
+			if err := r.fill(want); err != nil {
+				return err
+			}
+		}
+		b := r.buf[r.pos : r.pos+want]
+		ctrl := b[0]
+		if ctrl < 32 { // literal run
+			n := int(ctrl) + 1
+			if uint64(n)+1 > z.in {
+				return r.fail("LZF literal runs past the compressed data")
+			}
+			if uint64(n) > z.out {
+				return r.fail("LZF data decompresses to more than its declared length")
+			}
+			copy(z.win[z.wr:], b[1:1+n])
+			r.pos += 1 + n
+			z.in -= uint64(1 + n)
+			z.wr += n
+			z.out -= uint64(n)
+			z.produced += uint64(n)
+			continue
+		}
+		n, i := int(ctrl>>5), 1 // back reference
+		if n == 7 {
+			if z.in < 3 {
+				return r.fail("LZF back reference cut short")
+			}
+			n += int(b[1])
+			i = 2
+		}
+		if z.in < uint64(i)+1 {
+			return r.fail("LZF back reference cut short")
+		}
+		dist := (int(ctrl&31)<<8 | int(b[i])) + 1
+		i++
+		n += 2
+		if uint64(n) > z.out {
+			return r.fail("LZF data decompresses to more than its declared length")
+		}
+		if uint64(dist) > z.produced {
+			return r.fail("LZF back reference before the start of the data")
+		}
+		r.pos += i
+		z.in -= uint64(i)
+		src := z.wr - dist
+		if dist >= n {
+			copy(z.win[z.wr:z.wr+n], z.win[src:src+n])
+		} else { // overlapping: a run, byte by byte
+			for k := 0; k < n; k++ {
+				z.win[z.wr+k] = z.win[src+k]
+			}
+		}
+		z.wr += n
+		z.out -= uint64(n)
+		z.produced += uint64(n)
 	}
-	lo, err := z.r.byte()
-	if err != nil {
-		return err
-	}
-	z.in--
-	dist := uint64(ctrl&31)<<8 | uint64(lo)
-	dist++
-	n += 2
-	if n > z.out {
-		return z.r.fail("LZF data decompresses to more than its declared length")
-	}
-	if dist > z.produced {
-		return z.r.fail("LZF back reference before the start of the data")
-	}
-	src := z.wr - int(dist)
-	for i := 0; i < int(n); i++ { // may overlap: byte by byte
-		z.win[z.wr+i] = z.win[src+i]
-	}
-	z.wr += int(n)
-	z.out -= n
-	z.produced += n
 	return nil
 }
 
@@ -271,7 +278,7 @@ func (z *lzf) next(n int) ([]byte, error) {
 		if z.out == 0 {
 			return nil, errShort
 		}
-		if err := z.step(); err != nil {
+		if err := z.produce(n); err != nil {
 			return nil, err
 		}
 	}
@@ -292,7 +299,7 @@ func (z *lzf) skip(n uint64) error {
 		if z.out == 0 {
 			return errShort
 		}
-		if err := z.step(); err != nil {
+		if err := z.produce(lzfWin); err != nil {
 			return err
 		}
 	}
@@ -302,7 +309,8 @@ func (z *lzf) skip(n uint64) error {
 // the declared length (as lzf_decompress(...) == len in Redis).
 func (z *lzf) finish() error {
 	for z.out > 0 {
-		if err := z.step(); err != nil {
+		z.rd = z.wr
+		if err := z.produce(lzfWin); err != nil {
 			return err
 		}
 	}
