@@ -115,10 +115,10 @@ func TestCraftedOverflowsRefused(t *testing.T) {
 	mustRefuse(t, "stream listpacks 2*n", st.end())
 	// consumer PEL of 2^60+1 ids: 16*n wraps to 16 bytes.
 	c := header(10).op(tStreamListpacks2).str("s").length(0).length(0).length(0).length(0) // no listpacks, length, last id
-	c.length(0).length(0).length(0).length(0).length(0)                                     // first id, max deleted id, entries added
-	c.length(1).str("g").length(0).length(0).length(0)                                      // one group: name, last id, entries read
-	c.length(0)                                                                             // group PEL
-	c.length(1).str("consumer").u64(0).length(1<<60 + 1).op(make([]byte, 16)...)            // consumer seen time, PEL 2^60+1, one id
+	c.length(0).length(0).length(0).length(0).length(0)                                    // first id, max deleted id, entries added
+	c.length(1).str("g").length(0).length(0).length(0)                                     // one group: name, last id, entries read
+	c.length(0)                                                                            // group PEL
+	c.length(1).str("consumer").u64(0).length(1<<60 + 1).op(make([]byte, 16)...)           // consumer seen time, PEL 2^60+1, one id
 	mustRefuse(t, "consumer PEL 16*n", c.end())
 	// ziplist entry of 2^32-1 bytes inside a small value: offsets must not wrap.
 	zl := []byte{0, 0, 0, 0, 10, 0, 0, 0, 1, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 0xff}

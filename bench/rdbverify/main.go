@@ -188,7 +188,7 @@ func generate(dir string, sizeMB int) (string, error) {
 		return string(b)
 	}
 	text := strings.Repeat("the quick brown fox jumps over the lazy dog; ", 60) // LZF-compressible
-	budget := int64(sizeMB) * 1e6 * 3 / 2 // what the loop counts overstates the dump by about a half
+	budget := int64(sizeMB) * 1e6 * 3 / 2                                       // what the loop counts overstates the dump by about a half
 	var written int64
 	for i := 0; written < budget; i++ {
 		switch i % 10 {
