@@ -19,7 +19,7 @@ func TestCRC64Jones(t *testing.T) {
 }
 
 func TestLoadableBy(t *testing.T) {
-	for v, want := range map[string]int{"6.2.14": 9, "7.0.15": 10, "7.2.4": 11, "7.4.1": 12, "8.0.0": 12} {
+	for v, want := range map[string]int{"2.8.24": 6, "3.2.12": 7, "4.0.14": 8, "5.0.14": 9, "6.2.14": 9, "7.0.15": 10, "7.2.4": 11, "7.4.1": 12, "8.0.0": 12} {
 		if got, _ := LoadableBy(v); got != want {
 			t.Errorf("%s: %d, want %d", v, got, want)
 		}
@@ -104,22 +104,41 @@ func TestVerifyRejectsDamage(t *testing.T) {
 			t.Fatalf("truncation to %d bytes accepted", n)
 		}
 	}
-	if _, err := Verify(bytes.NewReader(append(append([]byte(nil), b...), 'x'))); err == nil {
-		t.Fatal("trailing data accepted")
+	// Bytes after the checksum: Redis ignores them; they are reported.
+	if info, err := Verify(bytes.NewReader(append(append([]byte(nil), b...), 'x'))); err != nil || info.Trailing != 1 || info.Size != int64(len(b)) {
+		t.Fatalf("trailing byte: %+v %v", info, err)
 	}
 }
 
-// FuzzVerify: corrupted files never panic or hang, and a file accepted must
-// carry a checksum that matches.
+// FuzzVerify: corrupted files never panic or hang, a file accepted with a
+// checksum carries one that matches, and counts never exceed what the bytes
+// can hold. Seeded with every corpus file (read in place) and the crafted
+// ones.
 func FuzzVerify(f *testing.F) {
 	f.Add([]byte("REDIS0010\xff\x00\x00\x00\x00\x00\x00\x00\x00"))
 	if b, err := os.ReadFile(filepath.Join("testdata", "seed.rdb")); err == nil {
 		f.Add(b)
 	}
+	if _, err := os.Stat(filepath.Join(corpusDir, "verdicts.tsv")); err == nil || os.Getenv("CI") == "true" {
+		for _, c := range corpus(f) {
+			b, err := os.ReadFile(c.path)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	now := time.UnixMilli(1_800_000_000_000)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		info, err := Verify(bytes.NewReader(b))
-		if err == nil && !info.ChecksumSkipped && info.Version >= 5 && info.Checksum != CRC64(b[:len(b)-8]) {
+		info, err := VerifyAt(bytes.NewReader(b), now)
+		if err != nil {
+			return
+		}
+		if info.Checksummed() && (info.Size < 8 || info.Checksum != CRC64(b[:info.Size-8])) {
 			t.Fatalf("accepted with a wrong checksum")
+		}
+		if info.Size+info.Trailing != int64(len(b)) || info.Keys+info.Dropped.Total() > int64(len(b)) || info.Expires > info.Keys {
+			t.Fatalf("counts beyond the input: %+v for %d bytes", info, len(b))
 		}
 	})
 }
