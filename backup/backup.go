@@ -16,7 +16,6 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/backup/rdb"
-	"github.com/difyctl/difyctl/internal/atomicfile"
 )
 
 // Options for one backup.
@@ -29,8 +28,11 @@ type Options struct {
 	Retention time.Duration
 	KeepMin   int
 	Reason    string // recorded in the manifest
-	Now       func() time.Time
-	Progress  func(format string, a ...any) // nil: silent
+	// SafetyCopyOf, set when this backup is the safety copy a restore of
+	// that backup takes (its name in the directory), marks the manifest.
+	SafetyCopyOf string
+	Now          func() time.Time
+	Progress     func(format string, a ...any) // nil: silent
 }
 
 // Result of a backup.
@@ -38,6 +40,7 @@ type Result struct {
 	Path     string    `json:"path"`
 	Manifest Manifest  `json:"manifest"`
 	Pruned   []string  `json:"pruned,omitempty"`
+	Cleaned  []string  `json:"cleanedTemporaries,omitempty"` // temporary files of killed runs removed
 	Duration string    `json:"duration"`
 	Header   tarHeader `json:"-"`
 }
@@ -55,23 +58,30 @@ func (o *Options) progress(format string, a ...any) {
 	}
 }
 
-// Run takes one backup under the directory's lock, then rotates.
+// Run takes one backup under the project's lock in the directory, removes
+// temporary files killed runs left, then rotates the project's own
+// backups, never the one just written.
 func Run(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
-	unlock, err := Lock(o.Dir)
+	unlock, err := Lock(o.Dir, o.Project)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	cleaned, cleanErr := CleanTemps(o.Dir, o.Now())
+	if cleanErr != nil {
+		o.progress("warning: removing temporary files of killed runs: %v", cleanErr)
+	}
 	res, err := Take(ctx, cli, o)
 	if err != nil {
 		return nil, err
 	}
-	// Rotation only after a backup that succeeded.
-	entries, err := List(o.Dir)
+	res.Cleaned = cleaned
+	// Rotation only after a backup that succeeded, and only of our own files.
+	l, err := ListProject(o.Dir, o.Project)
 	if err != nil {
 		return res, fmt.Errorf("backup written to %s, but listing for rotation failed: %w", res.Path, err)
 	}
-	plan := Plan(entries, o.Now(), o.Retention, o.KeepMin)
+	plan := Plan(l.Own, o.Now(), o.Retention, o.KeepMin, filepath.Base(res.Path))
 	if err := plan.Apply(o.Dir); err != nil {
 		return res, fmt.Errorf("backup written to %s, but rotation failed: %w", res.Path, err)
 	}
@@ -102,27 +112,30 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 		return nil, err
 	}
 	src := path.Join(dataDir, dbfile)
-	name := NewName(o.Dir, start)
-	dst := filepath.Join(o.Dir, name)
-	o.progress("streaming %s out of %s to %s", src, r.Name, dst)
+	o.progress("streaming %s out of %s to %s", src, r.Name, o.Dir)
 	var (
 		info rdb.Info
 		sum  string
 		size int64
 		hdr  tarHeader
 	)
-	err = atomicfile.Write(dst, FileMode, func(w io.Writer) error {
+	name, err := writeBackupFile(o.Dir, start, func(w io.Writer) error {
 		var err error
 		info, sum, size, hdr, err = stream(ctx, cli, r.ID, src, w)
 		return err
 	})
+	dst := filepath.Join(o.Dir, name)
 	if err != nil {
+		if name != "" {
+			os.Remove(dst)
+		}
 		return nil, fmt.Errorf("backup of %s not kept: %w", r.Name, err)
 	}
 	m := Manifest{
 		File: name, Size: size, SHA256: sum, RDBVersion: info.Version, RedisVersion: server["redis_version"],
 		Keys: keys, RDBKeys: info.Keys, RDBExpires: info.Expires, CreatedAt: start.UTC(), Mode: o.Mode,
 		Project: o.Project, Service: o.Service, Container: r.Name, Reason: o.Reason,
+		SafetyCopy: o.SafetyCopyOf != "" || o.Reason == SafetyReason, SafetyCopyOf: o.SafetyCopyOf,
 	}
 	if err := writeManifest(dst, &m); err != nil {
 		os.Remove(dst)

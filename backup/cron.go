@@ -2,118 +2,120 @@ package backup
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Cron is a parsed five-field cron expression (minute hour day-of-month
-// month day-of-week), as cron(8) reads it.
+// month day-of-week), read by github.com/robfig/cron/v3: lists, ranges,
+// steps, names (JAN, MON), descriptors (@daily, @hourly, ...) and a leading
+// CRON_TZ=Zone. Two readings are brought in line with cron(8) (Debian's
+// Vixie cron): a day-of-month or day-of-week field that starts with `*`
+// (`*/2`) counts as unrestricted when the other day field is restricted
+// (cron(8) ANDs the two then, robfig ORs them), and an expression that never
+// matches is refused.
 type Cron struct {
-	expr                     string
-	min, hour, dom, mon, dow uint64 // bit sets
-	domStar, dowStar         bool
+	expr string
+	spec *cron.SpecSchedule
+	tz   bool // the expression names its own zone (CRON_TZ=)
 }
 
-var cronMacros = map[string]string{
-	"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-	"@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
-}
+// robfigStarBit is robfig/cron's marker for a day field read as "*" (the
+// unexported starBit, bit 63 of the field's set). dayMatches ANDs the two
+// day fields when either carries it.
+const robfigStarBit = 1 << 63
 
-// ParseCron parses "m h dom mon dow" with *, lists, ranges and steps, or one
-// of @hourly, @daily, @weekly, @monthly, @yearly.
+// matchHorizon is how far ahead a match is looked for: robfig's own limit
+// (five years), enough for 29 February.
+const matchHorizon = "5 years"
+
+// ParseCron parses an expression for `backup daemon`, CRON_TZ= included.
 func ParseCron(expr string) (*Cron, error) {
 	e := strings.TrimSpace(expr)
-	if m, ok := cronMacros[e]; ok {
-		e = m
+	if e == "" {
+		return nil, fmt.Errorf("empty cron expression: want 5 fields (minute hour day-of-month month day-of-week) or @daily etc.")
 	}
-	f := strings.Fields(e)
-	if len(f) != 5 {
-		return nil, fmt.Errorf("cron expression %q: want 5 fields (minute hour day-of-month month day-of-week)", expr)
+	if strings.HasPrefix(e, "@every") || e == "@reboot" {
+		return nil, fmt.Errorf("cron expression %q: %s is not supported; use 5 fields or @hourly/@daily/@weekly/@monthly/@yearly", expr, strings.Fields(e)[0])
 	}
-	c := &Cron{expr: expr, domStar: f[2] == "*", dowStar: f[4] == "*"}
-	specs := []struct {
-		dst    *uint64
-		lo, hi int
-		name   string
-	}{{&c.min, 0, 59, "minute"}, {&c.hour, 0, 23, "hour"}, {&c.dom, 1, 31, "day of month"}, {&c.mon, 1, 12, "month"}, {&c.dow, 0, 7, "day of week"}}
-	for i, s := range specs {
-		bits, err := parseField(f[i], s.lo, s.hi)
-		if err != nil {
-			return nil, fmt.Errorf("cron expression %q: %s: %w", expr, s.name, err)
+	if strings.ContainsAny(e, "\n\r") {
+		return nil, fmt.Errorf("cron expression %q holds a line break", expr)
+	}
+	sched, err := cron.ParseStandard(e)
+	if err != nil {
+		hint := ""
+		if strings.Contains(err.Error(), "above maximum (6)") {
+			hint = " (day of week is 0-6 or SUN-SAT; Sunday is 0)"
 		}
-		*s.dst = bits
+		return nil, fmt.Errorf("cron expression %q: %v%s", expr, err, hint)
 	}
-	if c.dow&(1<<7) != 0 { // 7 is Sunday too
-		c.dow |= 1
+	spec, ok := sched.(*cron.SpecSchedule)
+	if !ok {
+		return nil, fmt.Errorf("cron expression %q is not a calendar schedule", expr)
+	}
+	c := &Cron{expr: e, spec: spec}
+	fields := strings.Fields(e)
+	if strings.HasPrefix(fields[0], "CRON_TZ=") || strings.HasPrefix(fields[0], "TZ=") {
+		c.tz = true
+		fields = fields[1:]
+	}
+	if len(fields) == 5 { // not a descriptor
+		if strings.HasPrefix(fields[2], "*") {
+			spec.Dom |= robfigStarBit
+		}
+		if strings.HasPrefix(fields[4], "*") {
+			spec.Dow |= robfigStarBit
+		}
+	}
+	if c.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("cron expression %q never matches (no such date in the next %s, e.g. 31 February); fix the day and month fields", expr, matchHorizon)
 	}
 	return c, nil
 }
 
-func parseField(s string, lo, hi int) (uint64, error) {
-	var bits uint64
-	for _, part := range strings.Split(s, ",") {
-		rng, step := part, 1
-		if r, st, ok := strings.Cut(part, "/"); ok {
-			n, err := strconv.Atoi(st)
-			if err != nil || n < 1 {
-				return 0, fmt.Errorf("bad step %q", st)
-			}
-			rng, step = r, n
-		}
-		a, b := lo, hi
-		if rng != "*" {
-			x, y, isRange := strings.Cut(rng, "-")
-			var err error
-			if a, err = strconv.Atoi(x); err != nil {
-				return 0, fmt.Errorf("bad value %q", x)
-			}
-			b = a
-			if isRange {
-				if b, err = strconv.Atoi(y); err != nil {
-					return 0, fmt.Errorf("bad value %q", y)
-				}
-			} else if step > 1 {
-				b = hi
-			}
-		}
-		if a < lo || b > hi || a > b {
-			return 0, fmt.Errorf("%q out of range %d-%d", part, lo, hi)
-		}
-		for v := a; v <= b; v += step {
-			bits |= 1 << uint(v)
-		}
+// ParseCronForCron parses an expression for an entry cron(8) runs: as
+// ParseCron, but without CRON_TZ= (Debian's cron runs every job in the
+// host's local time zone and does not read it).
+func ParseCronForCron(expr string) (*Cron, error) {
+	c, err := ParseCron(expr)
+	if err != nil {
+		return nil, err
 	}
-	return bits, nil
+	if c.tz {
+		return nil, fmt.Errorf("cron expression %q: cron(8) runs jobs in the host's local time zone and does not read CRON_TZ=; drop it (CRON_TZ= is for `backup daemon`)", expr)
+	}
+	return c, nil
 }
 
 func (c *Cron) String() string { return c.expr }
 
-// Next returns the first minute after t that the expression matches.
+// Location is the zone the expression is read in: its CRON_TZ, else local.
+func (c *Cron) Location() *time.Location { return c.spec.Location }
+
+// Next returns the first time after t that the expression matches, in the
+// expression's zone; the zero time when there is none within five years.
 func (c *Cron) Next(t time.Time) time.Time {
-	t = t.Truncate(time.Minute).Add(time.Minute)
-	for i := 0; i < 5*366*24*60; i++ {
-		if c.matches(t) {
-			return t
-		}
-		t = t.Add(time.Minute)
+	n := c.spec.Next(t)
+	if n.IsZero() {
+		return n
 	}
-	return time.Time{}
+	return n.In(c.Location())
 }
 
-func (c *Cron) matches(t time.Time) bool {
-	if c.min&(1<<uint(t.Minute())) == 0 || c.hour&(1<<uint(t.Hour())) == 0 || c.mon&(1<<uint(t.Month())) == 0 {
+// Overdue reports whether a job on this schedule whose last success was at
+// last has since missed two runs: two scheduled times after last have
+// passed by now. A zero last is overdue once two runs after since passed.
+func (c *Cron) Overdue(last, since, now time.Time) bool {
+	from := last
+	if from.IsZero() {
+		from = since
+	}
+	n1 := c.Next(from)
+	if n1.IsZero() {
 		return false
 	}
-	dom := c.dom&(1<<uint(t.Day())) != 0
-	dow := c.dow&(1<<uint(t.Weekday())) != 0
-	switch {
-	case c.domStar && c.dowStar:
-		return true
-	case c.domStar:
-		return dow
-	case c.dowStar:
-		return dom
-	}
-	return dom || dow // cron(8): either restricted day field matches
+	n2 := c.Next(n1)
+	return !n2.IsZero() && now.After(n2)
 }

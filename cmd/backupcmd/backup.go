@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,12 +68,16 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 
 // RedisOptions for `backup redis`.
 type RedisOptions struct {
-	IO        *iostreams.IOStreams
-	JSON      bool
-	Quiet     bool
-	Engine    func() (*Engine, error)
-	Backup    backup.Options
-	Timeout   time.Duration
+	IO      *iostreams.IOStreams
+	JSON    bool
+	Quiet   bool
+	Engine  func() (*Engine, error)
+	Backup  backup.Options
+	Timeout time.Duration
+	// Scheduled is the schedule's expression when cron or the daemon runs
+	// this backup: the outcome is recorded in the status file and logged as
+	// one line.
+	Scheduled string
 	retention int
 }
 
@@ -86,8 +91,11 @@ func newRedisCmd(f *cmdutil.Factory) *cobra.Command {
 SAVE with --mode save), stream dump.rdb out through the engine's archive API,
 verify it (REDIS magic, RDB version, walk to EOF, CRC64), and keep it as
 <backup-dir>/redis_YYYYMMDD_HHMMSS.rdb (UTC, 0600) with a JSON manifest beside
-it. Then delete backups older than --retention-days, never the newest
---keep-min. A lock file keeps two runs apart (exit 4).`,
+it. Then delete the project's backups older than --retention-days, never
+the newest --keep-min and never the one just written; files of other
+projects (by their manifest) or without a manifest are never touched.
+Temporary files of killed runs older than an hour are removed first. A lock
+file per project keeps two runs apart (exit 4).`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.fill(f, &c); err != nil {
@@ -97,6 +105,8 @@ it. Then delete backups older than --retention-days, never the newest
 		},
 	}
 	opts.flags(cmd, &c)
+	cmd.Flags().StringVar(&opts.Scheduled, "scheduled", "", "set by the cron job: the schedule's expression; record the outcome in the status file")
+	_ = cmd.Flags().MarkHidden("scheduled")
 	return cmd
 }
 
@@ -104,7 +114,7 @@ it. Then delete backups older than --retention-days, never the newest
 func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 	c.Flags(cmd)
 	cmd.Flags().StringVar(&opts.Backup.Mode, "mode", "bgsave", "bgsave (does not block clients) or save (blocks, as redis-cli SAVE)")
-	cmd.Flags().IntVar(&opts.retention, "retention-days", 7, "delete backups older than this many days")
+	cmd.Flags().IntVar(&opts.retention, "retention-days", 7, "delete backups older than this many days (0: all but the newest --keep-min and the one just written)")
 	cmd.Flags().IntVar(&opts.Backup.KeepMin, "keep-min", 3, "never delete the newest N backups")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no output on success, one line on failure (for cron)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "bound on each backup")
@@ -119,6 +129,9 @@ func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
 	if opts.Backup.Mode != "bgsave" && opts.Backup.Mode != "save" {
 		return cmdutil.UsageError("--mode %q: use bgsave or save", opts.Backup.Mode)
 	}
+	if err := backup.ValidateRetention(opts.retention, opts.Backup.KeepMin); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
 	opts.JSON = f.JSON()
 	opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
 	opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
@@ -126,36 +139,72 @@ func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
 	return nil
 }
 
-// RunRedis takes one backup.
+// RunRedis takes one backup. A scheduled run records its outcome.
 func RunRedis(ctx context.Context, opts *RedisOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
 	if opts.Backup.Now == nil {
 		opts.Backup.Now = time.Now
 	}
-	if !opts.Quiet && !opts.JSON {
-		opts.Backup.Progress = func(format string, a ...any) { fmt.Fprintf(opts.IO.ErrOut, format+"\n", a...) }
+	start := opts.Backup.Now()
+	res, err := runRedis(ctx, opts)
+	if opts.Scheduled != "" {
+		recordRun(opts, start, res, err)
 	}
-	eng, err := opts.Engine()
 	if err != nil {
 		return quietErr(opts.Quiet, opts.IO, err)
-	}
-	defer eng.Close()
-	res, err := backup.Run(ctx, eng.Client, opts.Backup)
-	if err != nil {
-		return quietErr(opts.Quiet, opts.IO, Classify(err))
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
 	}
+	m := res.Manifest
+	if opts.Scheduled != "" { // one line in the job's log
+		fmt.Fprintf(opts.IO.Out, "%s difyctl backup ok: %s (%s, %d keys, %s)\n", start.UTC().Format(time.RFC3339), res.Path, humanSize(m.Size), m.RDBKeys, res.Duration)
+		return nil
+	}
 	if !opts.Quiet {
-		m := res.Manifest
 		fmt.Fprintf(opts.IO.Out, "%s  %s  RDB v%d  %d keys  sha256 %s  (%s)\n", res.Path, humanSize(m.Size), m.RDBVersion, m.RDBKeys, m.SHA256[:12], res.Duration)
 		if len(res.Pruned) > 0 {
 			fmt.Fprintf(opts.IO.ErrOut, "rotated out: %s\n", strings.Join(res.Pruned, ", "))
 		}
+		if len(res.Cleaned) > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "removed temporary files of killed runs: %s\n", strings.Join(res.Cleaned, ", "))
+		}
 	}
 	return nil
+}
+
+func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if !opts.Quiet && !opts.JSON && opts.Scheduled == "" {
+		opts.Backup.Progress = func(format string, a ...any) { fmt.Fprintf(opts.IO.ErrOut, format+"\n", a...) }
+	}
+	eng, err := opts.Engine()
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	res, err := backup.Run(ctx, eng.Client, opts.Backup)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	return res, nil
+}
+
+// recordRun writes the outcome of a scheduled run to the status file;
+// failing to is said in the log, and does not change the run's exit code.
+func recordRun(opts *RedisOptions, start time.Time, res *backup.Result, runErr error) {
+	now := opts.Backup.Now()
+	r := backup.RunRecord{Time: start.UTC(), Result: "ok", Duration: now.Sub(start).Round(time.Millisecond).String()}
+	if runErr != nil {
+		r.Result, r.ExitCode = "failed", cmdutil.ExitCode(runErr)
+		r.Error = backup.Redact(runErr.Error(), opts.Backup.Password)
+	} else {
+		r.File = res.Path
+	}
+	path := backup.StatusPath(opts.Backup.Dir, opts.Backup.Project)
+	if err := backup.RecordRun(path, opts.Backup.Project, opts.Scheduled, r); err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup: recording the outcome in %s failed: %v\n", now.UTC().Format(time.RFC3339), path, err)
+	}
 }
 
 // Classify maps backup errors to exit codes.
@@ -191,20 +240,48 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// existingDir refuses a backup directory that does not exist (a typo in
+// --backup-dir must not create one, nor read as "no backups").
+func existingDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("backup directory %s does not exist: no backup has been taken there yet, or --backup-dir is wrong", dir))
+		}
+		return err
+	}
+	if !st.IsDir() {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("backup directory %s is not a directory", dir))
+	}
+	return nil
+}
+
 // ListOptions for `backup list`.
 type ListOptions struct {
-	IO     *iostreams.IOStreams
-	JSON   bool
-	Dir    string
-	Verify bool
-	Now    time.Time
+	IO      *iostreams.IOStreams
+	JSON    bool
+	Dir     string
+	Project string
+	Verify  bool
+	Now     time.Time
 }
 
 type listed struct {
 	backup.Entry
-	Age      string `json:"age"`
-	Verified *bool  `json:"verified,omitempty"`
-	Error    string `json:"error,omitempty"`
+	Age        string `json:"age"`
+	SafetyCopy bool   `json:"safetyCopy"`
+	Verified   *bool  `json:"verified,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+type listing struct {
+	Dir         string            `json:"dir"`
+	Project     string            `json:"project"`
+	Backups     []listed          `json:"backups"`
+	Foreign     []backup.Entry    `json:"foreign"`
+	Temporaries []backup.TempFile `json:"temporaries"`
+	Status      *backup.Status    `json:"status,omitempty"`
+	Warning     string            `json:"warning,omitempty"`
 }
 
 func newListCmd(f *cmdutil.Factory) *cobra.Command {
@@ -212,14 +289,14 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 	opts := &ListOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List backups: time, size, age, verified",
+		Short: "List the project's backups (time, size, age, kind, verified), leftover temporary files and the last scheduled runs",
 		Args:  cmdutil.Args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			dir, err := c.Dir(f)
+			_, project, dir, _, err := c.Target(f)
 			if err != nil {
 				return err
 			}
-			opts.Dir, opts.JSON, opts.Now = dir, f.JSON(), time.Now()
+			opts.Dir, opts.Project, opts.JSON, opts.Now = dir, project, f.JSON(), time.Now()
 			return List(opts)
 		},
 	}
@@ -228,47 +305,98 @@ func newListCmd(f *cmdutil.Factory) *cobra.Command {
 	return cmd
 }
 
-// List prints the backups.
+// List prints the project's backups, what else is in the directory, and
+// the schedule's last runs.
 func List(opts *ListOptions) error {
-	entries, err := backup.List(opts.Dir)
+	if err := existingDir(opts.Dir); err != nil {
+		return err
+	}
+	l, err := backup.ListProject(opts.Dir, opts.Project)
 	if err != nil {
 		return err
 	}
-	out := make([]listed, 0, len(entries))
-	for _, e := range entries {
-		l := listed{Entry: e, Age: opts.Now.Sub(e.Time).Round(time.Minute).String()}
+	out := listing{Dir: opts.Dir, Project: opts.Project, Backups: make([]listed, 0, len(l.Own)), Foreign: l.Foreign, Temporaries: l.Temps}
+	if out.Foreign == nil {
+		out.Foreign = []backup.Entry{}
+	}
+	if out.Temporaries == nil {
+		out.Temporaries = []backup.TempFile{}
+	}
+	for _, e := range l.Own {
+		li := listed{Entry: e, Age: opts.Now.Sub(e.Time).Round(time.Minute).String(), SafetyCopy: e.IsSafetyCopy()}
 		if opts.Verify {
 			_, _, err := backup.VerifyFile(e.Path)
 			ok := err == nil
-			l.Verified = &ok
+			li.Verified = &ok
 			if err != nil {
-				l.Error = err.Error()
+				li.Error = err.Error()
 			}
 		}
-		out = append(out, l)
+		out.Backups = append(out.Backups, li)
 	}
+	if out.Status, err = backup.ReadStatus(backup.StatusPath(opts.Dir, opts.Project)); err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %v\n", err)
+	}
+	out.Warning = out.Status.Warning(opts.Now)
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, out)
 	}
-	if len(out) == 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "no backups in %s\n", opts.Dir)
-		return nil
-	}
-	w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TIME (UTC)\tSIZE\tAGE\tKEYS\tVERIFIED\tFILE")
-	for _, l := range out {
-		keys, verified := "-", "at backup"
-		if l.Manifest != nil {
-			keys = fmt.Sprint(l.Manifest.RDBKeys)
-		} else {
-			verified = "no manifest"
+	if len(out.Backups) == 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "no backups of project %s in %s\n", opts.Project, opts.Dir)
+	} else {
+		w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "TIME (UTC)\tSIZE\tAGE\tKEYS\tKIND\tVERIFIED\tFILE")
+		for _, li := range out.Backups {
+			kind, verified := "backup", "at backup"
+			if li.SafetyCopy {
+				kind = "safety copy"
+				if of := li.Manifest.SafetyCopyOf; of != "" {
+					kind += " (before restoring " + of + ")"
+				}
+			}
+			if li.Verified != nil {
+				verified = map[bool]string{true: "ok", false: "FAILED: " + li.Error}[*li.Verified]
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", li.Time.Format("2006-01-02 15:04:05"), humanSize(li.Size), li.Age, li.Manifest.RDBKeys, kind, verified, li.Name)
 		}
-		if l.Verified != nil {
-			verified = map[bool]string{true: "ok", false: "FAILED: " + l.Error}[*l.Verified]
+		if err := w.Flush(); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.Format("2006-01-02 15:04:05"), humanSize(l.Size), l.Age, keys, verified, l.Name)
 	}
-	return w.Flush()
+	if n := len(out.Foreign); n > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "%d backup file(s) of other projects or without a manifest not shown (never rotated by this project)\n", n)
+	}
+	for _, t := range out.Temporaries {
+		state := "left by a killed run; the next backup removes it once an hour old"
+		if t.Held {
+			state = "held by a running process"
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "temporary file %s (%s, modified %s): %s\n", t.Name, humanSize(t.Size), t.ModTime.UTC().Format(time.RFC3339), state)
+	}
+	printStatus(opts.IO.ErrOut, out.Status, out.Warning)
+	return nil
+}
+
+// printStatus prints the last scheduled attempt and success, and a warning.
+func printStatus(w io.Writer, s *backup.Status, warning string) {
+	if s == nil {
+		return
+	}
+	if a := s.LastAttempt; a != nil {
+		what := a.File
+		if a.Result != "ok" {
+			what = a.Error
+		}
+		fmt.Fprintf(w, "last scheduled attempt: %s %s: %s\n", a.Time.Local().Format(time.RFC3339), a.Result, what)
+	}
+	if ok := s.LastSuccess; ok != nil {
+		fmt.Fprintf(w, "last scheduled success: %s %s\n", ok.Time.Local().Format(time.RFC3339), ok.File)
+	} else {
+		fmt.Fprintln(w, "last scheduled success: never")
+	}
+	if warning != "" {
+		fmt.Fprintf(w, "WARNING: %s\n", warning)
+	}
 }
 
 // VerifyOptions for `backup verify`.
@@ -276,16 +404,18 @@ type VerifyOptions struct {
 	IO    *iostreams.IOStreams
 	JSON  bool
 	Dir   string
-	Which string // a file, or "all"
+	Which string // a file, a name in the backup directory, or "all"
 }
 
 func newVerifyCmd(f *cmdutil.Factory) *cobra.Command {
 	var c Common
 	opts := &VerifyOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
-		Use:   "verify [FILE|all]",
+		Use:   "verify [FILE|NAME|all]",
 		Short: "Verify backups offline: RDB walk, CRC64, manifest size and SHA-256",
-		Args:  cmdutil.Args(cobra.MaximumNArgs(1)),
+		Long: `Verify one backup (a path, or a name as ` + "`backup list`" + ` prints it, looked up in
+the backup directory) or all backup files in the directory.`,
+		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			dir, err := c.Dir(f)
 			if err != nil {
@@ -314,6 +444,9 @@ type verdict struct {
 func Verify(opts *VerifyOptions) error {
 	var files []string
 	if opts.Which == "all" {
+		if err := existingDir(opts.Dir); err != nil {
+			return err
+		}
 		entries, err := backup.List(opts.Dir)
 		if err != nil {
 			return err
@@ -322,7 +455,7 @@ func Verify(opts *VerifyOptions) error {
 			files = append(files, e.Path)
 		}
 	} else {
-		files = []string{opts.Which}
+		files = []string{backup.ResolveFile(opts.Dir, opts.Which)}
 	}
 	var out []verdict
 	failed := 0
@@ -359,6 +492,7 @@ type PruneOptions struct {
 	IO        *iostreams.IOStreams
 	JSON      bool
 	Dir       string
+	Project   string
 	Retention time.Duration
 	KeepMin   int
 	DryRun    bool
@@ -371,37 +505,45 @@ func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
 	opts := &PruneOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "prune [--dry-run]",
-		Short: "Delete backups older than --retention-days, keeping the newest --keep-min",
+		Short: "Delete the project's backups older than --retention-days, keeping the newest --keep-min and the newest of all",
 		Args:  cmdutil.Args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
-			dir, err := c.Dir(f)
+			if err := backup.ValidateRetention(days, opts.KeepMin); err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+			}
+			_, project, dir, _, err := c.Target(f)
 			if err != nil {
 				return err
 			}
-			opts.Dir, opts.JSON, opts.Now = dir, f.JSON(), time.Now()
+			opts.Dir, opts.Project, opts.JSON, opts.Now = dir, project, f.JSON(), time.Now()
 			opts.Retention = time.Duration(days) * 24 * time.Hour
 			return Prune(opts)
 		},
 	}
 	c.Flags(cmd)
-	cmd.Flags().IntVar(&days, "retention-days", 7, "delete backups older than this many days")
+	cmd.Flags().IntVar(&days, "retention-days", 7, "delete backups older than this many days (0: all but the newest --keep-min and the newest)")
 	cmd.Flags().IntVar(&opts.KeepMin, "keep-min", 3, "never delete the newest N backups")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "say what would be deleted and delete nothing")
 	return cmd
 }
 
-// Prune rotates the backup directory under its lock.
+// Prune rotates the project's backups under its lock. The newest backup is
+// never deleted, whatever the flags.
 func Prune(opts *PruneOptions) error {
-	unlock, err := backup.Lock(opts.Dir)
+	if err := existingDir(opts.Dir); err != nil {
+		return err
+	}
+	unlock, err := backup.Lock(opts.Dir, opts.Project)
 	if err != nil {
 		return Classify(err)
 	}
 	defer unlock()
-	entries, err := backup.List(opts.Dir)
+	l, err := backup.ListProject(opts.Dir, opts.Project)
 	if err != nil {
 		return err
 	}
-	plan := backup.Plan(entries, opts.Now, opts.Retention, opts.KeepMin)
+	newest, _ := l.Latest()
+	plan := backup.Plan(l.Own, opts.Now, opts.Retention, opts.KeepMin, newest.Name)
 	if !opts.DryRun {
 		if err := plan.Apply(opts.Dir); err != nil {
 			return err
@@ -420,140 +562,6 @@ func Prune(opts *PruneOptions) error {
 	for _, e := range plan.Remove {
 		fmt.Fprintf(opts.IO.Out, "%s %s\n", verb, e.Name)
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "%s %d, kept %d\n", verb, len(plan.Remove), len(plan.Keep))
+	fmt.Fprintf(opts.IO.ErrOut, "%s %d, kept %d (of project %s; %d file(s) of other projects or without a manifest untouched)\n", verb, len(plan.Remove), len(plan.Keep), opts.Project, len(l.Foreign))
 	return nil
-}
-
-// ScheduleOptions for `backup schedule`.
-type ScheduleOptions struct {
-	IO       *iostreams.IOStreams
-	Schedule backup.Schedule
-	Root     bool
-}
-
-func newScheduleCmd(f *cmdutil.Factory) *cobra.Command {
-	var c Common
-	var expr string
-	var retention, keepMin int
-	opts := &ScheduleOptions{IO: f.IOStreams, Root: os.Geteuid() == 0}
-	prepare := func() error {
-		dir, project, bdir, _, err := c.Target(f)
-		if err != nil {
-			return err
-		}
-		bin, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		if bin, err = filepath.EvalSymlinks(bin); err != nil {
-			return err
-		}
-		opts.Schedule = backup.Schedule{Cron: expr, Binary: bin, ProjectDir: dir, Project: project,
-			LogFile:    filepath.Join(filepath.Dir(bdir), "backup.log"),
-			BackupArgs: []string{"--backup-dir", bdir, "--service", c.Service, "--retention-days", fmt.Sprint(retention), "--keep-min", fmt.Sprint(keepMin)}}
-		return nil
-	}
-	cmd := &cobra.Command{Use: "schedule install|show|remove", Short: "Run `backup redis` from cron"}
-	install := &cobra.Command{
-		Use:   "install [--cron EXPR]",
-		Short: "Install the cron entry (/etc/cron.d/difyctl-<project> as root, else your crontab)",
-		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			if err := prepare(); err != nil {
-				return err
-			}
-			where, err := opts.Schedule.Install(opts.Root)
-			if err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-			}
-			fmt.Fprintf(opts.IO.Out, "installed in %s: %s %s\n", where, opts.Schedule.Cron, opts.Schedule.Command())
-			return nil
-		},
-	}
-	c.Flags(install)
-	install.Flags().StringVar(&expr, "cron", "0 3 * * *", "when to run (cron expression, host local time)")
-	install.Flags().IntVar(&retention, "retention-days", 7, "passed to backup redis")
-	install.Flags().IntVar(&keepMin, "keep-min", 3, "passed to backup redis")
-	show := &cobra.Command{
-		Use: "show", Short: "Print the installed entry", Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			_, project, err := f.Project()
-			if err != nil {
-				return err
-			}
-			s, err := backup.ShowSchedule(project, opts.Root)
-			if err != nil {
-				return err
-			}
-			if s == "" {
-				return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("no backup schedule installed for project %s", project))
-			}
-			fmt.Fprint(opts.IO.Out, s)
-			return nil
-		},
-	}
-	remove := &cobra.Command{
-		Use: "remove", Short: "Remove the entry", Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			_, project, err := f.Project()
-			if err != nil {
-				return err
-			}
-			ok, err := backup.RemoveSchedule(project, opts.Root)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				fmt.Fprintf(opts.IO.ErrOut, "no backup schedule installed for project %s\n", project)
-				return nil
-			}
-			fmt.Fprintf(opts.IO.ErrOut, "removed the backup schedule of project %s\n", project)
-			return nil
-		},
-	}
-	cmd.AddCommand(install, show, remove)
-	return cmd
-}
-
-func newDaemonCmd(f *cmdutil.Factory) *cobra.Command {
-	var c Common
-	var expr string
-	opts := &RedisOptions{IO: f.IOStreams}
-	cmd := &cobra.Command{
-		Use:   "daemon --cron EXPR",
-		Short: "Run `backup redis` on a schedule in the foreground (for difyctl in a container)",
-		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sched, err := backup.ParseCron(expr)
-			if err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-			}
-			if err := opts.fill(f, &c); err != nil {
-				return err
-			}
-			return Daemon(cmd.Context(), sched, opts)
-		},
-	}
-	opts.flags(cmd, &c)
-	cmd.Flags().StringVar(&expr, "cron", "0 3 * * *", "when to run (cron expression)")
-	return cmd
-}
-
-// Daemon runs a backup at each time sched names until ctx ends. A failed
-// run is logged and the daemon waits for the next one.
-func Daemon(ctx context.Context, sched *backup.Cron, opts *RedisOptions) error {
-	for {
-		next := sched.Next(time.Now())
-		if !opts.Quiet {
-			fmt.Fprintf(opts.IO.ErrOut, "%s next backup at %s\n", time.Now().UTC().Format(time.RFC3339), next.Format(time.RFC3339))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Until(next)):
-		}
-		if err := RunRedis(ctx, opts); err != nil && !opts.Quiet {
-			fmt.Fprintf(opts.IO.ErrOut, "%s backup failed: %v\n", time.Now().UTC().Format(time.RFC3339), err)
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,7 +24,8 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	JSON    bool
 	Yes     bool
-	Which   string // a file or "latest"
+	Which   string // a file, a name in the backup directory, or "latest"
+	DryRun  bool   // say which backup would be restored, verify it, change nothing
 	Restore backup.RestoreOptions
 	Engine  func() (*backupcmd.Engine, error)
 }
@@ -34,13 +36,18 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	var c backupcmd.Common
 	opts := &Options{IO: f.IOStreams}
 	redis := &cobra.Command{
-		Use:   "redis [FILE|latest] [--yes]",
+		Use:   "redis [FILE|NAME|latest] [--yes] [--dry-run]",
 		Short: "Put a verified backup back into the project's Redis, keeping a safety copy",
 		Long: `Verify the backup (and refuse one the running Redis cannot load), take a safety
 backup of the current data, stop Redis, replace its dump (moving an AOF aside
 when appendonly is on), start it, wait until healthy and check the key count.
 If anything fails after the stop, the safety copy is put back and Redis is
-started again. Asks for confirmation unless --yes.`,
+started again. Asks for confirmation unless --yes.
+
+NAME is a backup as ` + "`backup list`" + ` prints it, looked up in the backup
+directory. latest is the project's newest backup there (by its manifest):
+never another project's file, never a restore's safety copy. --dry-run names
+and verifies the backup that would be restored and changes nothing.`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, project, dir, pw, err := c.Target(f)
@@ -60,6 +67,7 @@ started again. Asks for confirmation unless --yes.`,
 	}
 	c.Flags(redis)
 	redis.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	redis.Flags().BoolVar(&opts.DryRun, "dry-run", false, "name and verify the backup that would be restored; change nothing")
 	redis.Flags().DurationVar(&opts.Restore.StopTimeout, "stop-timeout", 30*time.Second, "how long Redis may take to stop")
 	redis.Flags().DurationVar(&opts.Restore.WaitTimeout, "wait-timeout", 5*time.Minute, "how long Redis may take to load and become healthy")
 	cmd.AddCommand(redis)
@@ -68,10 +76,10 @@ started again. Asks for confirmation unless --yes.`,
 
 // Run restores.
 func Run(ctx context.Context, opts *Options) error {
-	file := opts.Which
-	if file == "latest" {
+	file := backup.ResolveFile(opts.Restore.Dir, opts.Which)
+	if opts.Which == "latest" {
 		var err error
-		if file, err = backup.Latest(opts.Restore.Dir); err != nil {
+		if file, err = backup.LatestOf(opts.Restore.Dir, opts.Restore.Project); err != nil {
 			return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 		}
 	}
@@ -79,6 +87,18 @@ func Run(ctx context.Context, opts *Options) error {
 	info, m, err := backup.VerifyFile(file)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("refusing to restore %s: %w", file, err))
+	}
+	if m != nil && m.Project != opts.Restore.Project {
+		fmt.Fprintf(opts.IO.ErrOut, "WARNING: %s is a backup of project %q, not of %s\n", file, m.Project, opts.Restore.Project)
+	}
+	if opts.DryRun {
+		return dryRun(opts, file, info.Keys, m)
+	}
+	// The safety copy records which backup it protects against.
+	if filepath.Dir(file) == filepath.Clean(opts.Restore.Dir) {
+		opts.Restore.SafetyCopyOf = filepath.Base(file)
+	} else {
+		opts.Restore.SafetyCopyOf = file
 	}
 	if !opts.Yes {
 		if !opts.IO.IsStdinTTY() {
@@ -108,7 +128,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer unlockProject()
-	unlock, err := backup.Lock(opts.Restore.Dir)
+	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
 	if err != nil {
 		return backupcmd.Classify(err)
 	}
@@ -121,5 +141,23 @@ func Run(ctx context.Context, opts *Options) error {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
 	}
 	fmt.Fprintf(opts.IO.Out, "restored %s: Redis holds %d keys (safety copy of the previous data: %s)\n", res.File, res.Keys, res.SafetyCopy)
+	return nil
+}
+
+// dryRun says what a restore would load.
+func dryRun(opts *Options, file string, keys int64, m *backup.Manifest) error {
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, struct {
+			File     string           `json:"file"`
+			Keys     int64            `json:"keys"`
+			Manifest *backup.Manifest `json:"manifest,omitempty"`
+			DryRun   bool             `json:"dryRun"`
+		}{file, keys, m, true})
+	}
+	when := "unknown time (no manifest)"
+	if m != nil {
+		when = m.CreatedAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(opts.IO.Out, "would restore %s (verified, %d keys, taken %s) into %s/%s; nothing changed\n", file, keys, when, opts.Restore.Project, opts.Restore.Service)
 	return nil
 }

@@ -115,7 +115,7 @@ func TestBackupAndRestoreRedis(t *testing.T) {
 	}
 
 	// A second run while the lock is held exits 4 and names the holder.
-	unlock, err := backup.Lock(bdir)
+	unlock, err := backup.Lock(bdir, project)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +244,9 @@ func TestBackupToFullDiskKeepsOlderBackups(t *testing.T) {
 	}
 }
 
-// Rotation on real files after a real backup: old backups go, the newest
-// keep-min stay, files that are not ours are never touched.
+// Rotation on real files after a real backup: the project's old backups
+// go, the newest keep-min stay, files that are not the project's (another
+// project's manifest, no manifest, other names) are never touched.
 func TestBackupRotation(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	project := testenv.ProjectName(t, cli)
@@ -253,10 +254,14 @@ func TestBackupRotation(t *testing.T) {
 	populate(t, r, "k", 10)
 	bdir := t.TempDir()
 	old := []string{"redis_20200101_000000.rdb", "redis_20200102_000000.rdb", "redis_20200103_000000.rdb"}
-	for _, n := range append(old, "notes.txt", "dump.rdb") {
+	foreign := []string{"redis_20191231_000000.rdb", "redis_20191230_000000.rdb"}
+	for _, n := range append(append(old, foreign...), "notes.txt", "dump.rdb") {
 		os.WriteFile(filepath.Join(bdir, n), []byte("x"), 0o600)
 	}
-	os.WriteFile(filepath.Join(bdir, old[0]+".json"), []byte("{}"), 0o600)
+	for _, n := range old {
+		os.WriteFile(filepath.Join(bdir, n+".json"), []byte(`{"project":"`+project+`"}`), 0o600)
+	}
+	os.WriteFile(filepath.Join(bdir, foreign[0]+".json"), []byte(`{"project":"another"}`), 0o600) // foreign[1] has none
 	res := run(t, nil, "-p", project, "--project-dir", t.TempDir(), "backup", "redis", "--backup-dir", bdir, "--retention-days", "7", "--keep-min", "2")
 	if res.code != 0 {
 		t.Fatalf("backup: %s", res.stderr)
@@ -272,7 +277,7 @@ func TestBackupRotation(t *testing.T) {
 			t.Errorf("%s not rotated out: %s", gone, got)
 		}
 	}
-	for _, kept := range []string{old[2], "notes.txt", "dump.rdb"} {
+	for _, kept := range []string{old[2], old[2] + ".json", foreign[0], foreign[0] + ".json", foreign[1], "notes.txt", "dump.rdb"} {
 		if !strings.Contains(got, kept) {
 			t.Errorf("%s removed: %s", kept, got)
 		}
