@@ -3,151 +3,322 @@
 package envgen
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 )
 
-// Doc is a .env file as lines, so that editing it keeps every comment, blank
-// line and the order of variables. Values are decoded with godotenv's rules
-// (quotes, escapes, `export`, inline comments), the rules docker compose uses.
+// Doc is a .env file as segments of its exact bytes: statements (one
+// assignment each) and the text between them (comments, blank lines, line
+// endings). Editing replaces one statement's bytes and keeps every other
+// byte: comments, order, quoting, CRLF line endings, a UTF-8 BOM, variables
+// the schema does not know.
+//
+// Statements are found with the rules of compose-go's dotenv parser (the one
+// docker compose reads .env with) and each value is decoded by that parser,
+// so what docker compose reads, difyctl reads. Reading is linear in the
+// file's size.
 type Doc struct {
-	lines []line
+	bom   bool
+	eol   string // the line ending the file uses ("\n" or "\r\n")
+	segs  []seg
+	index map[string]int // key -> its last statement
+	// lines is false after an edit that may have moved line numbers.
+	lines bool
 }
 
-type line struct {
-	raw   string // the text as it stands in the file (may span lines for quoted values)
-	key   string // empty for comments and blank lines
-	value string // decoded value
+type seg struct {
+	raw       string // the bytes as they stand in the file
+	key       string // "" for text between statements
+	value     string // decoded value
+	valueOff  int    // where the value starts in raw (-1: no '=', inherited)
+	unset     bool   // an inherited key (KEY alone) that the environment does not set
+	line      int    // 1-based line where the statement starts
+	commentAt int    // >0: raw[commentAt:] is an inline comment to keep on edit
 }
 
-var assignRe = regexp.MustCompile(`^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=`)
-
-// ParseError names the line that could not be read.
+// ParseError names the line and the variable that could not be read. It never
+// holds the text of the line: a .env holds secrets.
 type ParseError struct {
 	Line int
+	Key  string // "" when the line has no readable name
 	Msg  string
 }
 
-func (e *ParseError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
-
-// Parse reads a .env document.
-func Parse(data []byte) (*Doc, error) {
-	text := strings.ReplaceAll(string(data), "\r\n", "\n")
-	rows := strings.Split(text, "\n")
-	if len(rows) > 0 && rows[len(rows)-1] == "" {
-		rows = rows[:len(rows)-1]
+func (e *ParseError) Error() string {
+	if e.Key != "" {
+		return fmt.Sprintf("line %d (%s): %s", e.Line, e.Key, e.Msg)
 	}
-	d := &Doc{}
-	seen := map[string]string{}
-	lookup := func(k string) (string, bool) { v, ok := seen[k]; return v, ok }
-	for i := 0; i < len(rows); i++ {
-		r := rows[i]
-		m := assignRe.FindStringSubmatch(r)
-		if m == nil {
-			t := strings.TrimSpace(r)
-			if t != "" && !strings.HasPrefix(t, "#") {
-				return nil, &ParseError{Line: i + 1, Msg: fmt.Sprintf("%q is neither KEY=value nor a comment", truncate(t, 40))}
-			}
-			d.lines = append(d.lines, line{raw: r})
-			continue
-		}
-		start := i
-		raw := r
-		// A quoted value may continue on the next lines until its closing quote.
-		rest := strings.TrimLeft(r[len(m[0]):], " \t")
-		if q := quoteOf(rest); q != 0 && !closed(rest[1:], q) {
-			for i+1 < len(rows) {
-				i++
-				raw += "\n" + rows[i]
-				if closed(rows[i], q) {
-					break
-				}
-			}
-			if !closed(raw[len(m[0])+1:], q) {
-				return nil, &ParseError{Line: start + 1, Msg: fmt.Sprintf("%s: unterminated %c quote", m[1], q)}
-			}
-		}
-		env, err := dotenv.UnmarshalWithLookup(raw, lookup)
-		if err != nil {
-			return nil, &ParseError{Line: start + 1, Msg: fmt.Sprintf("%s: %v", m[1], err)}
-		}
-		seen[m[1]] = env[m[1]]
-		d.lines = append(d.lines, line{raw: raw, key: m[1], value: env[m[1]]})
-	}
-	return d, nil
+	return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
 }
 
-func quoteOf(s string) byte {
-	if s != "" && (s[0] == '"' || s[0] == '\'') {
-		return s[0]
-	}
-	return 0
-}
+var (
+	utf8BOM  = "\uFEFF"
+	exportRe = regexp.MustCompile(`^export\s+`)
+)
 
-// closed reports whether s holds the closing quote q (not escaped for ").
-func closed(s string, q byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && q == '"' {
-			i++
-			continue
-		}
-		if s[i] == q {
-			return true
-		}
+// isSpace is compose-go's: a space but not a line break.
+func isSpace(r rune) bool {
+	switch r {
+	case '\t', '\v', '\f', '\r', ' ', 0x85, 0xA0:
+		return true
 	}
 	return false
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+// Parse reads a .env document. Values are interpolated against earlier
+// values of the same file only (not the process environment), as difyctl
+// stores them.
+func Parse(data []byte) (*Doc, error) {
+	return ParseWithLookup(data, nil)
 }
 
-// Bytes renders the document.
-func (d *Doc) Bytes() []byte {
-	var b strings.Builder
-	for _, l := range d.lines {
-		b.WriteString(l.raw)
-		b.WriteByte('\n')
+// ParseWithLookup reads a .env document; lookup (may be nil) is consulted
+// first for ${VAR} in values and for keys written without '=', as docker
+// compose consults the process environment.
+func ParseWithLookup(data []byte, lookup func(string) (string, bool)) (*Doc, error) {
+	s := string(data)
+	d := &Doc{eol: "\n", index: map[string]int{}, lines: true}
+	if strings.HasPrefix(s, utf8BOM) {
+		d.bom, s = true, s[len(utf8BOM):]
 	}
-	return []byte(b.String())
-}
-
-// Get returns the value of key (the last assignment wins, as in godotenv).
-func (d *Doc) Get(key string) (string, bool) {
-	for i := len(d.lines) - 1; i >= 0; i-- {
-		if d.lines[i].key == key {
-			return d.lines[i].value, true
+	if i := strings.IndexByte(s, '\n'); i > 0 && s[i-1] == '\r' {
+		d.eol = "\r\n"
+	}
+	seen := map[string]string{}
+	look := func(k string) (string, bool) {
+		if lookup != nil {
+			if v, ok := lookup(k); ok {
+				return v, true
+			}
 		}
+		v, ok := seen[k]
+		return v, ok
 	}
-	return "", false
+	line, counted := 1, 0 // line number at byte `counted`
+	lineAt := func(pos int) int {
+		line += strings.Count(s[counted:pos], "\n")
+		counted = pos
+		return line
+	}
+	text := 0 // start of the current text segment
+	pos := 0
+	for {
+		// Skip whitespace and comments (getStatementStart).
+		start := -1
+		for pos < len(s) {
+			i := strings.IndexFunc(s[pos:], func(r rune) bool { return !unicode.IsSpace(r) })
+			if i < 0 {
+				pos = len(s)
+				break
+			}
+			pos += i
+			if s[pos] != '#' {
+				start = pos
+				break
+			}
+			j := strings.IndexByte(s[pos:], '\n')
+			if j < 0 {
+				pos = len(s)
+				break
+			}
+			pos += j
+		}
+		if start < 0 {
+			break
+		}
+		if start > text {
+			d.segs = append(d.segs, seg{raw: s[text:start]})
+		}
+		st, end, err := scanStatement(s, start, lineAt(start))
+		if err != nil {
+			return nil, err
+		}
+		raw := s[start:end]
+		if st.valueOff < 0 {
+			v, ok := look(st.key)
+			st.value, st.unset = v, !ok
+		} else {
+			env, err := dotenv.UnmarshalWithLookup(raw, look)
+			if err != nil {
+				// compose-go's message quotes the text: keep only the kind.
+				return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value cannot be read (unbalanced quote or a bad ${...} reference)"}
+			}
+			st.value = env[st.key]
+		}
+		if strings.IndexByte(st.value, 0) >= 0 {
+			return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value contains a NUL byte, which no process environment can hold; edit the file to remove it"}
+		}
+		if !utf8.ValidString(st.value) {
+			return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value is not valid UTF-8 text; re-save the file as UTF-8"}
+		}
+		st.raw = raw
+		if !st.unset {
+			seen[st.key] = st.value
+		}
+		d.index[st.key] = len(d.segs)
+		d.segs = append(d.segs, st)
+		pos, text = end, end
+	}
+	if text < len(s) {
+		d.segs = append(d.segs, seg{raw: s[text:]})
+	}
+	return d, nil
+}
+
+// scanStatement finds the end of the statement at s[start:] as compose-go's
+// parser does (locateKeyName, extractVarValue).
+func scanStatement(s string, start, line int) (seg, int, error) {
+	st := seg{line: line}
+	src := s[start:]
+	if exportRe.MatchString(src) {
+		src = strings.TrimLeftFunc(strings.TrimPrefix(src, "export"), isSpace)
+	}
+	base := len(s) - len(src) // offset of src in s
+	sep := -1
+	var sepRune rune
+	for i, r := range src {
+		if isSpace(r) {
+			continue
+		}
+		switch r {
+		case '=', ':', '\n':
+			sep, sepRune = i, r
+		case '_', '.', '-', '[', ']':
+			continue
+		default:
+			if unicode.IsLetter(r) || unicode.IsNumber(r) {
+				continue
+			}
+			return st, 0, &ParseError{Line: line, Msg: "this line is neither a comment nor NAME=value (a name holds letters, digits, '_', '.', '-', '[' and ']')"}
+		}
+		break
+	}
+	if sep < 0 {
+		return st, 0, &ParseError{Line: line, Msg: "this line has a name but no '=' and no line ending; add \"=value\" or remove it"}
+	}
+	st.key = strings.TrimRightFunc(src[:sep], unicode.IsSpace)
+	if st.key == "" {
+		return st, 0, &ParseError{Line: line, Msg: "an assignment without a name"}
+	}
+	if strings.ContainsRune(st.key, ' ') {
+		return st, 0, &ParseError{Line: line, Msg: "a name cannot contain a space"}
+	}
+	if sepRune == '\n' {
+		st.valueOff = -1
+		end := base + sep
+		if end > start && s[end-1] == '\r' {
+			end-- // keep the CRLF in the text between statements
+		}
+		return st, end, nil
+	}
+	rest := src[sep+1:]
+	vs := len(rest) - len(strings.TrimLeftFunc(rest, isSpace))
+	st.valueOff = base + sep + 1 + vs - start
+	val := rest[vs:]
+	vbase := base + sep + 1 + vs
+	if val == "" || (val[0] != '"' && val[0] != '\'') {
+		n := strings.IndexByte(val, '\n')
+		if n < 0 {
+			n = len(val)
+		}
+		end := vbase + n
+		if c := strings.Index(val[:n], " #"); c >= 0 {
+			st.commentAt = vbase + c - start
+		}
+		if end > start && s[end-1] == '\r' {
+			end--
+		}
+		return st, end, nil
+	}
+	q := val[0]
+	esc := false
+	for i := 1; i < len(val); i++ {
+		c := val[i]
+		if c != q {
+			esc = !esc && c == '\\'
+			continue
+		}
+		if esc {
+			esc = false
+			continue
+		}
+		return st, vbase + i + 1, nil
+	}
+	return st, 0, &ParseError{Line: line, Key: st.key, Msg: fmt.Sprintf("the %c quote that opens the value is never closed", q)}
+}
+
+// Bytes renders the document: the bytes it was read from, with the edits.
+func (d *Doc) Bytes() []byte {
+	n := 0
+	for _, s := range d.segs {
+		n += len(s.raw)
+	}
+	var b bytes.Buffer
+	b.Grow(n + len(utf8BOM))
+	if d.bom {
+		b.WriteString(utf8BOM)
+	}
+	for _, s := range d.segs {
+		b.WriteString(s.raw)
+	}
+	return b.Bytes()
+}
+
+func (d *Doc) init() {
+	if d.index == nil {
+		d.index = map[string]int{}
+	}
+	if d.eol == "" {
+		d.eol = "\n"
+	}
+}
+
+// Get returns the value of key (the last assignment wins, as in compose).
+func (d *Doc) Get(key string) (string, bool) {
+	i, ok := d.index[key]
+	if !ok || d.segs[i].unset {
+		return "", false
+	}
+	return d.segs[i].value, true
 }
 
 // Line returns the 1-based line number of key's last assignment, or 0.
 func (d *Doc) Line(key string) int {
-	n, found := 1, 0
-	for _, l := range d.lines {
-		if l.key == key {
-			found = n
-		}
-		n += strings.Count(l.raw, "\n") + 1
+	i, ok := d.index[key]
+	if !ok {
+		return 0
 	}
-	return found
+	if !d.lines {
+		n := 1
+		for j := range d.segs {
+			if d.segs[j].key != "" {
+				d.segs[j].line = n
+			}
+			n += strings.Count(d.segs[j].raw, "\n")
+		}
+		d.lines = true
+	}
+	return d.segs[i].line
 }
 
-// Keys returns the assigned keys in file order, each once.
+// Keys returns the assigned keys in file order (of their first
+// assignment), each once.
 func (d *Doc) Keys() []string {
-	seen := map[string]bool{}
-	var keys []string
-	for _, l := range d.lines {
-		if l.key != "" && !seen[l.key] {
-			seen[l.key] = true
-			keys = append(keys, l.key)
+	keys := make([]string, 0, len(d.index))
+	seen := make(map[string]bool, len(d.index))
+	for _, s := range d.segs {
+		if s.key == "" || seen[s.key] {
+			continue
+		}
+		seen[s.key] = true
+		if _, ok := d.Get(s.key); ok {
+			keys = append(keys, s.key)
 		}
 	}
 	return keys
@@ -155,55 +326,159 @@ func (d *Doc) Keys() []string {
 
 // Map returns every key's value.
 func (d *Doc) Map() map[string]string {
-	m := map[string]string{}
-	for _, l := range d.lines {
-		if l.key != "" {
-			m[l.key] = l.value
+	m := make(map[string]string, len(d.index))
+	for k, i := range d.index {
+		if !d.segs[i].unset {
+			m[k] = d.segs[i].value
 		}
 	}
 	return m
 }
 
-// Set changes key's value in place (its last assignment), or appends
-// KEY=value at the end when the key is absent.
-func (d *Doc) Set(key, value string) {
-	raw := key + "=" + Quote(value)
-	for i := len(d.lines) - 1; i >= 0; i-- {
-		if d.lines[i].key == key {
-			prefix := ""
-			if strings.HasPrefix(strings.TrimSpace(d.lines[i].raw), "export ") {
-				prefix = "export "
-			}
-			d.lines[i] = line{raw: prefix + raw, key: key, value: value}
-			return
+// endsWithNewline reports whether the rendered document ends a line.
+func (d *Doc) endsWithNewline() bool {
+	for i := len(d.segs) - 1; i >= 0; i-- {
+		if r := d.segs[i].raw; r != "" {
+			return strings.HasSuffix(r, "\n")
 		}
 	}
-	d.lines = append(d.lines, line{raw: raw, key: key, value: value})
+	return true
+}
+
+// appendLine adds one line (without its ending) at the end.
+func (d *Doc) appendLine(s seg) {
+	d.init()
+	if !d.endsWithNewline() {
+		d.segs = append(d.segs, seg{raw: d.eol})
+	}
+	if s.key != "" {
+		d.index[s.key] = len(d.segs)
+		d.lines = false
+	}
+	d.segs = append(d.segs, s, seg{raw: d.eol})
+}
+
+// Set changes key's value in place (its last assignment), keeping what
+// stands before the value (`export`, spacing) and an inline comment after
+// it, or appends KEY=value at the end when the key is absent.
+func (d *Doc) Set(key, value string) {
+	d.init()
+	q := Quote(value)
+	if i, ok := d.index[key]; ok {
+		s := &d.segs[i]
+		switch {
+		case s.valueOff < 0:
+			s.raw = s.raw + "=" + q
+			s.valueOff = len(s.raw) - len(q)
+		default:
+			tail := ""
+			if s.commentAt > 0 {
+				tail = s.raw[s.commentAt:]
+			}
+			s.raw = s.raw[:s.valueOff] + q + tail
+			if s.commentAt > 0 {
+				s.commentAt = s.valueOff + len(q)
+			}
+		}
+		s.value, s.unset = value, false
+		d.lines = false
+		return
+	}
+	d.appendLine(seg{raw: key + "=" + q, key: key, value: value, valueOff: len(key) + 1})
 }
 
 // AppendComment adds a comment line (or a blank line for "").
 func (d *Doc) AppendComment(text string) {
 	if text == "" {
-		d.lines = append(d.lines, line{})
+		d.appendLine(seg{})
 		return
 	}
-	d.lines = append(d.lines, line{raw: "# " + text})
+	d.appendLine(seg{raw: "# " + text})
+}
+
+// commentLines calls fn with each line of the text between statements
+// (comments); fn returns a replacement and true to change that line.
+func (d *Doc) commentLines(fn func(l string) (string, bool)) bool {
+	for i := range d.segs {
+		s := &d.segs[i]
+		if s.key != "" {
+			continue
+		}
+		off := 0
+		for off <= len(s.raw) {
+			n := strings.IndexByte(s.raw[off:], '\n')
+			end := len(s.raw)
+			if n >= 0 {
+				end = off + n
+			}
+			l := strings.TrimSuffix(s.raw[off:end], "\r")
+			if repl, ok := fn(l); ok {
+				s.raw = s.raw[:off] + repl + s.raw[off+len(l):]
+				return true
+			}
+			if n < 0 {
+				break
+			}
+			off = end + 1
+		}
+	}
+	return false
 }
 
 var bareRe = regexp.MustCompile(`^[A-Za-z0-9_./:@,+=%*^~-]*$`)
 
-// Quote encodes a value so that godotenv (and docker compose) read it back
+// Quote encodes a value so that docker compose (and difyctl) read it back
 // exactly: bare when it is made of safe characters, single-quoted (no
-// escapes, no interpolation) when it has no single quote, no newline and no
-// trailing backslash (which would escape the closing quote),
-// double-quoted with escapes otherwise.
+// escapes, no interpolation) when it has no single quote, no line break and no
+// backslash (compose's parser treats \' inside single quotes as an escaped
+// quote), double-quoted with escapes otherwise.
 func Quote(v string) string {
 	if bareRe.MatchString(v) {
 		return v
 	}
-	if !strings.ContainsAny(v, "'\n\r") && !strings.HasSuffix(v, `\`) {
+	if !strings.ContainsAny(v, "'\n\r\\") {
 		return "'" + v + "'"
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)
 	return `"` + r.Replace(v) + `"`
+}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// CheckName refuses a variable name docker compose could not interpolate
+// (${NAME} takes letters, digits and '_', not starting with a digit).
+func CheckName(key string) error {
+	if !nameRe.MatchString(key) {
+		return fmt.Errorf("%q is not a variable name: use letters, digits and '_', not starting with a digit", excerpt(key))
+	}
+	return nil
+}
+
+// CheckValue refuses a value no .env can carry to a container.
+func CheckValue(v string) error {
+	if strings.IndexByte(v, 0) >= 0 {
+		return fmt.Errorf("the value contains a NUL byte, which no process environment can hold")
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("the value is not valid UTF-8 text")
+	}
+	return nil
+}
+
+// ExcerptLen is the longest excerpt of a value a message quotes.
+const ExcerptLen = 80
+
+// excerpt cuts s to ExcerptLen characters.
+func excerpt(s string) string {
+	if utf8.RuneCountInString(s) <= ExcerptLen {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == ExcerptLen {
+			return s[:i] + "..."
+		}
+		n++
+	}
+	return s
 }

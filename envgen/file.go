@@ -1,47 +1,70 @@
 package envgen
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 )
 
-// FileMode is the mode of every .env difyctl writes: it holds secrets.
+// FileMode is the mode of every new .env difyctl writes: it holds secrets.
 const FileMode os.FileMode = 0o600
 
-// ReadFile parses the .env at path.
+// ErrNotExist is returned (wrapped) by ReadFile for a missing file.
+var ErrNotExist = fs.ErrNotExist
+
+// ReadFile parses the .env at path. Every error is an input-file error
+// (exit 2) that names the file, and for a line that cannot be read its number
+// and variable, never its text.
 func ReadFile(path string) (*Doc, error) {
+	return ReadFileWithLookup(path, nil)
+}
+
+// ReadFileWithLookup is ReadFile with lookup consulted first for ${VAR}
+// and bare KEY lines, as docker compose consults the process environment.
+func ReadFileWithLookup(path string, lookup func(string) (string, bool)) (*Doc, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, inputfile.Wrap(path, fmt.Errorf("does not exist: %w", fs.ErrNotExist))
+		}
+		return nil, inputfile.Mark(err)
+	}
+	if st.IsDir() {
+		return nil, inputfile.Wrap(path, errors.New("is a directory, not a .env file"))
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, inputfile.Mark(err)
 	}
-	d, err := Parse(b)
+	d, err := ParseWithLookup(b, lookup)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, inputfile.Wrap(path, err)
 	}
 	return d, nil
 }
 
-// WriteFile writes d to path atomically with mode 0600.
+// WriteFile writes d to path atomically through atomicfile.ReplaceFile: a
+// symlinked .env stays a link and its target changes, an existing file keeps
+// its mode and owner, a new one gets mode 0600.
 func WriteFile(path string, d *Doc) error {
-	return atomicfile.WriteFile(path, d.Bytes(), FileMode)
+	return atomicfile.ReplaceFile(path, d.Bytes(), FileMode)
 }
 
-// Backup copies path to path.bak-<UTC timestamp> (mode 0600) and returns the
-// copy's name.
+// BackupSuffix is the suffix of the copy Backup keeps at time now.
+func BackupSuffix(now time.Time) string {
+	return ".bak-" + now.UTC().Format("20060102T150405Z")
+}
+
+// Backup copies path to path.bak-<UTC timestamp> (mode 0600), or
+// path.bak-<timestamp>_2, _3, ... when that name is taken, and returns the
+// copy's name: an earlier copy is never overwritten.
 func Backup(path string, now time.Time) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	dst := fmt.Sprintf("%s.bak-%s", path, now.UTC().Format("20060102T150405Z"))
-	if err := atomicfile.WriteFile(dst, b, FileMode); err != nil {
-		return "", err
-	}
-	return filepath.Clean(dst), nil
+	return atomicfile.Backup(path, BackupSuffix(now), FileMode)
 }
 
 // SetLinked sets key and every variable tied to it by a Link (and

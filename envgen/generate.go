@@ -68,7 +68,7 @@ func Generate(schema *Schema, sel profiles.Selection, rand io.Reader, now time.T
 	d := &Doc{}
 	d.AppendComment(fmt.Sprintf("Dify %s environment, written by difyctl on %s.", templates.DifyVersion(), now.UTC().Format(time.RFC3339)))
 	d.AppendComment("Profiles: " + strings.Join(sel.Names(), ", ") + ". Secrets below were generated for this host: keep this file private (mode 0600).")
-	d.lines = append(d.lines, line{raw: HeaderMarker + templates.DifyVersion()})
+	d.appendLine(seg{raw: HeaderMarker + templates.DifyVersion()})
 	f := &filler{sel: sel, implied: sel.Vars(), rand: rand, env: map[string]string{}}
 	group := ""
 	for _, v := range schema.Vars {
@@ -106,12 +106,14 @@ type UpgradeReport struct {
 
 // TemplateVersion reads the template version a file records, or "".
 func (d *Doc) TemplateVersion() string {
-	for _, l := range d.lines {
-		if v, ok := strings.CutPrefix(l.raw, HeaderMarker); ok {
-			return strings.TrimSpace(v)
+	version := ""
+	d.commentLines(func(l string) (string, bool) {
+		if v, ok := strings.CutPrefix(l, HeaderMarker); ok && version == "" {
+			version = strings.TrimSpace(v)
 		}
-	}
-	return ""
+		return "", false // only reading
+	})
+	return version
 }
 
 // Upgrade adds to d every variable the current template wants for the
@@ -164,13 +166,12 @@ func Upgrade(d *Doc, schema *Schema, rand io.Reader, now time.Time) (UpgradeRepo
 // setHeader records the template version: in place when the marker exists,
 // else at the end, so no line the user wrote moves.
 func (d *Doc) setHeader(version string) {
-	for i, l := range d.lines {
-		if strings.HasPrefix(l.raw, HeaderMarker) {
-			d.lines[i].raw = HeaderMarker + version
-			return
-		}
+	if d.commentLines(func(l string) (string, bool) {
+		return HeaderMarker + version, strings.HasPrefix(l, HeaderMarker)
+	}) {
+		return
 	}
-	d.lines = append(d.lines, line{raw: HeaderMarker + version})
+	d.appendLine(seg{raw: HeaderMarker + version})
 }
 
 func templateVersion() string { return templates.DifyVersion() }

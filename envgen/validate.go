@@ -52,13 +52,55 @@ var insecureDefaults = []string{
 
 const minSecretLen = 16
 
-// Validate checks d against the schema and the cross-variable rules.
+// MaxFindings is how many findings a report lists; the rest are counted.
+const MaxFindings = 50
+
+// Report is the result of validating a .env: the first findings and counts
+// of all of them.
+type Report struct {
+	Findings []Finding `json:"findings"`
+	Omitted  int       `json:"omitted"` // findings not listed
+	Errors   int       `json:"errors"`
+	Warnings int       `json:"warnings"`
+}
+
+// Failed reports whether the report holds an error, or with strict a warning.
+func (r Report) Failed(strict bool) bool {
+	return r.Errors > 0 || (strict && r.Warnings > 0)
+}
+
+// Validate checks d against the schema and the cross-variable rules and
+// returns every finding.
 func Validate(d *Doc, schema *Schema) []Finding {
+	return ValidateReport(d, schema, -1).Findings
+}
+
+// ValidateReport is Validate keeping only the first max findings (all when
+// max < 0) and counting the rest, so a huge file costs no more memory than
+// its own size. It is linear in the size of d.
+func ValidateReport(d *Doc, schema *Schema, max int) Report {
+	rep := Report{Findings: []Finding{}}
+	validate(d, schema, func(f Finding) {
+		if f.Severity == Error {
+			rep.Errors++
+		} else {
+			rep.Warnings++
+		}
+		if max >= 0 && len(rep.Findings) >= max {
+			rep.Omitted++
+			return
+		}
+		rep.Findings = append(rep.Findings, f)
+	})
+	return rep
+}
+
+func validate(d *Doc, schema *Schema, emit func(Finding)) {
 	env := d.Map()
-	var out []Finding
 	add := func(sev Severity, name, msg, fix string) {
-		out = append(out, Finding{Severity: sev, Var: name, Line: d.Line(name), Message: msg, Fix: fix})
+		emit(Finding{Severity: sev, Var: name, Line: d.Line(name), Message: msg, Fix: fix})
 	}
+	unknownMsg := fmt.Sprintf("is not a variable of Dify %s's templates", templateVersion())
 
 	// Profiles.
 	sel, selErr := selectionOf(env)
@@ -75,7 +117,7 @@ func Validate(d *Doc, schema *Schema) []Finding {
 	for _, k := range d.Keys() {
 		v, ok := schema.Lookup(k)
 		if !ok {
-			add(Warning, k, fmt.Sprintf("is not a variable of Dify %s's templates", templateVersion()), "remove it, or keep it if you added it on purpose")
+			add(Warning, k, unknownMsg, "remove it, or keep it if you added it on purpose")
 			continue
 		}
 		if msg := checkType(v, env[k]); msg != "" {
@@ -117,7 +159,7 @@ func Validate(d *Doc, schema *Schema) []Finding {
 				if p, _ := profiles.Get(sel.Vector); p != nil && p.Vars[k] != "" {
 					by = "VECTOR_STORE=" + sel.Vector
 				}
-				add(Error, k, fmt.Sprintf("is %q but %s runs it at %q", got, by, want), fmt.Sprintf("set %s=%s", k, want))
+				add(Error, k, fmt.Sprintf("is %q but %s runs it at %q", excerpt(got), by, want), fmt.Sprintf("set %s=%s", k, want))
 			}
 		}
 	}
@@ -144,7 +186,6 @@ func Validate(d *Doc, schema *Schema) []Finding {
 	if msg := checkBroker(env); msg != "" {
 		add(Error, "CELERY_BROKER_URL", msg+" (workers reach Redis through it)", "rebuild it as redis://:<REDIS_PASSWORD>@<REDIS_HOST>:<REDIS_PORT>/1")
 	}
-	return out
 }
 
 func selectionOf(env map[string]string) (profiles.Selection, error) {
@@ -169,38 +210,42 @@ func checkType(v *Var, val string) string {
 	if val == "" {
 		return "" // empty means "use the service's own default"
 	}
+	shown := excerpt(val)
+	if v.IsSecret() {
+		shown = "(a secret, not shown)"
+	}
 	switch v.Type {
 	case TypeInt:
 		if _, err := strconv.ParseInt(val, 10, 64); err != nil {
-			return fmt.Sprintf("is %q, not an integer", val)
+			return fmt.Sprintf("is %q, not an integer", shown)
 		}
 	case TypeFloat:
 		if _, err := strconv.ParseFloat(val, 64); err != nil {
-			return fmt.Sprintf("is %q, not a number", val)
+			return fmt.Sprintf("is %q, not a number", shown)
 		}
 	case TypePort:
 		n, err := strconv.Atoi(val)
 		if err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("is %q, not a port (1-65535)", val)
+			return fmt.Sprintf("is %q, not a port (1-65535)", shown)
 		}
 	case TypeBool:
 		switch strings.ToLower(val) {
 		case "true", "false", "1", "0", "yes", "no", "on", "off":
 		default:
-			return fmt.Sprintf("is %q, not true or false", val)
+			return fmt.Sprintf("is %q, not true or false", shown)
 		}
 	case TypeURL:
 		u, err := url.Parse(val)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return fmt.Sprintf("is %q, not an absolute URL (scheme://host...)", val)
+			return fmt.Sprintf("is %q, not an absolute URL (scheme://host...)", shown)
 		}
 	case TypeDuration:
 		if _, err := time.ParseDuration(val); err != nil {
-			return fmt.Sprintf("is %q, not a duration like 30s or 5m", val)
+			return fmt.Sprintf("is %q, not a duration like 30s or 5m", shown)
 		}
 	case TypeEnum:
 		if !slices.Contains(v.Enum, val) {
-			return fmt.Sprintf("is %q; expected one of %s", val, strings.Join(v.Enum, ", "))
+			return fmt.Sprintf("is %q; expected one of %s", shown, strings.Join(v.Enum, ", "))
 		}
 	}
 	return ""

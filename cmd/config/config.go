@@ -4,13 +4,19 @@ package config
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/profiles"
 )
@@ -18,6 +24,7 @@ import (
 // Options for config.
 type Options struct {
 	IO          *iostreams.IOStreams
+	JSON        bool // compose's JSON form (docker compose config --format json)
 	Load        compose.LoadOptions
 	ShowSecrets bool
 }
@@ -33,14 +40,15 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 compose loads it: the embedded templates (plus docker-compose.override.yaml in
 the project directory) or the -f files, profiles applied, variables from .env
 interpolated. Secrets are masked unless --show-secrets. The output is YAML that
-"docker compose -f - config" accepts.`,
+"docker compose -f - config" accepts, or with --output json compose's JSON form
+(as "docker compose config --format json").`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lo, err := LoadOptions(f, names)
 			if err != nil {
 				return err
 			}
-			opts.Load = lo
+			opts.Load, opts.JSON = lo, f.JSON()
 			return Run(cmd.Context(), opts)
 		},
 	}
@@ -52,13 +60,18 @@ interpolated. Secrets are masked unless --show-secrets. The output is YAML that
 
 // LoadOptions builds the loader's options from the global flags and
 // --profile. With the embedded templates, --profile names are checked
-// against the catalogue.
+// against the catalogue. The input files are checked first, so that a
+// missing or unreadable -f file or .env, or a .env line that cannot be read,
+// exits 2 and names the file (and the line and variable, never its text).
 func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error) {
 	dir, name, err := f.Project()
 	if err != nil {
 		return compose.LoadOptions{}, err
 	}
 	lo := compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: os.Environ()}
+	if err := CheckInputs(lo); err != nil {
+		return lo, err
+	}
 	if len(names) > 0 {
 		if len(f.Files) == 0 {
 			sel, err := profiles.Select(names, false)
@@ -73,11 +86,74 @@ func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error
 	return lo, nil
 }
 
+// CheckInputs checks the files a load reads: each -f file is a readable
+// regular file, and the project's .env (when present) reads with docker
+// compose's rules. Its errors are input-file errors (exit 2).
+func CheckInputs(lo compose.LoadOptions) error {
+	for _, f := range lo.Files {
+		st, err := os.Stat(f)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return inputfile.Wrap(f, errors.New("compose file does not exist"))
+		case err != nil:
+			return inputfile.Mark(fmt.Errorf("compose file: %w", err))
+		case st.IsDir():
+			return inputfile.Wrap(f, errors.New("is a directory, not a compose file"))
+		}
+		r, err := os.Open(f)
+		if err != nil {
+			return inputfile.Mark(fmt.Errorf("compose file: %w", err))
+		}
+		r.Close()
+	}
+	path := filepath.Join(lo.ProjectDir, ".env")
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, err := envgen.ReadFileWithLookup(path, lookupIn(lo.Environ))
+	return err
+}
+
+// lookupIn looks names up in an environ list (later entries win).
+func lookupIn(environ []string) func(string) (string, bool) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
 // Run prints the project.
 func Run(ctx context.Context, opts *Options) error {
-	p, err := compose.Load(ctx, opts.Load)
+	lo := opts.Load
+	if err := CheckInputs(lo); err != nil {
+		return err
+	}
+	if !opts.ShowSecrets {
+		// Masking by structure: the project is loaded with every secret
+		// variable set to MASKED, so each place that uses one shows MASKED
+		// and no other text is touched.
+		lo.Environ = append(append([]string(nil), lo.Environ...), maskedSecrets(lo)...)
+	}
+	p, err := compose.Load(ctx, lo)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	if !opts.ShowSecrets {
+		// env_file entries are read by the loader itself: mask the entries
+		// named after a secret variable.
+		schema := envgen.DefaultSchema()
+		for name, svc := range p.Services {
+			for k, v := range svc.Environment {
+				if sv, ok := schema.Lookup(k); ok && sv.IsSecret() && v != nil && *v != "" {
+					masked := compose.MaskToken
+					svc.Environment[k] = &masked
+				}
+			}
+			p.Services[name] = svc
+		}
 	}
 	// Optional dependencies on services whose profile is off are not part of
 	// this project: drop them so the output loads on its own.
@@ -89,22 +165,27 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		p.Services[name] = svc
 	}
-	out, err := p.MarshalYAML()
+	var out []byte
+	if opts.JSON {
+		out, err = p.MarshalJSON()
+		out = append(out, '\n')
+	} else {
+		out, err = p.MarshalYAML()
+	}
 	if err != nil {
 		return err
 	}
 	// Values are final: escape $ so that loading the output again (docker
-	// compose -f - config) does not interpolate it a second time.
+	// compose -f - config) does not interpolate it a second time, as docker
+	// compose config does in both formats.
 	out = bytes.ReplaceAll(out, []byte("$"), []byte("$$"))
-	if !opts.ShowSecrets {
-		out = compose.Mask(out, secretValues(opts.Load))
-	}
 	_, err = opts.IO.Out.Write(out)
 	return err
 }
 
-// secretValues returns the values of the secrets in the project's environment.
-func secretValues(lo compose.LoadOptions) []string {
+// maskedSecrets returns NAME=MASKED for every secret variable the project's
+// environment sets to a non-empty value.
+func maskedSecrets(lo compose.LoadOptions) []string {
 	env, err := compose.Environment(lo.ProjectDir, lo.Environ)
 	if err != nil {
 		return nil
@@ -112,7 +193,7 @@ func secretValues(lo compose.LoadOptions) []string {
 	var out []string
 	for _, v := range envgen.DefaultSchema().Vars {
 		if v.IsSecret() && env[v.Name] != "" {
-			out = append(out, env[v.Name])
+			out = append(out, v.Name+"="+compose.MaskToken)
 		}
 	}
 	return out

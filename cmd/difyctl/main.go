@@ -3,7 +3,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,35 +17,90 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:]))
 }
 
-func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// signalError is the cause of the context's cancellation on a signal.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return e.sig.String() + " received" }
+
+// exitCode is the code for a run ended by the signal: 128 + its number.
+func (e signalError) exitCode() int {
+	if e.sig == syscall.SIGTERM {
+		return cmdutil.ExitTerminated
+	}
+	return cmdutil.ExitInterrupted
+}
+
+func run(args []string) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if s, ok := <-sigs; ok {
+			cancel(signalError{s})
+		}
+	}()
 
 	f := cmdutil.NewFactory()
 	cmd := root.New(f)
+	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return cmdutil.ExitOK
 	}
-	if ctx.Err() != nil {
-		if !isSilent(err) {
-			fmt.Fprintln(f.IOStreams.ErrOut, "interrupted")
+	jsonOut := f.JSON() || wantsJSON(args)
+	code := cmdutil.ExitCode(err)
+	msg := err.Error()
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) {
+		code = se.exitCode()
+		if cmdutil.IsSilent(err) {
+			msg = "interrupted"
+		} else {
+			msg = "interrupted: " + msg
 		}
-		return cmdutil.ExitInterrupted
+	} else if strings.HasPrefix(msg, "unknown command ") {
+		code = cmdutil.ExitUsage // cobra's own usage error
 	}
-	if msg := err.Error(); msg != "" && !isSilent(err) {
-		fmt.Fprintf(f.IOStreams.ErrOut, "difyctl: %s\n", msg)
-	}
-	if strings.HasPrefix(err.Error(), "unknown command ") {
-		return cmdutil.ExitUsage // cobra's own usage error
-	}
-	return cmdutil.ExitCode(err)
+	report(f.IOStreams.ErrOut, jsonOut, msg, code, cmdutil.IsSilent(err) && se.sig == nil)
+	return code
 }
 
-func isSilent(err error) bool {
-	ee, ok := err.(*cmdutil.ExitError)
-	return ok && ee.Err == nil
+// report prints the final error: one line, or with --output json one JSON
+// object {"error": ..., "exitCode": ...}. A silent error (the command already
+// said what went wrong) prints nothing in text mode.
+func report(w io.Writer, jsonOut bool, msg string, code int, silent bool) {
+	if jsonOut {
+		b, _ := json.Marshal(struct {
+			Error    string `json:"error"`
+			ExitCode int    `json:"exitCode"`
+		}{msg, code})
+		fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	if !silent && msg != "" {
+		fmt.Fprintf(w, "difyctl: %s\n", msg)
+	}
+}
+
+// wantsJSON finds --output json among args when flag parsing failed before
+// the factory was filled.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-o" || a == "--output":
+			if i+1 < len(args) && args[i+1] == cmdutil.OutputJSON {
+				return true
+			}
+		case a == "-ojson" || a == "-o=json" || a == "--output=json":
+			return true
+		}
+	}
+	return false
 }

@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/joho/godotenv"
 	"github.com/spf13/cobra"
 
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -259,7 +259,12 @@ func ports(dir string) []struct {
 	Var  string
 	Port int
 } {
-	env, _ := godotenv.Read(filepath.Join(dir, project.EnvFile))
+	// The one .env reader (compose's rules); an unreadable .env leaves the
+	// defaults (env validate reports it).
+	env := map[string]string{}
+	if d, err := envgen.ReadFile(filepath.Join(dir, project.EnvFile)); err == nil {
+		env = d.Map()
+	}
 	out := []struct {
 		Var  string
 		Port int

@@ -2,6 +2,7 @@
 package env
 
 import (
+	"bufio"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -38,16 +39,14 @@ func envPath(f *cmdutil.Factory) (string, error) {
 	return filepath.Join(dir, ".env"), nil
 }
 
-// readEnv reads the .env; an unreadable or unparsable file exits 2.
+// readEnv reads the .env; a missing, unreadable or unparsable file exits 2
+// (envgen.ReadFile's errors are input-file errors).
 func readEnv(path string) (*envgen.Doc, error) {
 	d, err := envgen.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s does not exist; run \"difyctl init\" first", path))
 	}
-	if err != nil {
-		return nil, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-	}
-	return d, nil
+	return d, err
 }
 
 // ValidateOptions for env validate.
@@ -85,29 +84,33 @@ func Validate(opts *ValidateOptions) error {
 	if err != nil {
 		return err
 	}
-	findings := envgen.Validate(d, envgen.DefaultSchema())
-	failed := envgen.HasErrors(findings, opts.Strict)
+	rep := envgen.ValidateReport(d, envgen.DefaultSchema(), envgen.MaxFindings)
+	failed := rep.Failed(opts.Strict)
 	if opts.JSON {
-		if findings == nil {
-			findings = []envgen.Finding{}
-		}
 		if err := cmdutil.WriteJSON(opts.IO.Out, struct {
-			OK       bool             `json:"ok"`
-			Findings []envgen.Finding `json:"findings"`
-		}{!failed, findings}); err != nil {
+			OK bool `json:"ok"`
+			envgen.Report
+		}{!failed, rep}); err != nil {
 			return err
 		}
 	} else {
 		cs := opts.IO.ColorScheme()
-		for _, fd := range findings {
+		w := bufio.NewWriter(opts.IO.Out)
+		for _, fd := range rep.Findings {
 			label := cs.Yellow("warning")
 			if fd.Severity == envgen.Error || opts.Strict {
 				label = cs.Red("error")
 			}
-			fmt.Fprintf(opts.IO.Out, "%s: %s\n", label, fd)
+			fmt.Fprintf(w, "%s: %s\n", label, fd)
 		}
-		if len(findings) == 0 {
-			fmt.Fprintf(opts.IO.Out, "%s: valid\n", opts.Path)
+		if rep.Omitted > 0 {
+			fmt.Fprintf(w, "... and %d more finding(s) not listed: %d error(s) and %d warning(s) in all\n", rep.Omitted, rep.Errors, rep.Warnings)
+		}
+		if len(rep.Findings) == 0 {
+			fmt.Fprintf(w, "%s: valid\n", opts.Path)
+		}
+		if err := w.Flush(); err != nil {
+			return err
 		}
 	}
 	if failed {
@@ -209,6 +212,7 @@ func maskLine(l string) string {
 // GetOptions for env get.
 type GetOptions struct {
 	IO   *iostreams.IOStreams
+	JSON bool
 	Path string
 	Key  string
 }
@@ -223,7 +227,7 @@ func newGetCmd(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return Get(&GetOptions{IO: f.IOStreams, Path: path, Key: args[0]})
+			return Get(&GetOptions{IO: f.IOStreams, JSON: f.JSON(), Path: path, Key: args[0]})
 		},
 	}
 }
@@ -237,6 +241,13 @@ func Get(opts *GetOptions) error {
 	v, ok := d.Get(opts.Key)
 	if !ok {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%s is not set in %s", opts.Key, opts.Path))
+	}
+	if opts.JSON {
+		return cmdutil.WriteJSON(opts.IO.Out, struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+			Line  int    `json:"line"`
+		}{opts.Key, v, d.Line(opts.Key)})
 	}
 	fmt.Fprintln(opts.IO.Out, v)
 	return nil
@@ -273,6 +284,9 @@ stays out of shell history and process listings.`,
 				return cmdutil.UsageError("give KEY=VALUE, or KEY with --stdin")
 			}
 			opts.Key, opts.Value = k, v
+			if err := envgen.CheckName(k); err != nil {
+				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+			}
 			return Set(opts)
 		},
 	}
@@ -289,6 +303,12 @@ func Set(opts *SetOptions) error {
 			return err
 		}
 		opts.Value = strings.TrimRight(string(b), "\r\n")
+	}
+	if err := envgen.CheckName(opts.Key); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if err := envgen.CheckValue(opts.Value); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s: %w", opts.Key, err))
 	}
 	d, err := readEnv(opts.Path)
 	if err != nil {

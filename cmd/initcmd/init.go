@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/atomicfile"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/profiles"
@@ -95,7 +96,13 @@ func Run(_ context.Context, opts *Options) error {
 	return nil
 }
 
-// Write generates and writes the .env; up uses it for a project without one.
+// Write generates and writes the .env and the support files the services
+// mount; up uses it for a project without one. It is all or nothing:
+// everything is first written into a temporary directory inside dir (same
+// file system), then moved into place; when anything fails, what was moved is
+// taken back, so nothing new is left and the error says so. An existing .env
+// (with force) is kept as a copy with a name no earlier copy has; a symlinked
+// .env stays a link and the file it points to gets the new content.
 func Write(dir string, names []string, force bool, now time.Time) (Result, error) {
 	sel, err := profiles.Select(names, false)
 	if err != nil {
@@ -103,26 +110,104 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 	}
 	path := filepath.Join(dir, ".env")
 	res := Result{Path: path, Profiles: sel}
-	if _, err := os.Stat(path); err == nil {
-		if !force {
-			return res, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s exists; pass --force to replace it (a timestamped copy is kept), or \"difyctl env upgrade\" to add what it lacks", path))
-		}
-		if res.Backup, err = envgen.Backup(path, now); err != nil {
-			return res, fmt.Errorf("keeping a copy of %s: %w", path, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	st, err := os.Lstat(path)
+	exists := err == nil
+	switch {
+	case exists && st.IsDir():
+		return res, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s is a directory; move it away first", path))
+	case exists && !force:
+		return res, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s exists; pass --force to replace it (a timestamped copy is kept), or \"difyctl env upgrade\" to add what it lacks", path))
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return res, err
 	}
 	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, now)
 	if err != nil {
 		return res, err
 	}
-	if err := envgen.WriteFile(path, d); err != nil {
-		return res, err
+
+	stage, err := os.MkdirTemp(dir, ".difyctl-init-*")
+	if err != nil {
+		return res, fmt.Errorf("init wrote nothing: creating a temporary directory in %s: %w", dir, err)
+	}
+	defer os.RemoveAll(stage)
+	if err := envgen.WriteFile(filepath.Join(stage, ".env"), d); err != nil {
+		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): %w", dir, err)
+	}
+	if _, err := templates.WriteSupportFiles(stage); err != nil {
+		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): writing the configuration files the services mount: %w", dir, err)
+	}
+
+	// Moving into place: renames in one file system, which need no space.
+	var moved []string // paths in dir this run created
+	undo := func(cause error) error {
+		for i := len(moved) - 1; i >= 0; i-- {
+			os.RemoveAll(moved[i])
+		}
+		if res.Backup != "" {
+			os.Remove(res.Backup)
+		}
+		atomicfile.SyncDir(dir)
+		return fmt.Errorf("init left nothing new in %s (what it had moved into place was removed; %s is unchanged): %w", dir, path, cause)
+	}
+	if err := moveNew(stage, dir, true, &moved, &res.SupportFiles); err != nil {
+		return res, undo(err)
+	}
+	if exists {
+		if _, err := os.Stat(path); err == nil { // not a dangling link
+			if res.Backup, err = envgen.Backup(path, now); err != nil {
+				return res, undo(fmt.Errorf("keeping a copy of %s: %w", path, err))
+			}
+		}
+	}
+	if exists && st.Mode()&fs.ModeSymlink != 0 {
+		err = envgen.WriteFile(path, d) // through the link, in its target's directory
+	} else {
+		err = os.Rename(filepath.Join(stage, ".env"), path)
+		if err == nil {
+			err = atomicfile.SyncDir(dir)
+		}
+	}
+	if err != nil {
+		return res, undo(fmt.Errorf("writing %s: %w", path, err))
 	}
 	res.Vars = len(d.Keys())
-	if res.SupportFiles, err = templates.WriteSupportFiles(dir); err != nil {
-		return res, fmt.Errorf("writing the configuration files the services mount: %w", err)
-	}
 	return res, nil
+}
+
+// moveNew moves every entry of from (but a top-level .env) that to lacks into to: a
+// whole directory in one rename when to lacks it, else entry by entry.
+// moved records what it created; files lists the files that came with it.
+func moveNew(from, to string, top bool, moved, files *[]string) error {
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src, dst := filepath.Join(from, e.Name()), filepath.Join(to, e.Name())
+		if top && e.Name() == ".env" {
+			continue // moved last, by Write
+		}
+		st, err := os.Lstat(dst)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if err := os.Rename(src, dst); err != nil {
+				return err
+			}
+			*moved = append(*moved, dst)
+			filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					*files = append(*files, p)
+				}
+				return nil
+			})
+		case err != nil:
+			return err
+		case e.IsDir() && st.IsDir():
+			if err := moveNew(src, dst, false, moved, files); err != nil {
+				return err
+			}
+		}
+		// An existing file (perhaps edited by the operator) is kept.
+	}
+	return atomicfile.SyncDir(to)
 }

@@ -3,6 +3,7 @@ package version
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,9 +52,20 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	}
 }
 
-// Run prints the report. An unreachable engine is reported, not an error:
-// `version` must work on a host without Docker.
+// Run prints the report. With the engine unreachable the client's version is
+// still printed and the command exits 3, as every command needing the engine.
 func Run(ctx context.Context, opts *Options) error {
+	rep, err := run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if rep.EngineError != "" {
+		return cmdutil.WithExitCode(cmdutil.ExitEngine, errors.New("the Docker engine is unreachable (the client's version is printed above)"))
+	}
+	return nil
+}
+
+func run(ctx context.Context, opts *Options) (Report, error) {
 	rep := Report{Client: opts.Build}
 	if opts.Engine != nil {
 		info, err := opts.Engine(ctx)
@@ -64,7 +76,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	if opts.JSON {
-		return cmdutil.WriteJSON(opts.IO.Out, rep)
+		return rep, cmdutil.WriteJSON(opts.IO.Out, rep)
 	}
 	w := opts.IO.Out
 	c := rep.Client
@@ -77,5 +89,5 @@ func Run(ctx context.Context, opts *Options) error {
 	} else if rep.EngineError != "" {
 		fmt.Fprintf(w, "Docker engine:\n  unreachable: %s\n", rep.EngineError)
 	}
-	return nil
+	return rep, nil
 }

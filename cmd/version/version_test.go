@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/difyctl/difyctl/internal/buildinfo"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
 )
@@ -39,8 +40,8 @@ func TestRunJSONEngineDown(t *testing.T) {
 			return dockerclient.EngineInfo{}, errors.New("docker engine unreachable at x")
 		},
 	})
-	if err != nil {
-		t.Fatalf("version must not fail when the engine is down: %v", err)
+	if cmdutil.ExitCode(err) != cmdutil.ExitEngine {
+		t.Fatalf("engine down: want exit 3, got %v", err)
 	}
 	var rep Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {

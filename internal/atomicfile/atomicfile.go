@@ -20,7 +20,12 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 
 // Write atomically replaces path with what fill writes. On any error the
 // temporary file is removed and path is left untouched.
-func Write(path string, mode os.FileMode, fill func(io.Writer) error) (err error) {
+func Write(path string, mode os.FileMode, fill func(io.Writer) error) error {
+	return write(path, mode, -1, -1, fill)
+}
+
+// write is Write with an owner for the new file (-1: the process's).
+func write(path string, mode os.FileMode, uid, gid int, fill func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -35,6 +40,12 @@ func Write(path string, mode os.FileMode, fill func(io.Writer) error) (err error
 	}()
 	if err = f.Chmod(mode); err != nil {
 		return fmt.Errorf("setting mode of %s: %w", tmp, err)
+	}
+	if uid >= 0 && (uid != os.Geteuid() || gid != os.Getegid()) {
+		if err = f.Chown(uid, gid); err != nil && uid != os.Geteuid() {
+			return fmt.Errorf("keeping the owner (uid %d, gid %d) of %s: %w; run as that user or as root", uid, gid, path, err)
+		}
+		err = nil // only the group could not be kept: the owner is ours
 	}
 	if err = fill(f); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

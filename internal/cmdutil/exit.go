@@ -8,18 +8,39 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
-// Exit codes. They are part of difyctl's interface and documented in README.md.
+// Exit codes. They are part of difyctl's interface: ExitCodes below is the
+// one table of them, and README.md's "Exit codes" table is checked against it
+// by a test.
 const (
-	ExitOK          = 0   // success
-	ExitFailure     = 1   // the command ran and failed (a check failed, findings, a service failed)
-	ExitUsage       = 2   // bad flags or arguments, unreadable input file, no terminal for an interactive command
-	ExitEngine      = 3   // the Docker engine is unreachable
-	ExitLocked      = 4   // another difyctl holds the lock: a backup or restore, or a command changing the same project
-	ExitInterrupted = 130 // interrupted (Ctrl-C)
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitEngine      = 3
+	ExitLocked      = 4
+	ExitInterrupted = 128 + 2  // SIGINT
+	ExitTerminated  = 128 + 15 // SIGTERM
 )
+
+// ExitCodeInfo documents one exit code.
+type ExitCodeInfo struct {
+	Code    int
+	Meaning string
+}
+
+// ExitCodes is the single source of truth for what each exit code means.
+var ExitCodes = []ExitCodeInfo{
+	{ExitOK, "success"},
+	{ExitFailure, "the command ran and failed: a check failed, validation findings, a service failed"},
+	{ExitUsage, "usage: bad flags or arguments; an input file that is missing, unreadable, a directory or cannot be parsed (`.env`, `-f` files, a backup to restore or verify); no terminal for an interactive command"},
+	{ExitEngine, "the Docker engine is unreachable or the client cannot be configured (every command that needs the engine; `version` still prints the client's version)"},
+	{ExitLocked, "another difyctl holds the lock: a backup or restore, or a command changing the same project"},
+	{ExitInterrupted, "interrupted by SIGINT (Ctrl-C)"},
+	{ExitTerminated, "terminated by SIGTERM"},
+}
 
 // ExitError carries an exit code with the error that caused it.
 type ExitError struct {
@@ -48,18 +69,32 @@ func WithExitCode(code int, err error) error {
 // the command already reported what went wrong.
 func SilentError(code int) error { return &ExitError{Code: code} }
 
-// ExitCode maps an error to the process exit code.
+// IsSilent reports whether err only carries an exit code.
+func IsSilent(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee) && ee.Err == nil
+}
+
+// ExitCode maps an error to the process exit code: an explicit code first,
+// then the kind of error (lock held, unusable input file), else 1.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
 	var ee *ExitError
 	if errors.As(err, &ee) {
+		// An input-file error inside a generic failure still means exit 2.
+		if ee.Code == ExitFailure && inputfile.Is(ee.Err) {
+			return ExitUsage
+		}
 		return ee.Code
 	}
 	var he *lockfile.HeldError
 	if errors.As(err, &he) {
 		return ExitLocked
+	}
+	if inputfile.Is(err) {
+		return ExitUsage
 	}
 	return ExitFailure
 }
@@ -78,4 +113,13 @@ func Args(v func(cmd *cobra.Command, args []string) error) func(cmd *cobra.Comma
 		}
 		return nil
 	}
+}
+
+// ExitCodesMarkdown renders ExitCodes as the README's table.
+func ExitCodesMarkdown() string {
+	s := "| code | meaning |\n| --- | --- |\n"
+	for _, c := range ExitCodes {
+		s += fmt.Sprintf("| %d | %s |\n", c.Code, c.Meaning)
+	}
+	return s
 }

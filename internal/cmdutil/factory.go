@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -72,8 +74,25 @@ func (f *Factory) Engine(ctx context.Context) (*client.Client, error) {
 
 // AddFileFlag adds -f/--file to a command that loads the project (up,
 // config). It is not global: logs uses -f for --follow, as docker compose.
+// A relative path is resolved against the current directory when the flag
+// is read, as docker compose resolves it (not against --project-dir).
 func (f *Factory) AddFileFlag(cmd *cobra.Command) {
-	cmd.Flags().StringArrayVarP(&f.Files, "file", "f", nil, "compose file to use instead of the embedded Dify templates (repeatable)")
+	cmd.Flags().VarP((*absPaths)(&f.Files), "file", "f", "compose file to use instead of the embedded Dify templates (repeatable; relative to the current directory)")
+}
+
+// absPaths is a repeatable flag of paths made absolute against the current
+// directory.
+type absPaths []string
+
+func (a *absPaths) String() string { return "[" + strings.Join(*a, ",") + "]" }
+func (a *absPaths) Type() string   { return "stringArray" }
+func (a *absPaths) Set(v string) error {
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return fmt.Errorf("-f %s: %w", v, err)
+	}
+	*a = append(*a, abs)
+	return nil
 }
 
 // JSON reports whether --output json was asked for.

@@ -113,7 +113,7 @@ services:
     image: difyctl-test/testsvc:latest
     depends_on: {slowdb: {condition: service_healthy}}
 `)
-	cmd := exec.Command(testenv.Difyctl(t), "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json")
+	cmd := exec.Command(testenv.Difyctl(t), "--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "json")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -169,7 +169,7 @@ services:
     depends_on: {db: {condition: service_healthy}}
 `)
 	args := []string{"--project-dir", dir, "-p", project}
-	if r := run(t, nil, append(args, "up", "-f", "compose.yaml")...); r.code != 0 {
+	if r := run(t, nil, append(args, "up", "-f", filepath.Join(dir, "compose.yaml"))...); r.code != 0 {
 		t.Fatalf("up: %s", r.stderr)
 	}
 	if r := run(t, nil, append(args, "stop")...); r.code != 0 {
@@ -234,7 +234,7 @@ func TestUpPullsMissingImage(t *testing.T) {
 
 	project := testenv.ProjectName(t, cli)
 	dir := writeProject(t, "services:\n  app:\n    image: "+ref+"\n")
-	args := []string{"--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "json"}
+	args := []string{"--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "json"}
 
 	// No credentials: the pull is refused, and the error names the image
 	// and the service.
@@ -303,7 +303,7 @@ services:
     stop_grace_period: 2s
 `)
 	args := []string{"--project-dir", dir, "-p", project}
-	if r := run(t, nil, append(args, "up", "-f", "compose.yaml")...); r.code != 0 {
+	if r := run(t, nil, append(args, "up", "-f", filepath.Join(dir, "compose.yaml"))...); r.code != 0 {
 		t.Fatalf("up: %s", r.stderr)
 	}
 	id := containerIDs(t, cli, project)["slow"]
@@ -365,7 +365,7 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	dir := writeProject(t, chain)
 	args := []string{"--project-dir", dir, "-p", project}
 	up := func(flags ...string) []string {
-		return append(append(append([]string{}, args...), "up", "-f", "compose.yaml"), flags...)
+		return append(append(append([]string{}, args...), "up", "-f", filepath.Join(dir, "compose.yaml")), flags...)
 	}
 
 	r := run(t, nil, up("--progress", "json")...)
@@ -542,7 +542,7 @@ func TestUpFailureDiagnosis(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	project := testenv.ProjectName(t, cli)
 	dir := writeProject(t, failing)
-	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "plain", "--wait-timeout", "60s")
+	r := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain", "--wait-timeout", "60s")
 	if r.code != 1 {
 		t.Fatalf("up with failing services: exit %d\n%s", r.code, r.stderr)
 	}
@@ -650,7 +650,7 @@ func TestInteropWithDockerCompose(t *testing.T) {
 
 	// difyctl up → docker compose ps and down.
 	p1 := testenv.ProjectName(t, cli)
-	if r := run(t, nil, "--project-dir", dir, "-p", p1, "up", "-f", "compose.yaml", "--progress", "plain"); r.code != 0 {
+	if r := run(t, nil, "--project-dir", dir, "-p", p1, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain"); r.code != 0 {
 		t.Fatalf("up: %s", r.stderr)
 	}
 	out := runCompose(t, bin, dir, "-p", p1, "ps", "--format", "{{.Service}}")
@@ -705,7 +705,7 @@ func TestUpRestartsDependentsOnRecreate(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	project := testenv.ProjectName(t, cli)
 	dir := writeProject(t, restartChain)
-	up := []string{"--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "plain"}
+	up := []string{"--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain"}
 	if r := run(t, nil, up...); r.code != 0 {
 		t.Fatalf("up: %s", r.stderr)
 	}

@@ -78,9 +78,9 @@ func TestDoctorEngineDown(t *testing.T) {
 	if !strings.Contains(r.stdout, "fail  docker engine") || !strings.Contains(r.stdout, "fix: start the engine") {
 		t.Fatalf("no failing engine line with a fix:\n%s", r.stdout)
 	}
-	// version still works, and says the engine is unreachable.
+	// version still prints the client version, says the engine is unreachable, exits 3.
 	v := run(t, []string{"DOCKER_HOST=" + sock}, "version")
-	if v.code != 0 || !strings.Contains(v.stdout, "unreachable") {
+	if v.code != 3 || !strings.Contains(v.stdout, "unreachable") || !strings.Contains(v.stdout, "Version:") {
 		t.Fatalf("version with engine down: exit %d\n%s", v.code, v.stdout)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/joho/godotenv"
+	"github.com/difyctl/difyctl/envgen"
 )
 
 // DefaultName is the project name when nothing else sets one.
@@ -43,10 +43,15 @@ func ResolveName(dir, flag string, getenv func(string) string) (name, source str
 		name, source = getenv("COMPOSE_PROJECT_NAME"), "environment COMPOSE_PROJECT_NAME"
 	default:
 		path := filepath.Join(dir, EnvFile)
-		env, rerr := godotenv.Read(path)
+		// The one .env reader, with docker compose's rules.
+		d, rerr := envgen.ReadFile(path)
+		v := ""
+		if rerr == nil {
+			v, _ = d.Get("COMPOSE_PROJECT_NAME")
+		}
 		switch {
-		case rerr == nil && strings.TrimSpace(env["COMPOSE_PROJECT_NAME"]) != "":
-			name, source = strings.TrimSpace(env["COMPOSE_PROJECT_NAME"]), path
+		case rerr == nil && strings.TrimSpace(v) != "":
+			name, source = strings.TrimSpace(v), path
 		case rerr != nil && !errors.Is(rerr, fs.ErrNotExist):
 			return "", "", fmt.Errorf("reading %s for COMPOSE_PROJECT_NAME: %w", path, rerr)
 		default:
