@@ -78,7 +78,7 @@ func Validate(d *Doc, schema *Schema) []Finding {
 			add(Warning, k, fmt.Sprintf("is not a variable of Dify %s's templates", templateVersion()), "remove it, or keep it if you added it on purpose")
 			continue
 		}
-		if msg := checkType(v, env[k]); msg != "" {
+		if msg := checkType(v, env[k]) + originMsg(k, env[k]); msg != "" {
 			add(Error, k, msg, fmt.Sprintf("set a valid value (default: %q)", v.Default))
 		}
 	}
@@ -141,6 +141,7 @@ func Validate(d *Doc, schema *Schema) []Finding {
 				fmt.Sprintf("set both to the same secret, e.g. with \"difyctl env set %s=...\"", l.Primary))
 		}
 	}
+	out = append(out, fieldFindings(d, env, schema)...)
 	if msg := checkBroker(env); msg != "" {
 		add(Error, "CELERY_BROKER_URL", msg+" (workers reach Redis through it)", "rebuild it as redis://:<REDIS_PASSWORD>@<REDIS_HOST>:<REDIS_PORT>/1")
 	}
@@ -179,9 +180,8 @@ func checkType(v *Var, val string) string {
 			return fmt.Sprintf("is %q, not a number", val)
 		}
 	case TypePort:
-		n, err := strconv.Atoi(val)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("is %q, not a port (1-65535)", val)
+		if err := CheckPort(val); err != nil {
+			return "is " + err.Error()
 		}
 	case TypeBool:
 		switch strings.ToLower(val) {
