@@ -32,14 +32,22 @@ const SecretChars = "letters, digits and - _ . + = ~"
 // without sign, leading zeros or spaces ("+80" and "0080" would be published
 // as typed and compared as strings).
 func CheckPort(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q is not a port (1-65535)", v)
-	}
-	if c := strconv.Itoa(n); c != v {
-		return fmt.Errorf("%q is not a port (1-65535) written plainly; write %s", v, c)
+	if p := portProblem(v); p != "" {
+		return fmt.Errorf("%q is %s", v, p)
 	}
 	return nil
+}
+
+// portProblem is what is wrong with v as a port, or "".
+func portProblem(v string) string {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return "not a port (1-65535)"
+	}
+	if c := strconv.Itoa(n); c != v {
+		return "not a port (1-65535) as written; write " + c
+	}
+	return ""
 }
 
 // CheckOriginURL accepts http(s)://host[:port] with an optional trailing

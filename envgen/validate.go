@@ -180,8 +180,8 @@ func checkType(v *Var, val string) string {
 			return fmt.Sprintf("is %q, not a number", val)
 		}
 	case TypePort:
-		if err := CheckPort(val); err != nil {
-			return "is " + err.Error()
+		if p := portProblem(val); p != "" {
+			return fmt.Sprintf("is %q, %s", val, p)
 		}
 	case TypeBool:
 		switch strings.ToLower(val) {

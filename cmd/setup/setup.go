@@ -125,12 +125,16 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	var res wizard.Result
 	if opts.accessible() {
-		res, err = wizard.Accessible(opts.IO.In, opts.IO.ErrOut, env)
-		if err != nil {
+		res, err = wizard.Accessible(ctx, opts.IO.In, opts.IO.ErrOut, env)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			state := "nothing written"
 			if res.Written {
-				fmt.Fprintln(opts.IO.ErrOut, wizard.WrittenMessage(env.Path, res))
-				return nil
+				state = wizard.WrittenMessage(env.Path, res) + "; not started"
 			}
+			fmt.Fprintf(opts.IO.ErrOut, "setup: interrupted; %s\n", state)
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		case err != nil:
 			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("setup: %w; nothing written", err))
 		}
 	} else {

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,17 +23,46 @@ var ErrNotWritten = errors.New("nothing written")
 // the same model as the full-screen wizard, so the answers, checks and the
 // .env are the same. A secret typed here is never echoed: from a terminal it
 // is read with echo off. An empty line takes the default.
-func Accessible(in io.Reader, out io.Writer, env Env) (Result, error) {
+//
+// ctx ends it (ctrl+c): a read in progress is abandoned and ctx's error
+// returned.
+func Accessible(ctx context.Context, in io.Reader, out io.Writer, env Env) (Result, error) {
 	env.Color = false
 	m := New(env)
 	r := bufio.NewReader(in)
+	// read runs one blocking read in the background so that ctx can end the
+	// wait; the reader is not used again after that.
+	read := func(f func() (string, error)) (string, error) {
+		type got struct {
+			s   string
+			err error
+		}
+		ch := make(chan got, 1)
+		go func() { s, err := f(); ch <- got{s, err} }()
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out)
+			return "", ctx.Err()
+		case g := <-ch:
+			return g.s, g.err
+		}
+	}
+	readLine := func() (string, error) {
+		return read(func() (string, error) {
+			line, err := r.ReadString('\n')
+			if err != nil && line == "" {
+				return "", fmt.Errorf("input ended: %w", err)
+			}
+			return strings.TrimSpace(line), nil
+		})
+	}
 	ask := func(q, def string) (string, error) {
 		fmt.Fprintf(out, "%s [%s]: ", q, def)
-		line, err := r.ReadString('\n')
-		if err != nil && line == "" {
-			return "", fmt.Errorf("input ended: %w", err)
+		line, err := readLine()
+		if err != nil {
+			return "", err
 		}
-		if line = strings.TrimSpace(line); line == "" {
+		if line == "" {
 			return def, nil
 		}
 		return line, nil
@@ -40,15 +70,18 @@ func Accessible(in io.Reader, out io.Writer, env Env) (Result, error) {
 	askSecret := func(q string) (string, error) {
 		fmt.Fprintf(out, "%s (not shown): ", q)
 		if f, ok := in.(*os.File); ok && term.IsTerminal(f.Fd()) && r.Buffered() == 0 {
-			b, err := term.ReadPassword(f.Fd())
+			// Echo comes back also when ctrl+c abandons the read.
+			if st, err := term.GetState(f.Fd()); err == nil {
+				defer term.Restore(f.Fd(), st)
+			}
+			s, err := read(func() (string, error) {
+				b, err := term.ReadPassword(f.Fd())
+				return strings.TrimSpace(string(b)), err
+			})
 			fmt.Fprintln(out)
-			return strings.TrimSpace(string(b)), err
+			return s, err
 		}
-		line, err := r.ReadString('\n')
-		if err != nil && line == "" {
-			return "", fmt.Errorf("input ended: %w", err)
-		}
-		return strings.TrimSpace(line), nil
+		return readLine()
 	}
 	yes := func(q string, def bool) (bool, error) {
 		d := "n"
@@ -206,6 +239,9 @@ func Accessible(in io.Reader, out io.Writer, env Env) (Result, error) {
 	fmt.Fprintln(out, m.writtenMessage())
 	if m.res.StartNow, err = yes("Start Dify now (difyctl up)", false); err != nil {
 		m.res.StartNow = false
+		if ctx.Err() != nil {
+			return m.res, err
+		}
 	}
 	return m.res, nil
 }

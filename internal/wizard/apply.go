@@ -46,12 +46,12 @@ func (m *Model) draft() (*envgen.Doc, error) {
 	if d, ok := m.drafts[key]; ok {
 		return d, nil
 	}
-	gen, err := m.generated(a.Database, a.Vector)
-	if err != nil {
-		return nil, err
-	}
 	var d *envgen.Doc
 	if m.env.Existing == nil || m.fresh {
+		gen, err := m.generated(a.Database, a.Vector)
+		if err != nil {
+			return nil, err
+		}
 		d = clone(gen)
 	} else {
 		d = clone(m.env.Existing)
@@ -65,26 +65,12 @@ func (m *Model) draft() (*envgen.Doc, error) {
 			for k, v := range sel.Vars() {
 				d.Set(k, v)
 			}
-			if _, err := envgen.Upgrade(d, envgen.DefaultSchema(), rand.Reader, m.now()); err != nil {
-				return nil, err
-			}
 		}
-		// A required secret the file lacks (an .env written by hand) is
-		// generated, as `env upgrade` would; present ones are never touched.
-		sel, err := profiles.FromEnv(d.Map())
-		if err != nil {
+		// What the file lacks (a new profile's variables, or a hand-written
+		// .env's secrets) is added as `env upgrade` adds it; every present
+		// line is kept as it is. The review lists each addition.
+		if _, err := envgen.Upgrade(d, envgen.DefaultSchema(), rand.Reader, m.now()); err != nil {
 			return nil, err
-		}
-		cur = d.Map()
-		for _, v := range envgen.DefaultSchema().Vars {
-			if !v.Generated() || !v.InProfiles(sel.Active) || (v.Optional && len(v.Profiles) == 0) || isSecondary(v.Name) {
-				continue
-			}
-			if cur[v.Name] == "" {
-				if g, _ := gen.Get(v.Name); g != "" {
-					envgen.SetLinked(d, v.Name, g)
-				}
-			}
 		}
 	}
 	m.drafts[key] = d
@@ -112,9 +98,13 @@ func isSecondary(name string) bool {
 // secret of the draft (vector-store ones included), tied copies left out
 // since they follow their primary.
 func secretNames(d *envgen.Doc) []string {
+	active := func(string) bool { return true }
+	if sel, err := profiles.FromEnv(d.Map()); err == nil {
+		active = sel.Active
+	}
 	var out []string
 	for _, v := range envgen.DefaultSchema().Vars {
-		if !v.Generated() || isSecondary(v.Name) {
+		if !v.Generated() || isSecondary(v.Name) || !v.InProfiles(active) {
 			continue
 		}
 		if val, ok := d.Get(v.Name); ok && val != "" {

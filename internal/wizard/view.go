@@ -152,7 +152,8 @@ func (m *Model) body(w int) body {
 	a := m.a()
 	switch m.step {
 	case StepWelcome:
-		add("This writes a .env for Dify (mode 0600) at "+m.env.Path+", for one metadata database and one vector store.", nil, "")
+		add("This writes a .env for Dify (mode 0600), for one metadata database and one vector store, at", nil, "")
+		add("  "+m.env.Path, nil, "  ")
 		blank()
 		if m.env.Existing != nil {
 			add("A .env exists there already:", nil, "")

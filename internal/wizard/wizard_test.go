@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"flag"
 	"os"
@@ -131,7 +132,7 @@ func TestWalkWritesEnv(t *testing.T) {
 	press(m, "down", "enter") // mysql
 	golden(t, "vector", stable(m, m.View()))
 	press(m, "j", "enter") // qdrant
-	press(m, "enter")                // edit the public URL
+	press(m, "enter")      // edit the public URL
 	typeText(m, "https://dify.example.com")
 	press(m, "enter")
 	press(m, "down", "enter") // HTTP port
@@ -579,7 +580,7 @@ func TestAccessible(t *testing.T) {
 	env := testEnv(t, false)
 	in := strings.NewReader("2\nqdrant\nhttp://dify.local\n8088\n\nn\nSECRET_KEY\nshort\nSECRET_KEY\nmy-own-secret-key-0123456789\n\ny\n\n")
 	var out strings.Builder
-	res, err := Accessible(in, &out, env)
+	res, err := Accessible(context.Background(), in, &out, env)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
