@@ -120,7 +120,7 @@ func validate(d *Doc, schema *Schema, emit func(Finding)) {
 			add(Warning, k, unknownMsg, "remove it, or keep it if you added it on purpose")
 			continue
 		}
-		if msg := checkType(v, env[k]); msg != "" {
+		if msg := checkType(v, env[k]) + originMsg(k, env[k]); msg != "" {
 			add(Error, k, msg, fmt.Sprintf("set a valid value (default: %q)", v.Default))
 		}
 	}
@@ -183,6 +183,9 @@ func validate(d *Doc, schema *Schema, emit func(Finding)) {
 				fmt.Sprintf("set both to the same secret, e.g. with \"difyctl env set %s=...\"", l.Primary))
 		}
 	}
+	for _, f := range fieldFindings(d, env, schema) {
+		emit(f)
+	}
 	if msg := checkBroker(env); msg != "" {
 		add(Error, "CELERY_BROKER_URL", msg+" (workers reach Redis through it)", "rebuild it as redis://:<REDIS_PASSWORD>@<REDIS_HOST>:<REDIS_PORT>/1")
 	}
@@ -224,9 +227,8 @@ func checkType(v *Var, val string) string {
 			return fmt.Sprintf("is %q, not a number", shown)
 		}
 	case TypePort:
-		n, err := strconv.Atoi(val)
-		if err != nil || n < 1 || n > 65535 {
-			return fmt.Sprintf("is %q, not a port (1-65535)", shown)
+		if p := portProblem(val); p != "" {
+			return fmt.Sprintf("is %q, %s", shown, p)
 		}
 	case TypeBool:
 		switch strings.ToLower(val) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -29,21 +30,29 @@ type Options struct {
 	IO         *iostreams.IOStreams
 	ProjectDir string
 	Accessible bool
+	Getenv     func(string) string
 	StartUp    func(ctx context.Context) error // runs up after the wizard
+	// Program runs the full-screen model (tests replace it); nil: bubbletea
+	// on IO.
+	Program func(ctx context.Context, m tea.Model) error
 }
 
 // NewCmd returns the setup command.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IOStreams}
+	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "setup [--accessible]",
 		Short: "Interactive wizard: database, vector store, access, secrets, review, write, start",
-		Long: `Walk through a first Dify deployment: the metadata database, the vector store,
-the public URL and ports, the generated secrets (reveal or replace them), a
-review of the .env changes and their validation, then write .env (atomic,
-0600) and optionally start Dify. Every choice has a flag on init / up / env
-set, so nothing needs the wizard. --accessible (or ACCESSIBLE=1) asks plain
-questions without redrawing the screen.`,
+		Long: `Walk through a first Dify deployment, or edit the .env of one: the metadata
+database, the vector store, the public URL and ports, the secrets (kept unless
+replaced; reveal or replace them), a review of every .env change and of its
+validation, then write .env (atomic, 0600, a copy of the previous one kept)
+and optionally start Dify. Every choice has a flag on init / up / env set, so
+nothing needs the wizard. --accessible (or ACCESSIBLE=1, or TERM=dumb) asks
+plain questions without redrawing the screen.
+
+Exit status: 0 when .env was written, 1 when nothing was written (q, a
+refusal, a failure), 130 on ctrl+c.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, _, err := f.Project()
@@ -51,9 +60,6 @@ questions without redrawing the screen.`,
 				return err
 			}
 			opts.ProjectDir = dir
-			if f.Getenv("ACCESSIBLE") != "" {
-				opts.Accessible = true
-			}
 			opts.StartUp = func(ctx context.Context) error {
 				lo, err := config.LoadOptions(f, nil)
 				if err != nil {
@@ -65,15 +71,16 @@ questions without redrawing the screen.`,
 			return Run(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Accessible, "accessible", false, "plain prompts, no screen redraws (also ACCESSIBLE=1)")
+	cmd.Flags().BoolVar(&opts.Accessible, "accessible", false, "plain prompts, no screen redraws (also ACCESSIBLE=1 or TERM=dumb)")
 	return cmd
 }
 
 // Env gathers what the wizard needs from the project directory.
 func Env(dir string) (wizard.Env, error) {
 	path := filepath.Join(dir, ".env")
-	env := wizard.Env{Path: path, Validate: func(d *envgen.Doc) []envgen.Finding { return envgen.Validate(d, envgen.DefaultSchema()) }}
+	env := wizard.Env{Path: path}
 	env.PortInUse = func(p int) bool { used, err := netcheck.PortInUse(p); return err == nil && used }
+	env.DataIn = func(rel string) bool { return hasData(filepath.Join(dir, filepath.FromSlash(rel))) }
 	if d, err := envgen.ReadFile(path); err == nil {
 		env.Existing = d
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -88,34 +95,99 @@ func Env(dir string) (wizard.Env, error) {
 	return env, nil
 }
 
+// hasData reports whether dir exists and holds anything (a data directory a
+// service has initialised).
+func hasData(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return err == nil
+}
+
+// accessible reports whether to use plain prompts: asked for, or a terminal
+// that cannot redraw.
+func (opts *Options) accessible() bool {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return opts.Accessible || getenv("ACCESSIBLE") != "" || getenv("TERM") == "dumb"
+}
+
 // Run runs the wizard.
 func Run(ctx context.Context, opts *Options) error {
 	env, err := Env(opts.ProjectDir)
 	if err != nil {
 		return err
 	}
-	var a wizard.Answers
-	if opts.Accessible {
-		if a, err = wizard.Accessible(opts.IO.In, opts.IO.ErrOut, env); err != nil {
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	var res wizard.Result
+	if opts.accessible() {
+		res, err = wizard.Accessible(ctx, opts.IO.In, opts.IO.ErrOut, env)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			state := "nothing written"
+			if res.Written {
+				state = wizard.WrittenMessage(env.Path, res) + "; not started"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "setup: interrupted; %s\n", state)
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		case err != nil:
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("setup: %w; nothing written", err))
 		}
 	} else {
 		if !opts.IO.IsStdinTTY() || !opts.IO.IsStdoutTTY() {
 			return cmdutil.UsageError("setup needs a terminal; without one, run: difyctl init --profile postgresql --profile weaviate (see difyctl profiles), then difyctl env set KEY=VALUE for the rest; or difyctl setup --accessible")
 		}
-		m := wizard.New(env, opts.IO.ColorEnabled())
-		if _, err := tea.NewProgram(m, tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithContext(ctx)).Run(); err != nil && !errors.Is(err, tea.ErrProgramKilled) {
-			return err
+		env.Color = opts.IO.ColorEnabled()
+		m := wizard.New(env)
+		run := opts.Program
+		if run == nil {
+			run = func(ctx context.Context, m tea.Model) error {
+				_, err := tea.NewProgram(m, tea.WithInput(opts.IO.In), tea.WithOutput(opts.IO.Out), tea.WithContext(ctx)).Run()
+				return err
+			}
 		}
-		if m.Quit() || !m.Written() {
+		err := run(ctx, m)
+		res = m.Result()
+		if err != nil {
+			return programError(opts.IO.ErrOut, env.Path, res, err)
+		}
+		switch {
+		case res.Written && res.Interrupted:
+			fmt.Fprintln(opts.IO.ErrOut, wizard.WrittenMessage(env.Path, res)+"; not started (interrupted)")
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		case res.Interrupted:
+			fmt.Fprintln(opts.IO.ErrOut, "setup: interrupted; nothing written")
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		case !res.Written:
 			fmt.Fprintln(opts.IO.ErrOut, "setup: quit; nothing written")
-			return nil
+			return cmdutil.SilentError(cmdutil.ExitFailure)
 		}
-		a = m.Answers()
-		fmt.Fprintf(opts.IO.ErrOut, "wrote %s\n", env.Path)
+		fmt.Fprintln(opts.IO.ErrOut, wizard.WrittenMessage(env.Path, res))
 	}
-	if a.StartNow && opts.StartUp != nil {
+	if res.StartNow && opts.StartUp != nil {
 		return opts.StartUp(ctx)
 	}
 	return nil
+}
+
+// programError reports how the program itself ended: a panic in the wizard
+// is a bug, never a quiet exit (bubbletea has restored the terminal and
+// printed the trace by then).
+func programError(w io.Writer, path string, res wizard.Result, err error) error {
+	state := "nothing written"
+	if res.Written {
+		state = wizard.WrittenMessage(path, res)
+	}
+	switch {
+	case errors.Is(err, tea.ErrProgramPanic):
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("setup: the wizard crashed; this is a bug in difyctl, please report it with the trace above (%s)", state))
+	case errors.Is(err, tea.ErrInterrupted), errors.Is(err, context.Canceled), errors.Is(err, tea.ErrProgramKilled):
+		fmt.Fprintf(w, "setup: interrupted; %s\n", state)
+		return cmdutil.SilentError(cmdutil.ExitInterrupted)
+	}
+	return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("setup: %w (%s)", err, state))
 }

@@ -4,123 +4,354 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/profiles"
 )
 
-// View implements tea.Model. It fits 80×24 and uses the width it is given.
+// A screen is a header (the title, always on top), a body that scrolls when
+// the terminal is short ("↑ N more" / "↓ N more" marks), and a footer: the
+// input line, the error, the key help. Every line is wrapped to the width,
+// never cut, and the whole fits the height, so nothing scrolls off the top.
+
+type line struct {
+	text  string
+	style *lipgloss.Style
+}
+
+func (m *Model) size() (int, int) {
+	return max(m.width, 20), max(m.height, 6)
+}
+
+// View implements tea.Model.
 func (m *Model) View() string {
-	var b strings.Builder
+	w, h := m.size()
 	st := m.styles
-	fmt.Fprintf(&b, "%s  %s\n\n", st.title.Render("difyctl setup"), st.dim.Render(fmt.Sprintf("step %d/%d: %s", int(m.step)+1, len(stepTitles), stepTitles[m.step])))
-	switch m.step {
-	case StepWelcome:
-		b.WriteString("This writes a .env for Dify (mode 0600) at\n  " + m.env.Path + "\n")
-		b.WriteString("with fresh secrets, for one metadata database and one vector store.\n\n")
-		if m.env.Existing != nil {
-			b.WriteString("A .env exists there already:\n")
-			for i, opt := range []string{"Edit it, keeping every value", "Start fresh (a copy of the old one is kept)"} {
-				b.WriteString(m.item(i == m.cursor, opt) + "\n")
-			}
-		} else {
-			b.WriteString("Press enter to begin.\n")
-		}
-	case StepDatabase, StepVector:
-		names := m.dbNames
-		if m.step == StepVector {
-			names = m.vecNames
-		}
-		rows := max(4, m.height-8)
-		first := 0
-		if m.cursor >= rows {
-			first = m.cursor - rows + 1
-		}
-		for i := first; i < len(names) && i < first+rows; i++ {
-			p, _ := profiles.Get(names[i])
-			line := fmt.Sprintf("%-14s %s", p.Name, p.Description)
-			if p.Resources != "" && i == m.cursor {
-				line += " (" + p.Resources + ")"
-			}
-			b.WriteString(m.item(i == m.cursor, truncate(line, m.width-4)) + "\n")
-		}
-	case StepAccess:
-		vals := []string{orNone(m.a.PublicURL), m.a.HTTPPort, m.a.HTTPSPort, yesNo(m.a.TLS)}
-		for i, l := range accessLabels {
-			b.WriteString(m.item(i == m.cursor, fmt.Sprintf("%-38s %s", l, vals[i])) + "\n")
-		}
-	case StepSecrets:
-		b.WriteString("Generated for this host. r reveals, e replaces the selected one.\n\n")
-		for i, n := range m.secrets {
-			v := m.a.Secrets[n]
-			if !m.revealed[n] {
-				v = strings.Repeat("•", min(len(v), 12))
-			}
-			b.WriteString(m.item(i == m.cursor, fmt.Sprintf("%-30s %s", n, truncate(v, m.width-38))) + "\n")
-		}
-	case StepReview:
-		fmt.Fprintf(&b, "Database %s, vector store %s. %d change(s) to .env:\n", m.a.Database, m.a.Vector, len(m.review))
-		rows := max(3, m.height-12)
-		for i, l := range m.review {
-			if i == rows {
-				fmt.Fprintf(&b, "  ... and %d more\n", len(m.review)-rows)
-				break
-			}
-			b.WriteString("  " + truncate(l, m.width-4) + "\n")
-		}
-		errs, warns := 0, 0
-		for _, f := range m.findings {
-			if f.Severity == "error" {
-				errs++
-			} else {
-				warns++
-			}
-		}
-		fmt.Fprintf(&b, "\nenv validate: %d error(s), %d warning(s)\n", errs, warns)
-	case StepDone:
-		b.WriteString("Wrote " + m.env.Path + ".\n\nStart Dify now (difyctl up)? enter/y: yes, n: later\n")
+	head := []string{st.title.Render("difyctl setup") + "  " + st.dim.Render(ansi.Truncate(fmt.Sprintf("step %d/%d: %s", int(m.step)+1, len(stepTitles), stepTitles[m.step]), w-15, "…"))}
+	if h >= 12 {
+		head = append(head, "")
 	}
+	foot := m.footer(w)
+	rows := max(1, h-len(head)-len(foot))
+	body := m.window(m.body(w), rows)
+	out := append(head, body...)
+	out = append(out, foot...)
+	return strings.Join(out, "\n")
+}
+
+// bodyRows is how many body lines the screen shows now.
+func (m *Model) bodyRows() int {
+	w, h := m.size()
+	head := 1
+	if h >= 12 {
+		head = 2
+	}
+	return max(1, h-head-len(m.footer(w)))
+}
+
+func (m *Model) footer(w int) []string {
+	var out []string
 	if m.input != nil {
 		v := m.input.value
 		if m.input.secret {
-			v = strings.Repeat("•", len(v))
+			v = strings.Repeat("•", len([]rune(v)))
 		}
-		fmt.Fprintf(&b, "\n%s: %s█\n", m.input.label, v)
+		out = append(out, "")
+		out = append(out, wrap(m.input.label+": "+v+"█", w, "  ")...)
 	}
 	if m.errMsg != "" {
-		b.WriteString("\n" + m.styles.err.Render(truncate(m.errMsg, m.width-2)) + "\n")
+		for _, l := range wrap(m.errMsg, w, "  ") {
+			out = append(out, m.styles.err.Render(l))
+		}
 	}
-	b.WriteString("\n" + st.help.Render(m.help()))
-	return b.String()
+	full, short := m.help()
+	help := full
+	if ansi.StringWidth(full) > w {
+		help = short
+	}
+	out = append(out, "")
+	for _, l := range wrap(help, w, "") {
+		out = append(out, m.styles.help.Render(l))
+	}
+	return out
 }
 
-func (m *Model) help() string {
-	if m.input != nil {
-		return "type • enter: accept • esc: cancel • ctrl+c: quit without writing"
+// body is the step's content; focus lines (the selection) are kept in view.
+type body struct {
+	lines      []line
+	focus      int // first line to keep visible; -1 none
+	focusEnd   int
+	scrollable bool // the review: scrolled by the operator
+}
+
+func (m *Model) window(b body, rows int) []string {
+	n := len(b.lines)
+	render := func(l line) string {
+		if l.style != nil {
+			return l.style.Render(l.text)
+		}
+		return l.text
+	}
+	var out []string
+	if n <= rows {
+		for _, l := range b.lines {
+			out = append(out, render(l))
+		}
+		return out
+	}
+	// visible is how many lines fit below the marks with first on top.
+	visible := func(first int) (int, bool) { // lines, and whether a bottom mark shows
+		avail := rows
+		if first > 0 {
+			avail--
+		}
+		if first+avail < n {
+			return avail - 1, true
+		}
+		return avail, false
+	}
+	first := 0
+	if b.scrollable {
+		m.scroll = min(max(m.scroll, 0), n-rows+1)
+		first = m.scroll
+	} else if b.focus >= 0 {
+		// Keep the selection (and its note) in view.
+		for first < b.focus {
+			if v, _ := visible(first); b.focusEnd < first+max(v, 1) {
+				break
+			}
+			first++
+		}
+	}
+	avail, _ := visible(first)
+	top := first > 0
+	last := min(first+max(avail, 1), n)
+	if top {
+		out = append(out, m.styles.dim.Render(fmt.Sprintf("  ↑ %d more", first)))
+	}
+	for _, l := range b.lines[first:min(last, n)] {
+		out = append(out, render(l))
+	}
+	if last < n {
+		out = append(out, m.styles.dim.Render(fmt.Sprintf("  ↓ %d more", n-last)))
+	}
+	return out
+}
+
+func (m *Model) body(w int) body {
+	st := &m.styles
+	b := body{focus: -1}
+	add := func(s string, style *lipgloss.Style, indent string) {
+		for _, l := range wrap(s, w, indent) {
+			b.lines = append(b.lines, line{text: l, style: style})
+		}
+	}
+	blank := func() { b.lines = append(b.lines, line{}) }
+	a := m.a()
+	switch m.step {
+	case StepWelcome:
+		add("This writes a .env for Dify (mode 0600), for one metadata database and one vector store, at", nil, "")
+		add("  "+m.env.Path, nil, "  ")
+		blank()
+		if m.env.Existing != nil {
+			add("A .env exists there already:", nil, "")
+			b.focus, b.focusEnd = len(b.lines)+m.welcome, len(b.lines)+m.welcome
+			for i, opt := range []string{"Edit it, keeping every value", "Start fresh (new secrets; a copy of the old one is kept)"} {
+				m.item(&b, i == m.welcome, opt, w)
+			}
+		} else {
+			add("Every secret is generated for this host. Press enter to begin.", nil, "")
+		}
+	case StepDatabase, StepVector:
+		names := m.listNames()
+		for i, n := range names {
+			p, _ := profiles.Get(n)
+			text := fmt.Sprintf("%-14s %s", p.Name, p.Description)
+			if i == m.cursor {
+				b.focus, b.focusEnd = len(b.lines), len(b.lines)
+			}
+			b.lines = append(b.lines, m.itemLine(i == m.cursor, ansi.Truncate(text, w-2, "…")))
+		}
+		// The selection's full description and resource notes, never cut.
+		p, _ := profiles.Get(names[m.cursor])
+		blank()
+		note := p.Name + ": " + p.Description
+		if p.Resources != "" {
+			note += ". Needs: " + p.Resources
+		}
+		add(note, &st.dim, "  ")
+		b.focusEnd = len(b.lines) - 1
+	case StepAccess:
+		vals := []string{orNone(a.PublicURL), a.HTTPPort, a.HTTPSPort, yesNo(a.TLS)}
+		lw := min(36, w/2)
+		for i, l := range accessLabels {
+			text := fmt.Sprintf("%-*s %s", lw, l, vals[i])
+			if ansi.StringWidth(text)+2 > w {
+				text = l + ": " + vals[i]
+			}
+			m.item(&b, i == m.cursor, text, w)
+		}
+		blank()
+		add("Ports are checked free on this host; the public URL is scheme://host[:port], nothing after it.", &st.dim, "")
+	case StepSecrets:
+		names := m.secrets()
+		if len(names) == 0 {
+			add("This .env holds no secret difyctl generates.", nil, "")
+			break
+		}
+		add("Every value is kept unless you replace it here: r reveals, e replaces, u undoes a replacement.", nil, "")
+		blank()
+		nw := 0
+		for _, n := range names {
+			nw = max(nw, len(n))
+		}
+		nw = min(nw, w-12)
+		for i, n := range names {
+			v := m.secretValue(n)
+			shown := strings.Repeat("•", min(len(v), 12))
+			if m.revealed[n] {
+				shown = "(shown below)"
+			}
+			if _, ok := a.Replaced[n]; ok {
+				shown += " REPLACED"
+			}
+			if i == m.cursor {
+				b.focus, b.focusEnd = len(b.lines), len(b.lines)
+			}
+			m.item(&b, i == m.cursor, fmt.Sprintf("%-*s %s", nw, n, shown), w)
+		}
+		if n := names[min(m.cursor, len(names)-1)]; m.revealed[n] {
+			blank()
+			add(n+" = "+m.secretValue(n), nil, "  ")
+			b.focusEnd = len(b.lines) - 1
+		}
+	case StepReview:
+		b.scrollable = true
+		if m.confirm {
+			add("Changing these secrets breaks the data this deployment already holds:", &st.err, "")
+			for _, r := range m.risks {
+				add("! "+r, &st.warn, "  ")
+			}
+			blank()
+			add("Write anyway? y: write it • n or esc: back to the review (esc again to the Secrets screen, u undoes a replacement)", nil, "")
+			break
+		}
+		errs := m.errorCount()
+		add(fmt.Sprintf("Database %s, vector store %s. env validate: %d error(s), %d warning(s).", a.Database, a.Vector, errs, len(m.findings)-errs), nil, "")
+		if m.fresh && m.env.Existing != nil {
+			add("Start fresh: every secret is new and every value of the old .env is replaced (a copy is kept).", &st.warn, "")
+		}
+		if cs := m.changedSecrets(); len(cs) > 0 {
+			add(fmt.Sprintf("!! %d SECRET(S) CHANGE: %s", len(cs), strings.Join(cs, ", ")), &st.err, "   ")
+			for _, r := range m.risks {
+				add("! "+r, &st.warn, "  ")
+			}
+		}
+		add(fmt.Sprintf("%d change(s) to .env:", len(m.changes)), nil, "")
+		for _, c := range m.changes {
+			var style *lipgloss.Style
+			if c.Secret && c.Op == "~" {
+				style = &st.err
+			}
+			add("  "+c.String(), style, "      ")
+		}
+		if len(m.findings) > 0 {
+			blank()
+			add("env validate:", nil, "")
+		}
+		for _, f := range m.findings {
+			style := &st.warn
+			if f.Severity == envgen.Error {
+				style = &st.err
+			}
+			add(fmt.Sprintf("  %s: %s", f.Severity, f.String()), style, "      ")
+		}
+	case StepDone:
+		add("Wrote "+m.env.Path+" (0600).", nil, "")
+		if m.res.Backup != "" {
+			add("Kept the previous one as "+m.res.Backup+".", nil, "")
+		}
+		blank()
+		add("Start Dify now (difyctl up)? y: start now • n or enter: not now", nil, "")
+	}
+	return b
+}
+
+func (m *Model) itemLine(selected bool, s string) line {
+	if selected {
+		return line{text: "> " + s, style: &m.styles.selected}
+	}
+	return line{text: "  " + s}
+}
+
+func (m *Model) item(b *body, selected bool, s string, w int) {
+	for i, l := range wrap(s, w-2, "  ") {
+		prefix := "  "
+		if i == 0 && selected {
+			prefix = "> "
+		}
+		ln := line{text: prefix + l}
+		if selected {
+			ln.style = &m.styles.selected
+		}
+		b.lines = append(b.lines, ln)
+	}
+}
+
+// help is the key help, full and short; the short one is used when the
+// full one does not fit on a line, and wraps rather than being cut.
+func (m *Model) help() (full, short string) {
+	switch {
+	case m.input != nil:
+		return "type • enter: accept • esc: cancel • ctrl+u: clear • ctrl+c: quit without writing",
+			"enter accept • esc cancel • ctrl+u clear • ctrl+c quit"
+	case m.step == StepDone:
+		return "y: start now • n/enter: not now • ctrl+c: exit", "y start • n/enter not now"
+	case m.confirm:
+		return "y: write anyway • n/esc: back", "y write • n/esc back"
 	}
 	switch m.step {
+	case StepWelcome:
+		if m.env.Existing == nil {
+			return "enter: begin • q: quit without writing", "enter begin • q quit"
+		}
+		return "↑/↓ j/k: choose • enter: next • q: quit without writing", "↑↓ j/k choose • enter next • q quit"
 	case StepAccess:
-		return "↑/↓ j/k: move • enter/e: edit • space: toggle • tab: next • esc: back • q: quit"
+		return "↑/↓ j/k: move • enter/e: edit • enter/space: toggle • tab: next • esc: back • q: quit",
+			"↑↓ j/k move • enter edit/toggle • tab next • esc back • q quit"
 	case StepSecrets:
-		return "↑/↓: move • r: reveal • e: replace • enter: next • esc: back • q: quit"
+		return "↑/↓ j/k: move • r: reveal • e: replace • u: undo • enter: next • esc: back • q: quit",
+			"↑↓ j/k move • r reveal • e replace • u undo • enter next • esc back • q quit"
 	case StepReview:
-		return "enter: write .env • esc: back • q: quit without writing"
-	case StepDone:
-		return "enter/y: start now • n/q: exit"
+		return "↑/↓ j/k space: scroll • enter: write .env • esc: back • q: quit without writing",
+			"↑↓ j/k space scroll • enter write • esc back • q quit"
 	}
-	return "↑/↓ j/k: move • enter: choose • esc/shift+tab: back • q: quit without writing"
+	return "↑/↓ j/k: move • enter: choose • esc/shift+tab: back • q: quit without writing",
+		"↑↓ j/k move • enter choose • esc back • q quit"
 }
 
-func (m *Model) item(selected bool, s string) string {
-	if selected {
-		return m.styles.selected.Render("> " + s)
+// wrap breaks s into lines of at most w cells, at spaces where it can,
+// continuation lines indented.
+func wrap(s string, w int, indent string) []string {
+	w = max(w, 8)
+	if ansi.StringWidth(s) <= w {
+		return []string{s}
 	}
-	return "  " + s
-}
-
-func truncate(s string, n int) string {
-	if n < 4 || len([]rune(s)) <= n {
-		return s
+	first, _, _ := strings.Cut(ansi.Wrap(s, w, ""), "\n")
+	first = strings.TrimRight(first, " ")
+	rest, ok := strings.CutPrefix(s, first)
+	if !ok || first == "" {
+		return strings.Split(ansi.Hardwrap(s, w, true), "\n")
 	}
-	return string([]rune(s)[:n-3]) + "..."
+	out := []string{first}
+	if rest = strings.TrimLeft(rest, " "); rest != "" {
+		for _, l := range strings.Split(ansi.Wrap(rest, w-len(indent), ""), "\n") {
+			out = append(out, indent+l)
+		}
+	}
+	return out
 }
 
 func orNone(s string) string {

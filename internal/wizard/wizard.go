@@ -1,15 +1,16 @@
 // Package wizard is `difyctl setup`: a terminal walk from nothing to a
 // written .env (bubbletea), and the plain-prompt variant for screen readers.
 // Every answer maps to the same variables `difyctl init` and `env set` write,
-// through envgen, so the wizard adds no second way to make a .env.
+// through envgen, and every answer is checked with envgen's own per-value
+// checks, so the wizard adds no second way to make or judge a .env.
 package wizard
 
 import (
 	"fmt"
-	"net/url"
-	"sort"
-	"strconv"
+	"io"
+	"os"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -35,131 +36,182 @@ const (
 
 var stepTitles = []string{"Welcome", "Metadata database", "Vector store", "Access", "Secrets", "Review", "Written"}
 
-// Answers is everything the wizard asks.
+// Answers is what the operator chose in one mode (editing the existing .env,
+// or starting fresh). Each mode has its own: looking at one never changes the
+// other.
 type Answers struct {
-	Fresh     bool // replace an existing .env (a copy is kept) instead of editing it
 	Database  string
 	Vector    string
-	PublicURL string // empty: leave Dify's URLs on their defaults
+	PublicURL string // empty: Dify's defaults
 	HTTPPort  string
 	HTTPSPort string
 	TLS       bool
-	Secrets   map[string]string // the secret values to write, by variable
-	StartNow  bool
+	Replaced  map[string]string // secrets the operator replaced on the Secrets screen, by variable
+
+	tlsTouched bool // the operator set TLS themselves: the URL's scheme no longer decides it
 }
 
 // Env is what the wizard needs from the project.
 type Env struct {
-	Path      string         // the .env to write
-	Existing  *envgen.Doc    // the current .env, or nil
-	Generated *envgen.Doc    // a fresh .env for the defaults, for its secrets
-	PortInUse func(int) bool // checks a host port
-	Validate  func(*envgen.Doc) []envgen.Finding
+	Path      string                  // the .env to write
+	Existing  *envgen.Doc             // the current .env, or nil
+	Generated *envgen.Doc             // a fresh .env for the default profiles (others are generated on demand)
+	PortInUse func(int) bool          // checks a host port
+	DataIn    func(dir string) bool   // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
+	Now       func() time.Time        // the clock (nil: time.Now)
+	Color     bool                    // colour, in the profile the environment names (never asked of the terminal)
+	Write     func(*envgen.Doc) error // nil: envgen.WriteFile to Path
+}
+
+// Result is how the wizard ended.
+type Result struct {
+	Written     bool
+	Backup      string // the copy of the previous .env, when there was one
+	StartNow    bool
+	Interrupted bool // ctrl+c
 }
 
 // Model is the bubbletea model.
 type Model struct {
-	env      Env
-	step     Step
-	a        Answers
+	env    Env
+	step   Step
+	fresh  bool
+	modes  [2]Answers // [0] edit (or the only one without an .env), [1] start fresh
+	inits  [2]Answers // each mode's answers as it started, to write only what changed
+	gen    map[string]*envgen.Doc
+	drafts map[string]*envgen.Doc
+
 	cursor   int // list position on list steps, field on Access, row on Secrets
+	welcome  int // Welcome's choice
 	input    *field
 	errMsg   string
 	revealed map[string]bool
 	width    int
 	height   int
-	quit     bool
-	written  bool
 	styles   styles
-	secrets  []string // names of the secrets shown, in order
 	dbNames  []string
 	vecNames []string
-	review   []string // review lines
+
+	// Review.
+	doc      *envgen.Doc
+	changes  []Change
 	findings []envgen.Finding
+	risks    []string // what the changed secrets break in the data that exists
+	confirm  bool     // asking again before writing over data
+	scroll   int
+
+	res  Result
+	quit bool
 }
 
 type styles struct {
-	title, selected, dim, err, help lipgloss.Style
+	title, selected, dim, err, warn, help lipgloss.Style
+}
+
+// ColorProfile is the colour profile the environment names: COLORTERM
+// truecolor/24bit, a TERM with 256color, else the 8 ANSI colours. It is
+// read from the environment, not asked of the terminal, which a terminal
+// that does not answer would make wait.
+func ColorProfile(getenv func(string) string) termenv.Profile {
+	switch ct := strings.ToLower(getenv("COLORTERM")); {
+	case ct == "truecolor" || ct == "24bit":
+		return termenv.TrueColor
+	case strings.Contains(getenv("TERM"), "256color"):
+		return termenv.ANSI256
+	case getenv("TERM") == "" || getenv("TERM") == "dumb":
+		return termenv.Ascii
+	}
+	return termenv.ANSI
 }
 
 func newStyles(color bool) styles {
-	r := lipgloss.NewRenderer(nil)
-	if !color {
-		r.SetColorProfile(termenv.Ascii)
+	p := termenv.Ascii
+	if color {
+		p = ColorProfile(os.Getenv)
 	}
+	r := lipgloss.NewRenderer(io.Discard)
+	// Set, never detected: detection would query the terminal.
+	r.SetColorProfile(p)
+	r.SetHasDarkBackground(true)
 	return styles{
 		title:    r.NewStyle().Bold(true),
 		selected: r.NewStyle().Bold(true).Foreground(lipgloss.Color("6")),
 		dim:      r.NewStyle().Foreground(lipgloss.Color("8")),
-		err:      r.NewStyle().Foreground(lipgloss.Color("1")),
+		err:      r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		warn:     r.NewStyle().Foreground(lipgloss.Color("3")).Bold(true),
 		help:     r.NewStyle().Foreground(lipgloss.Color("8")),
 	}
 }
 
 // field is a one-line text input.
 type field struct {
-	label, value string
-	secret       bool
+	label, name, value string
+	secret             bool
 }
 
-// New returns the model for env; color false renders no ANSI colour.
-func New(env Env, color bool) *Model {
-	m := &Model{env: env, revealed: map[string]bool{}, styles: newStyles(color), width: 80, height: 24,
+// New returns the model for env.
+func New(env Env) *Model {
+	m := &Model{env: env, revealed: map[string]bool{}, styles: newStyles(env.Color), width: 80, height: 24,
+		gen: map[string]*envgen.Doc{}, drafts: map[string]*envgen.Doc{},
 		dbNames: profiles.Names(profiles.Database), vecNames: profiles.Names(profiles.Vector)}
-	m.a = Answers{Database: profiles.DefaultDatabase, Vector: profiles.DefaultVector, HTTPPort: "80", HTTPSPort: "443", Secrets: map[string]string{}}
-	base := env.Generated
+	def := Answers{Database: profiles.DefaultDatabase, Vector: profiles.DefaultVector, HTTPPort: "80", HTTPSPort: "443"}
+	m.inits = [2]Answers{def, def}
 	if env.Existing != nil {
-		base = env.Existing
+		e := def
 		cur := env.Existing.Map()
 		if sel, err := profiles.FromEnv(cur); err == nil {
-			m.a.Database, m.a.Vector = sel.Database, sel.Vector
+			e.Database, e.Vector = sel.Database, sel.Vector
 		}
-		m.a.PublicURL = cur["CONSOLE_WEB_URL"]
+		e.PublicURL = cur["CONSOLE_WEB_URL"]
 		if v := cur["EXPOSE_NGINX_PORT"]; v != "" {
-			m.a.HTTPPort = v
+			e.HTTPPort = v
 		}
 		if v := cur["EXPOSE_NGINX_SSL_PORT"]; v != "" {
-			m.a.HTTPSPort = v
+			e.HTTPSPort = v
 		}
-		m.a.TLS = strings.EqualFold(cur["NGINX_HTTPS_ENABLED"], "true")
+		e.TLS = strings.EqualFold(cur["NGINX_HTTPS_ENABLED"], "true")
+		m.inits[0] = e
 	}
-	for _, v := range envgen.DefaultSchema().Vars {
-		if !v.Generated() || len(v.Profiles) > 0 || v.Optional {
-			continue
-		}
-		if val, ok := base.Get(v.Name); ok && val != "" {
-			m.a.Secrets[v.Name] = val
-			m.secrets = append(m.secrets, v.Name)
-		}
+	for i := range m.modes {
+		m.modes[i] = m.inits[i]
+		m.modes[i].Replaced = map[string]string{}
 	}
-	// Tied secrets follow their primary; show only primaries.
-	m.secrets = primaries(m.secrets)
 	return m
 }
 
-func primaries(names []string) []string {
-	secondary := map[string]bool{}
-	for _, l := range envgen.Links {
-		secondary[l.Secondary] = true
+func (m *Model) now() time.Time {
+	if m.env.Now != nil {
+		return m.env.Now()
 	}
-	var out []string
-	for _, n := range names {
-		if !secondary[n] {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return time.Now()
 }
 
-// Answers returns the answers so far.
-func (m *Model) Answers() Answers { return m.a }
+func (m *Model) mode() int {
+	if m.fresh {
+		return 1
+	}
+	return 0
+}
 
-// Quit reports whether the user quit without writing.
+// a is the answers of the mode in use.
+func (m *Model) a() *Answers { return &m.modes[m.mode()] }
+
+func (m *Model) initial() Answers { return m.inits[m.mode()] }
+
+// Answers returns the answers of the mode in use.
+func (m *Model) Answers() Answers { return *m.a() }
+
+// Fresh reports whether the operator chose to start fresh.
+func (m *Model) Fresh() bool { return m.fresh }
+
+// Result reports how the wizard ended.
+func (m *Model) Result() Result { return m.res }
+
+// Quit reports whether the user quit (q or ctrl+c) before writing.
 func (m *Model) Quit() bool { return m.quit }
 
 // Written reports whether the .env was written.
-func (m *Model) Written() bool { return m.written }
+func (m *Model) Written() bool { return m.res.Written }
 
 // Step returns the current step.
 func (m *Model) Step() Step { return m.step }
@@ -175,11 +227,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyMsg:
 		// A terminal may deliver several typed keys at once ("jj").
-		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && m.input == nil {
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && m.input == nil && !msg.Paste {
 			var cmd tea.Cmd
 			for _, r := range msg.Runes {
 				_, cmd = m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
-				if m.quit || cmd != nil {
+				if cmd != nil {
 					return m, cmd
 				}
 			}
@@ -193,39 +245,54 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	s := k.String()
 	if s == "ctrl+c" {
-		m.quit = true
+		m.res.Interrupted = true
+		m.quit = !m.res.Written
 		return m, tea.Quit
 	}
 	if m.input != nil {
 		return m.editKey(k)
 	}
+	if m.step == StepDone {
+		switch s {
+		case "y":
+			m.res.StartNow = true
+			return m, tea.Quit
+		case "n", "enter", "q", "esc":
+			return m, tea.Quit
+		}
+		return m, nil
+	}
+	if m.confirm {
+		switch s {
+		case "y":
+			return m.doWrite()
+		case "n", "esc":
+			m.confirm = false
+		}
+		return m, nil
+	}
 	switch s {
 	case "q":
-		m.quit = m.step != StepDone || !m.written
+		m.quit = true
 		return m, tea.Quit
 	case "esc", "shift+tab":
 		m.back()
 		return m, nil
 	}
+	m.errMsg = ""
 	switch m.step {
 	case StepWelcome:
 		switch s {
 		case "up", "k", "down", "j":
 			if m.env.Existing != nil {
-				m.cursor = 1 - m.cursor
+				m.welcome = 1 - m.welcome
 			}
 		case "enter", "tab":
-			m.a.Fresh = m.env.Existing != nil && m.cursor == 1
-			if m.a.Fresh {
-				m.resetToGenerated()
-			}
+			m.fresh = m.env.Existing != nil && m.welcome == 1
 			m.next()
 		}
 	case StepDatabase, StepVector:
-		names := m.dbNames
-		if m.step == StepVector {
-			names = m.vecNames
-		}
+		names := m.listNames()
 		switch s {
 		case "up", "k":
 			m.cursor = (m.cursor + len(names) - 1) % len(names)
@@ -233,9 +300,9 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.cursor = (m.cursor + 1) % len(names)
 		case "enter", "tab":
 			if m.step == StepDatabase {
-				m.a.Database = names[m.cursor]
+				m.a().Database = names[m.cursor]
 			} else {
-				m.a.Vector = names[m.cursor]
+				m.a().Vector = names[m.cursor]
 			}
 			m.next()
 		}
@@ -245,54 +312,68 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.cursor = (m.cursor + 3) % 4
 		case "down", "j":
 			m.cursor = (m.cursor + 1) % 4
-		case " ", "space":
+		case " ", "enter", "e":
 			if m.cursor == 3 {
-				m.a.TLS = !m.a.TLS
-			}
-		case "e":
-			m.editAccess()
-		case "enter":
-			if m.cursor < 3 {
-				m.editAccess()
+				if s != "e" {
+					m.a().TLS, m.a().tlsTouched = !m.a().TLS, true
+				}
 				return m, nil
 			}
-			m.nextFromAccess()
+			m.editAccess()
 		case "tab":
 			m.nextFromAccess()
 		}
 	case StepSecrets:
+		names := m.secrets()
+		if len(names) == 0 {
+			if s == "enter" || s == "tab" {
+				m.next()
+			}
+			return m, nil
+		}
+		m.cursor = min(m.cursor, len(names)-1)
 		switch s {
 		case "up", "k":
-			m.cursor = (m.cursor + len(m.secrets) - 1) % len(m.secrets)
+			m.cursor = (m.cursor + len(names) - 1) % len(names)
 		case "down", "j":
-			m.cursor = (m.cursor + 1) % len(m.secrets)
+			m.cursor = (m.cursor + 1) % len(names)
 		case "r":
-			n := m.secrets[m.cursor]
+			n := names[m.cursor]
 			m.revealed[n] = !m.revealed[n]
 		case "e":
-			n := m.secrets[m.cursor]
-			m.input = &field{label: n, value: "", secret: true}
+			n := names[m.cursor]
+			m.input = &field{label: "New " + n, name: n, secret: true}
+		case "u":
+			delete(m.a().Replaced, names[m.cursor])
 		case "enter", "tab":
 			m.next()
 		}
 	case StepReview:
-		if s == "enter" || s == "tab" {
-			if err := m.write(); err != nil {
-				m.errMsg = err.Error()
-				return m, nil
-			}
-			m.next()
-		}
-	case StepDone:
 		switch s {
-		case "enter", "y":
-			m.a.StartNow = true
-			return m, tea.Quit
-		case "n":
-			return m, tea.Quit
+		case "up", "k":
+			m.scroll--
+		case "down", "j":
+			m.scroll++
+		case "pgup", "b":
+			m.scroll -= max(1, m.bodyRows()-1)
+		case "pgdown", " ", "f":
+			m.scroll += max(1, m.bodyRows()-1)
+		case "home", "g":
+			m.scroll = 0
+		case "end", "G":
+			m.scroll = 1 << 30
+		case "enter", "tab":
+			return m.writeAsked()
 		}
 	}
 	return m, nil
+}
+
+func (m *Model) listNames() []string {
+	if m.step == StepVector {
+		return m.vecNames
+	}
+	return m.dbNames
 }
 
 func (m *Model) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -302,14 +383,23 @@ func (m *Model) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case tea.KeyEnter, tea.KeyTab:
 		if err := m.commitInput(); err != nil {
 			m.errMsg = err.Error()
+			if m.input.secret {
+				// A masked value cannot be corrected by eye: start over.
+				m.input.value = ""
+			}
 			return m, nil
 		}
 		m.input, m.errMsg = nil, ""
 	case tea.KeyBackspace:
+		m.errMsg = ""
 		if r := []rune(m.input.value); len(r) > 0 {
 			m.input.value = string(r[:len(r)-1])
 		}
+	case tea.KeyCtrlU:
+		m.errMsg = ""
+		m.input.value = ""
 	case tea.KeyRunes, tea.KeySpace:
+		m.errMsg = ""
 		m.input.value += string(k.Runes)
 	}
 	return m, nil
@@ -318,7 +408,8 @@ func (m *Model) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 var accessLabels = []string{"Public URL (empty: Dify's defaults)", "HTTP port", "HTTPS port", "nginx terminates TLS"}
 
 func (m *Model) editAccess() {
-	vals := []string{m.a.PublicURL, m.a.HTTPPort, m.a.HTTPSPort}
+	a := m.a()
+	vals := []string{a.PublicURL, a.HTTPPort, a.HTTPSPort}
 	if m.cursor < 3 {
 		m.input = &field{label: accessLabels[m.cursor], value: vals[m.cursor]}
 	}
@@ -326,100 +417,157 @@ func (m *Model) editAccess() {
 
 func (m *Model) commitInput() error {
 	v := m.input.value
+	a := m.a()
 	if m.step == StepSecrets {
-		if err := CheckSecret(v); err != nil {
+		if err := envgen.CheckSecret(v); err != nil {
 			return err
 		}
-		m.a.Secrets[m.input.label] = v
+		d, err := m.draft()
+		if err != nil {
+			return err
+		}
+		if old, _ := d.Get(m.input.name); old == v {
+			delete(a.Replaced, m.input.name)
+		} else {
+			a.Replaced[m.input.name] = v
+		}
 		return nil
 	}
 	switch m.cursor {
 	case 0:
-		if v != "" {
-			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("%q is not an http(s)://host URL", v)
-			}
-			if u.Scheme == "https" {
-				m.a.TLS = true
-			}
-		}
-		m.a.PublicURL = strings.TrimRight(v, "/")
+		return m.setURL(strings.TrimSpace(v))
 	case 1, 2:
-		if err := m.checkPort(v); err != nil {
+		if err := m.checkPort(v, m.cursor); err != nil {
 			return err
 		}
 		if m.cursor == 1 {
-			m.a.HTTPPort = v
+			a.HTTPPort = v
 		} else {
-			m.a.HTTPSPort = v
+			a.HTTPSPort = v
 		}
 	}
 	return nil
 }
 
-func (m *Model) checkPort(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q is not a port (1-65535)", v)
+// setURL takes a public URL answer. Unless the operator set TLS themselves,
+// a change of scheme decides it: https on, http off, none as the file had it.
+func (m *Model) setURL(v string) error {
+	a := m.a()
+	if v != "" {
+		if err := envgen.CheckOriginURL(v); err != nil {
+			return err
+		}
+		v = strings.TrimSuffix(v, "/")
 	}
-	if m.env.PortInUse != nil && m.env.PortInUse(n) {
+	if !a.tlsTouched && scheme(v) != scheme(a.PublicURL) {
+		switch scheme(v) {
+		case "https":
+			a.TLS = true
+		case "http":
+			a.TLS = false
+		default:
+			a.TLS = m.initial().TLS
+		}
+	}
+	a.PublicURL = v
+	return nil
+}
+
+func scheme(u string) string {
+	s, _, _ := strings.Cut(u, "://")
+	if s == u {
+		return ""
+	}
+	return s
+}
+
+// checkPort checks an answer for the HTTP (which 1) or HTTPS (2) port:
+// envgen's rule, distinct from the other published ports, free on this host
+// unless the deployment already publishes it.
+func (m *Model) checkPort(v string, which int) error {
+	if err := envgen.CheckPort(v); err != nil {
+		return err
+	}
+	probe := map[string]string{}
+	if m.env.Existing != nil && !m.fresh {
+		probe = m.env.Existing.Map()
+	}
+	a := m.a()
+	probe["EXPOSE_NGINX_PORT"], probe["EXPOSE_NGINX_SSL_PORT"] = a.HTTPPort, a.HTTPSPort
+	self := envgen.PublishedPorts[which-1]
+	probe[self] = v
+	if dup, first, _ := envgen.DuplicatePort(probe, envgen.DefaultSchema()); dup != "" {
+		other := first
+		if other == self {
+			other = dup
+		}
+		return fmt.Errorf("port %s is already published as %s; choose another", v, other)
+	}
+	if m.portIsOurs(v) {
+		return nil
+	}
+	if n := atoi(v); m.env.PortInUse != nil && m.env.PortInUse(n) {
 		return fmt.Errorf("port %d is in use on this host; choose another", n)
 	}
 	return nil
 }
 
-// CheckSecret refuses replacement secrets that are short or would break a
-// URL or a shell (CELERY_BROKER_URL embeds the Redis password).
-func CheckSecret(v string) error {
-	if len(v) < 16 {
-		return fmt.Errorf("at least 16 characters, please (%d given)", len(v))
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
 	}
-	if i := strings.IndexAny(v, " @:/?#%'\"\\$`"); i >= 0 {
-		return fmt.Errorf("%q would break a URL or a shell; use letters, digits, - _ . + = ~", v[i:i+1])
-	}
-	return nil
+	return n
 }
 
 func (m *Model) nextFromAccess() {
-	for _, p := range []string{m.a.HTTPPort, m.a.HTTPSPort} {
-		if err := m.checkPort(p); err != nil && !m.portIsOurs(p) {
-			m.errMsg = err.Error()
+	a := m.a()
+	for i, p := range []string{a.HTTPPort, a.HTTPSPort} {
+		if err := m.checkPort(p, i+1); err != nil {
+			m.errMsg = accessLabels[i+1] + ": " + err.Error()
+			m.cursor = i + 1
 			return
 		}
 	}
 	m.next()
 }
 
-// portIsOurs: the port the existing .env already uses (our own nginx may hold it).
+// portIsOurs: the port the existing .env already publishes (our own nginx
+// may hold it).
 func (m *Model) portIsOurs(p string) bool {
-	if m.env.Existing == nil || m.a.Fresh {
+	if m.env.Existing == nil || m.fresh {
 		return false
 	}
 	cur := m.env.Existing.Map()
 	return p == cur["EXPOSE_NGINX_PORT"] || p == cur["EXPOSE_NGINX_SSL_PORT"]
 }
 
-func (m *Model) resetToGenerated() {
-	for _, n := range m.secrets {
-		if v, ok := m.env.Generated.Get(n); ok {
-			m.a.Secrets[n] = v
-		}
+// secrets are the names on the Secrets screen.
+func (m *Model) secrets() []string {
+	d, err := m.draft()
+	if err != nil {
+		return nil
 	}
+	return secretNames(d)
+}
+
+// secretValue is what will be written for the secret name.
+func (m *Model) secretValue(name string) string {
+	if v, ok := m.a().Replaced[name]; ok {
+		return v
+	}
+	d, err := m.draft()
+	if err != nil {
+		return ""
+	}
+	v, _ := d.Get(name)
+	return v
 }
 
 func (m *Model) next() {
 	m.errMsg = ""
 	m.step++
-	m.cursor = 0
-	switch m.step {
-	case StepDatabase:
-		m.cursor = index(m.dbNames, m.a.Database)
-	case StepVector:
-		m.cursor = index(m.vecNames, m.a.Vector)
-	case StepReview:
-		m.prepareReview()
-	}
+	m.enter()
 }
 
 func (m *Model) back() {
@@ -428,13 +576,121 @@ func (m *Model) back() {
 	}
 	m.errMsg = ""
 	m.step--
-	m.cursor = 0
+	m.enter()
+}
+
+func (m *Model) enter() {
+	m.cursor, m.scroll, m.confirm = 0, 0, false
 	switch m.step {
 	case StepDatabase:
-		m.cursor = index(m.dbNames, m.a.Database)
+		m.cursor = index(m.dbNames, m.a().Database)
 	case StepVector:
-		m.cursor = index(m.vecNames, m.a.Vector)
+		m.cursor = index(m.vecNames, m.a().Vector)
+	case StepSecrets:
+		if _, err := m.draft(); err != nil {
+			m.errMsg = err.Error()
+		}
+	case StepReview:
+		m.prepareReview()
 	}
+}
+
+func (m *Model) prepareReview() {
+	m.doc, m.changes, m.findings, m.risks = nil, nil, nil, nil
+	d, err := m.build()
+	if err != nil {
+		m.errMsg = err.Error()
+		return
+	}
+	m.doc = d
+	var before *envgen.Doc
+	if !m.fresh {
+		before = m.env.Existing
+	}
+	m.changes = Diff(before, d)
+	m.findings = envgen.Validate(d, envgen.DefaultSchema())
+	if m.env.Existing == nil || m.env.DataIn == nil {
+		return
+	}
+	old, now := m.env.Existing.Map(), d.Map()
+	for _, name := range secretNames(d) {
+		if o := old[name]; o == "" || o == now[name] {
+			continue
+		}
+		if dir, breaks := dataEffects(name, now); dir != "" && m.env.DataIn(dir) {
+			m.risks = append(m.risks, fmt.Sprintf("%s changes, and %s holds data: %s.", name, dir, breaks))
+		}
+	}
+}
+
+// changedSecrets are the secrets whose value the write changes.
+func (m *Model) changedSecrets() []string {
+	var out []string
+	for _, c := range m.changes {
+		if c.Secret && c.Op == "~" {
+			out = append(out, c.Var)
+		}
+	}
+	return out
+}
+
+func (m *Model) errorCount() int {
+	n := 0
+	for _, f := range m.findings {
+		if f.Severity == envgen.Error {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *Model) writeAsked() (tea.Model, tea.Cmd) {
+	if m.doc == nil {
+		return m, nil
+	}
+	if n := m.errorCount(); n > 0 {
+		m.errMsg = fmt.Sprintf("not written: env validate finds %d error(s), listed above; esc goes back to fix them", n)
+		return m, nil
+	}
+	if len(m.risks) > 0 {
+		m.confirm = true
+		return m, nil
+	}
+	return m.doWrite()
+}
+
+func (m *Model) doWrite() (tea.Model, tea.Cmd) {
+	m.confirm = false
+	if err := m.write(); err != nil {
+		m.errMsg = err.Error()
+		return m, nil
+	}
+	m.step = StepDone
+	return m, nil
+}
+
+// write keeps a copy of an existing .env and writes the reviewed one
+// atomically (0600).
+func (m *Model) write() error {
+	if fs := envgen.Validate(m.doc, envgen.DefaultSchema()); envgen.HasErrors(fs, false) {
+		return fmt.Errorf("not written: env validate finds errors")
+	}
+	if _, err := os.Stat(m.env.Path); err == nil {
+		b, err := envgen.Backup(m.env.Path, m.now())
+		if err != nil {
+			return fmt.Errorf("not written: keeping a copy of %s: %w", m.env.Path, err)
+		}
+		m.res.Backup = b
+	}
+	write := m.env.Write
+	if write == nil {
+		write = func(d *envgen.Doc) error { return envgen.WriteFile(m.env.Path, d) }
+	}
+	if err := write(m.doc); err != nil {
+		return fmt.Errorf("not written: %w", err)
+	}
+	m.res.Written = true
+	return nil
 }
 
 func index(ss []string, s string) int {

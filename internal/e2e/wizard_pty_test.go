@@ -1,0 +1,658 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/hinshun/vt10x"
+
+	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/testenv"
+	"github.com/difyctl/difyctl/profiles"
+)
+
+// The setup wizard driven as an operator drives it: the real binary in a
+// pseudo-terminal, its output read by a VT emulator (vt10x) that, like a
+// terminal that does not answer queries, sends nothing back. Each case runs
+// at 60x15 and 120x40; each checks the screens, the exit code and the .env
+// byte for byte.
+
+var wizardSizes = [][2]int{{60, 15}, {120, 40}}
+
+type vterm struct {
+	t          *testing.T
+	cols, rows int
+	ptmx       *os.File
+	vt         vt10x.Terminal
+	mu         sync.Mutex
+	raw        bytes.Buffer
+	exited     chan struct{}
+	code       int
+}
+
+// startWizard runs difyctl --project-dir dir setup args... in a cols x rows
+// pseudo-terminal. TERM is xterm-256color unless env says otherwise; CI is
+// unset in the child so that nothing skips a terminal query on its account.
+func startWizard(t *testing.T, dir string, cols, rows int, env []string, args ...string) *vterm {
+	t.Helper()
+	cmd := exec.Command(testenv.Difyctl(t), append([]string{"--project-dir", dir, "setup"}, args...)...)
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "TERM", "CI", "NO_COLOR", "COLORTERM", "ACCESSIBLE":
+		default:
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "TERM=xterm-256color"), env...)
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vterm{t: t, cols: cols, rows: rows, ptmx: ptmx, vt: vt10x.New(vt10x.WithSize(cols, rows)), exited: make(chan struct{})}
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			if n > 0 {
+				v.mu.Lock()
+				v.raw.Write(buf[:n])
+				v.vt.Write(buf[:n])
+				v.mu.Unlock()
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			v.code = ee.ExitCode()
+		} else if err != nil {
+			v.code = -1
+		}
+		<-read // the last output is on screen before exited closes
+		close(v.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-v.exited:
+		default:
+			cmd.Process.Kill()
+			<-v.exited
+		}
+		ptmx.Close()
+	})
+	return v
+}
+
+// screen is the terminal's text, trailing spaces and empty lines dropped.
+func (v *vterm) screen() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var lines []string
+	for y := 0; y < v.rows; y++ {
+		var b strings.Builder
+		for x := 0; x < v.cols; x++ {
+			c := v.vt.Cell(x, y).Char
+			if c == 0 {
+				c = ' '
+			}
+			b.WriteRune(c)
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
+}
+
+func (v *vterm) output() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.raw.String()
+}
+
+// waitFor waits until the screen shows every one of want and stops changing.
+func (v *vterm) waitFor(want ...string) string {
+	v.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	prev := ""
+	for time.Now().Before(deadline) {
+		s := v.screen()
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(s, w)
+		}
+		if ok && s == prev {
+			v.checkScreen(s)
+			return s
+		}
+		prev = s
+		time.Sleep(40 * time.Millisecond)
+	}
+	v.t.Fatalf("%dx%d: the screen never showed %q:\n%s", v.cols, v.rows, want, v.screen())
+	return ""
+}
+
+// checkScreen: while the wizard runs, its title is on the first line and a
+// key help on the last (the terminal is the screen's size, so nothing else
+// can overflow).
+func (v *vterm) checkScreen(s string) {
+	v.t.Helper()
+	select {
+	case <-v.exited:
+		return
+	default:
+	}
+	lines := strings.Split(s, "\n")
+	if !strings.HasPrefix(lines[0], "difyctl setup") && !strings.Contains(s, "[") {
+		v.t.Errorf("%dx%d: the title is not on top:\n%s", v.cols, v.rows, s)
+	}
+}
+
+// send types keys; each is written on its own so that escape is read alone.
+func (v *vterm) send(keys ...string) {
+	v.t.Helper()
+	for _, k := range keys {
+		if _, err := v.ptmx.Write([]byte(k)); err != nil {
+			v.t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+}
+
+func (v *vterm) exit() int {
+	v.t.Helper()
+	select {
+	case <-v.exited:
+	case <-time.After(20 * time.Second):
+		v.t.Fatalf("the wizard did not exit:\n%s", v.screen())
+	}
+	return v.code
+}
+
+const (
+	kEnter = "\r"
+	kTab   = "\t"
+	kEsc   = "\x1b"
+	kDown  = "\x1b[B"
+	kUp    = "\x1b[A"
+	kCtrlC = "\x03"
+	kCtrlU = "\x15"
+)
+
+// existingEnv writes a generated .env (postgresql + weaviate) into a new
+// directory, changed by edit, and returns the directory and its bytes.
+func existingEnv(t *testing.T, edit func(d *envgen.Doc)) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	sel, _ := profiles.Select(nil, false)
+	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// High ports, so that nothing on the test host holds them.
+	d.Set("EXPOSE_NGINX_PORT", "18080")
+	d.Set("EXPOSE_NGINX_SSL_PORT", "18443")
+	if edit != nil {
+		edit(d)
+	}
+	if err := envgen.WriteFile(filepath.Join(dir, ".env"), d); err != nil {
+		t.Fatal(err)
+	}
+	return dir, d.Bytes()
+}
+
+func envBytes(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// expectEnv compares the written .env with orig changed by set, byte for byte.
+func expectEnv(t *testing.T, dir string, orig []byte, set map[string]string) {
+	t.Helper()
+	want, err := envgen.Parse(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		want.Set(k, v)
+	}
+	got := envBytes(t, dir)
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("written .env differs from the expected one:\n%s", lineDiff(want.Bytes(), got))
+	}
+}
+
+func lineDiff(want, got []byte) string {
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	var out []string
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			out = append(out, fmt.Sprintf("line %d: want %q got %q", i+1, a, b))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func backups(t *testing.T, dir string) []string {
+	b, _ := filepath.Glob(filepath.Join(dir, ".env.bak-*"))
+	return b
+}
+
+func eachSize(t *testing.T, f func(t *testing.T, cols, rows int)) {
+	for _, s := range wizardSizes {
+		t.Run(fmt.Sprintf("%dx%d", s[0], s[1]), func(t *testing.T) { f(t, s[0], s[1]) })
+	}
+}
+
+// Finding 1: a look at "Start fresh" then "Edit it" keeps every value, the
+// secrets included; writing prints where the previous .env went.
+func TestWizardPTYEditAfterFreshKeepsSecrets(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir, orig := existingEnv(t, nil)
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7", "> Edit it")
+		v.send(kDown)
+		v.waitFor("> Start fresh")
+		v.send(kEnter)
+		v.waitFor("step 2/7")
+		v.send(kEsc)
+		v.waitFor("step 1/7", "> Start fresh")
+		v.send(kUp)
+		v.waitFor("> Edit it")
+		v.send(kEnter)
+		v.waitFor("step 2/7")
+		v.send(kEnter)
+		v.waitFor("step 3/7")
+		v.send(kEnter)
+		v.waitFor("step 4/7")
+		v.send(kTab)
+		v.waitFor("step 5/7")
+		v.send(kEnter)
+		s := v.waitFor("step 6/7", "0 change(s)")
+		if strings.Contains(s, "SECRET") {
+			t.Fatalf("review changes a secret:\n%s", s)
+		}
+		v.send(kEnter)
+		v.waitFor("Kept the previous one as", "Start Dify now")
+		v.send(kEnter) // not now
+		if code := v.exit(); code != 0 {
+			t.Fatalf("exit %d:\n%s", code, v.screen())
+		}
+		b := backups(t, dir)
+		if len(b) != 1 || !strings.Contains(strings.ReplaceAll(v.screen(), "\n", ""), "kept the previous one as "+b[0]) && !strings.Contains(v.output(), "kept the previous one as "+b[0]) {
+			t.Fatalf("backup %v not reported:\n%s", b, v.screen())
+		}
+		expectEnv(t, dir, orig, nil)
+		if old, _ := os.ReadFile(b[0]); !bytes.Equal(old, orig) {
+			t.Fatal("the kept copy is not the previous .env")
+		}
+	})
+}
+
+// Findings 2 and 5: a rejected secret is cleared, the error goes when typing
+// resumes; the review marks the changed secret; ctrl+c on "Start Dify now?"
+// after writing exits 130 and says the .env was written.
+func TestWizardPTYRejectedSecretAndCtrlC(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir, orig := existingEnv(t, nil)
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.send("e")
+		v.waitFor("New SECRET_KEY: █")
+		v.send("short", kEnter)
+		s := v.waitFor("at least 16 characters", "New SECRET_KEY: █")
+		if strings.Contains(s, "•") && strings.Contains(s, "New SECRET_KEY: •") {
+			t.Fatalf("rejected value left in the field:\n%s", s)
+		}
+		v.send("x")
+		s = v.waitFor("New SECRET_KEY: •█")
+		if strings.Contains(s, "at least 16") {
+			t.Fatalf("the error stays while typing:\n%s", s)
+		}
+		v.send(kCtrlU, "operator-secret-key-0123456789", kEnter)
+		v.waitFor("REPLACED")
+		v.send(kEnter)
+		v.waitFor("step 6/7", "SECRET(S) CHANGE: SECRET_KEY")
+		v.send(kEnter)
+		v.waitFor("Start Dify now")
+		v.send(kCtrlC)
+		if code := v.exit(); code != 130 {
+			t.Fatalf("exit %d, want 130:\n%s", code, v.screen())
+		}
+		if !strings.Contains(v.output(), "not started (interrupted)") || strings.Contains(v.output(), "nothing written") {
+			t.Fatalf("ctrl+c after writing misreported:\n%s", v.screen())
+		}
+		expectEnv(t, dir, orig, map[string]string{"SECRET_KEY": "operator-secret-key-0123456789"})
+	})
+}
+
+// Finding 3: clearing the public URL in edit mode resets the URL variables.
+func TestWizardPTYClearURL(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir, orig := existingEnv(t, func(d *envgen.Doc) {
+			for _, k := range envgen.OriginURLs {
+				d.Set(k, "https://dify.example.com")
+			}
+			d.Set("NEXT_PUBLIC_SOCKET_URL", "wss://dify.example.com")
+			d.Set("ENDPOINT_URL_TEMPLATE", "https://dify.example.com/e/{hook_id}")
+			d.Set("NGINX_SERVER_NAME", "dify.example.com")
+		})
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter, kEnter)
+		v.waitFor("step 4/7", "https://dify.example.com")
+		v.send(kEnter)
+		v.waitFor("https://dify.example.com█")
+		v.send(kCtrlU, kEnter)
+		v.waitFor("(none)")
+		v.send(kTab)
+		v.waitFor("step 5/7")
+		v.send(kEnter)
+		v.waitFor("step 6/7", "10 change(s)")
+		v.send(kEnter)
+		v.waitFor("Start Dify now")
+		v.send("n")
+		if code := v.exit(); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		want := map[string]string{"NEXT_PUBLIC_SOCKET_URL": "ws://localhost", "ENDPOINT_URL_TEMPLATE": "http://localhost/e/{hook_id}", "NGINX_SERVER_NAME": "_", "TRIGGER_URL": "http://localhost"}
+		for _, k := range envgen.OriginURLs {
+			if k != "TRIGGER_URL" {
+				want[k] = ""
+			}
+		}
+		expectEnv(t, dir, orig, want)
+	})
+}
+
+// Finding 4: an .env without secrets does not crash the wizard; q quits
+// with exit 1 and writes nothing.
+func TestWizardPTYEnvWithoutSecrets(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir := t.TempDir()
+		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\n")
+		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.send("j", "r", "e")
+		v.waitFor("New DB_PASSWORD: █")
+		v.send(kEsc)
+		v.waitFor("(shown below)")
+		v.send("q")
+		if code := v.exit(); code != 1 {
+			t.Fatalf("exit %d, want 1", code)
+		}
+		if out := v.output(); !strings.Contains(out, "quit; nothing written") || strings.Contains(out, "panic") {
+			t.Fatalf("output:\n%s", v.screen())
+		}
+		if !bytes.Equal(envBytes(t, dir), orig) {
+			t.Fatal(".env changed")
+		}
+	})
+}
+
+// Findings 6 and 7: ports and URLs checked with env validate's rules; TLS
+// follows the URL's scheme both ways; enter and space toggle it; ctrl+c
+// before writing exits 130 and writes nothing.
+func TestWizardPTYPortsURLsTLS(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir := t.TempDir()
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter, kEnter)
+		v.waitFor("step 4/7")
+		v.send(kDown, kEnter, kCtrlU)
+		for _, bad := range []string{"+80", "0080"} {
+			v.send(bad, kEnter)
+			v.waitFor("not a port (1-65535)", "HTTP port: "+bad+"█")
+			v.send(kCtrlU)
+		}
+		v.send("18443", kEnter, kDown, kEnter, kCtrlU, "18443", kEnter)
+		v.waitFor("already published as EXPOSE_NGINX_PORT")
+		v.send(kEsc, kUp, kUp, kEnter)
+		for _, bad := range []string{"https://example.com/some/path?x=1#frag", "http://user:pass@host.com", "http://:8080", "http://host:99999"} {
+			v.send(kCtrlU, bad, kEnter)
+			s := v.waitFor("Public URL")
+			if !strings.Contains(s, "has a path") && !strings.Contains(s, "credentials") && !strings.Contains(s, "no host") && !strings.Contains(s, "not a port") {
+				t.Fatalf("%q accepted:\n%s", bad, s)
+			}
+		}
+		v.send(kCtrlU, "https://dify.example.com", kEnter)
+		v.waitFor("https://dify.example.com", "nginx terminates TLS")
+		if !regexp.MustCompile(`terminates TLS:? +yes`).MatchString(v.screen()) {
+			t.Fatalf("https did not turn TLS on:\n%s", v.screen())
+		}
+		v.send(kEnter, kCtrlU, "http://dify.example.com", kEnter)
+		v.waitFor("http://dify.example.com")
+		if !regexp.MustCompile(`terminates TLS:? +no`).MatchString(v.screen()) {
+			t.Fatalf("TLS stayed on after http:\n%s", v.screen())
+		}
+		v.send(kDown, kDown, kDown, kEnter)
+		v.waitFor("yes")
+		if !regexp.MustCompile(`terminates TLS:? +yes`).MatchString(v.screen()) {
+			t.Fatalf("enter did not toggle TLS:\n%s", v.screen())
+		}
+		v.send(" ")
+		time.Sleep(200 * time.Millisecond)
+		if !regexp.MustCompile(`terminates TLS:? +no`).MatchString(v.waitFor("step 4/7")) {
+			t.Fatalf("space did not toggle TLS:\n%s", v.screen())
+		}
+		v.send(kCtrlC)
+		if code := v.exit(); code != 130 {
+			t.Fatalf("exit %d, want 130", code)
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".env")); !os.IsNotExist(err) {
+			t.Fatal("ctrl+c wrote a .env")
+		}
+		if !strings.Contains(v.output(), "interrupted; nothing written") {
+			t.Fatalf("no message:\n%s", v.screen())
+		}
+	})
+}
+
+// Findings 8 and 9: the vector list scrolls with "more" marks; the review
+// scrolls to every error, shown in full, and refuses to write with errors.
+func TestWizardPTYReviewScrolls(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir := t.TempDir()
+		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\nEXPOSE_PLUGIN_DEBUGGING_PORT=0080\nEXPOSE_NGINX_PORT=18080\n")
+		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter)
+		s := v.waitFor("step 3/7")
+		if rows == 15 && !strings.Contains(s, "more") {
+			t.Fatalf("the vector list has no more-mark:\n%s", s)
+		}
+		v.send("k") // the last one, oracle
+		s = v.waitFor("> oracle")
+		if rows == 15 && !strings.Contains(s, "↑") {
+			t.Fatalf("no up-mark:\n%s", s)
+		}
+		v.send("j", kEnter)
+		v.waitFor("step 4/7")
+		v.send(kTab)
+		v.waitFor("step 5/7")
+		v.send(kEnter)
+		v.waitFor("step 6/7", "error(s)")
+		var seen strings.Builder
+		for i := 0; i < 80; i++ {
+			seen.WriteString(v.screen() + "\n")
+			if !regexp.MustCompile(`↓ \d+ more`).MatchString(v.screen()) {
+				break
+			}
+			v.send(" ")
+		}
+		all := strings.Join(strings.Fields(seen.String()), "")
+		for _, want := range []string{"EXPOSE_PLUGIN_DEBUGGING_PORTis\"0080\",notaport(1-65535)aswritten;write80"} {
+			if !strings.Contains(all, want) {
+				t.Fatalf("the error is not shown in full; screens:\n%s", seen.String())
+			}
+		}
+		v.send(kEnter)
+		v.waitFor("not written")
+		v.send("q")
+		if code := v.exit(); code != 1 {
+			t.Fatalf("exit %d", code)
+		}
+		if !bytes.Equal(envBytes(t, dir), orig) {
+			t.Fatal(".env changed")
+		}
+	})
+}
+
+// Finding 10: TERM=dumb gives the plain prompts, no escape sequence; a
+// terminal that does not answer is never asked (no colour or cursor query),
+// NO_COLOR or not.
+func TestWizardPTYNoTerminalQueries(t *testing.T) {
+	for _, env := range [][]string{nil, {"NO_COLOR=1"}, {"COLORTERM=truecolor"}} {
+		v := startWizard(t, t.TempDir(), 80, 24, env)
+		v.waitFor("step 1/7")
+		v.send("q")
+		v.exit()
+		if out := v.output(); strings.Contains(out, "\x1b]11;?") || strings.Contains(out, "\x1b]10;?") || strings.Contains(out, "\x1b[6n") {
+			t.Fatalf("env %v: the terminal was queried: %q", env, out[:min(len(out), 200)])
+		}
+	}
+	dir := t.TempDir()
+	v := startWizard(t, dir, 80, 24, []string{"TERM=dumb"})
+	v.waitFor("Metadata database:", "number or name")
+	v.send(kCtrlC)
+	v.exit()
+	if out := v.output(); strings.Contains(out, "\x1b") {
+		t.Fatalf("TERM=dumb got escape sequences: %q", out)
+	}
+}
+
+// Finding 11: --accessible never echoes a secret; the vector store's secret
+// is offered; enter on "Start Dify now" means no; the backup is reported.
+func TestWizardPTYAccessible(t *testing.T) {
+	dir, orig := existingEnv(t, nil)
+	v := startWizard(t, dir, 120, 40, nil, "--accessible")
+	v.waitFor("edit it keeping every value")
+	v.send("e\r")
+	v.waitFor("Metadata database:")
+	v.send("\r")
+	v.waitFor("Vector store:")
+	v.send("qdrant\r")
+	v.waitFor("Public URL")
+	v.send("\r")
+	v.waitFor("HTTP port")
+	v.send("\r")
+	v.waitFor("HTTPS port")
+	v.send("\r")
+	v.waitFor("terminate TLS")
+	v.send("\r")
+	v.waitFor("QDRANT_API_KEY", "Name a secret")
+	v.send("QDRANT_API_KEY\r")
+	v.waitFor("New value for QDRANT_API_KEY (not shown)")
+	v.send("typed-qdrant-key-0123456789\r")
+	v.waitFor("QDRANT_API_KEY will be replaced")
+	v.send("\r")
+	v.waitFor("Write .env")
+	v.send("y\r")
+	v.waitFor("Start Dify now")
+	v.send("\r")
+	if code := v.exit(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, v.screen())
+	}
+	if strings.Contains(v.output(), "typed-qdrant-key") {
+		t.Fatal("--accessible echoed the secret")
+	}
+	b := backups(t, dir)
+	if len(b) != 1 || !strings.Contains(v.output(), "kept the previous one as "+b[0]) {
+		t.Fatalf("backup not reported:\n%s", v.screen())
+	}
+	d, _ := envgen.ReadFile(filepath.Join(dir, ".env"))
+	if k, _ := d.Get("QDRANT_API_KEY"); k != "typed-qdrant-key-0123456789" {
+		t.Fatalf("QDRANT_API_KEY %q", k)
+	}
+	old, _ := envgen.Parse(orig)
+	for _, k := range []string{"SECRET_KEY", "DB_PASSWORD", "REDIS_PASSWORD"} {
+		a, _ := old.Get(k)
+		b, _ := d.Get(k)
+		if a != b {
+			t.Errorf("%s changed", k)
+		}
+	}
+}
+
+// The README shows the wizard at 80x24; this regenerates (UPDATE_GOLDEN=1)
+// or compares that capture, and checks the README carries it.
+func TestWizardPTYReadmeCapture(t *testing.T) {
+	dir, _ := existingEnv(t, nil)
+	v := startWizard(t, dir, 80, 24, nil)
+	var capture strings.Builder
+	shot := func(title string, want ...string) {
+		s := v.waitFor(want...)
+		s = strings.ReplaceAll(s, dir, "/srv/dify")
+		fmt.Fprintf(&capture, "── %s ──\n%s\n\n", title, s)
+	}
+	shot("welcome", "step 1/7")
+	v.send(kEnter)
+	shot("metadata database", "step 2/7")
+	v.send(kEnter, "j")
+	shot("vector store", "step 3/7", "> qdrant")
+	v.send(kEnter, kEnter, "https://dify.example.com", kEnter)
+	shot("access", "step 4/7", "dify.example.com")
+	v.send(kTab, "j", "e", "operator-chosen-password-01", kEnter)
+	shot("secrets", "step 5/7", "REPLACED")
+	v.send(kEnter)
+	shot("review", "step 6/7", "SECRET(S) CHANGE")
+	v.send("q")
+	v.exit()
+	got := strings.TrimRight(capture.String(), "\n") + "\n"
+	golden := filepath.Join("testdata", "wizard-80x24.txt")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (UPDATE_GOLDEN=1 regenerates it)", err)
+	}
+	if string(want) != got {
+		t.Fatalf("capture differs from %s (UPDATE_GOLDEN=1 regenerates it):\n%s", golden, got)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, want) {
+		t.Errorf("README.md does not show %s (copy it into the Setup wizard section)", golden)
+	}
+	_ = io.Discard
+}
