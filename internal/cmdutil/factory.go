@@ -52,7 +52,13 @@ func (f *Factory) Project() (dir, name string, err error) {
 func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
 	cli, ep, err := dockerclient.New(f.Getenv)
 	if err != nil {
-		return nil, ep, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
+		if h := dockerclient.Hint(err); h != "" {
+			err = fmt.Errorf("%w; %s", err, h)
+		}
+		return nil, ep, WithExitCode(ExitEngine, err)
+	}
+	if ep.Warning != "" {
+		fmt.Fprintln(f.IOStreams.ErrOut, ep.Warning)
 	}
 	return cli, ep, nil
 }
