@@ -267,7 +267,12 @@ func TestSecurityRootTrustsProject(t *testing.T) {
 			os.Chmod(o, 0o666)
 			return o
 		}},
-		{"backups writable", func(p string) string { b := filepath.Join(p, "backups"); os.Mkdir(b, 0o777); os.Chmod(b, 0o777); return b }},
+		{"backups writable", func(p string) string {
+			b := filepath.Join(p, "backups")
+			os.Mkdir(b, 0o777)
+			os.Chmod(b, 0o777)
+			return b
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newProject(strings.ReplaceAll(tc.name, " ", "-"))
