@@ -29,7 +29,8 @@ type lineWriter struct {
 }
 
 func newLineWriter(w io.Writer, mu *sync.Mutex, prefix string, escape bool) *lineWriter {
-	lw := &lineWriter{w: w, mu: mu, prefix: prefix, escape: escape, buf: make([]byte, 0, 4096)}
+	// The prefix names the service from a container label: always escaped.
+	lw := &lineWriter{w: w, mu: mu, prefix: termsafe.String(prefix), escape: escape, buf: make([]byte, 0, 4096)}
 	lw.emit = lw.write
 	return lw
 }

@@ -97,9 +97,12 @@ func freePort(t *testing.T) int {
 }
 
 // tlsDockerd starts a second engine with --tlsverify on a loopback port,
-// with its own data, exec root, pidfile and unix socket, no bridge and no
-// iptables, so that the main engine is not disturbed. It is stopped and its
-// directories removed when the test ends.
+// with its own data, exec root, pidfile and unix socket, no iptables and no
+// ip_forward change, so that the main engine is not disturbed. Its default
+// bridge is one the test creates: with --bridge none dockerd deletes the
+// host's docker0 (removeDefaultBridgeInterface), which the main engine's
+// containers need. It is stopped and its bridge and directories removed
+// when the test ends.
 func tlsDockerd(t *testing.T, ca *certAuthority) (host string) {
 	t.Helper()
 	if _, err := exec.LookPath("dockerd"); err != nil {
@@ -116,6 +119,20 @@ func tlsDockerd(t *testing.T, ca *certAuthority) (host string) {
 	os.MkdirAll(srv, 0o700)
 	os.WriteFile(filepath.Join(srv, "ca.pem"), ca.pem, 0o600)
 	ca.issue(t, srv, "server.pem", "server-key.pem", true)
+	rb := make([]byte, 3)
+	rand.Read(rb)
+	bridge := "dctl" + hex.EncodeToString(rb)
+	if out, err := exec.Command("ip", "link", "add", bridge, "type", "bridge").CombinedOutput(); err != nil {
+		t.Fatalf("creating bridge %s: %v %s", bridge, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil {
+			t.Errorf("removing bridge %s: %v %s", bridge, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "addr", "add", fmt.Sprintf("10.213.%d.1/30", rb[0]), "dev", bridge).CombinedOutput(); err != nil {
+		t.Fatalf("address for bridge %s: %v %s", bridge, err, out)
+	}
 	port := freePort(t)
 	sock := filepath.Join(root, "docker.sock")
 	host = fmt.Sprintf("tcp://127.0.0.1:%d", port)
@@ -124,7 +141,7 @@ func tlsDockerd(t *testing.T, ca *certAuthority) (host string) {
 		"--data-root", filepath.Join(root, "data"), "--exec-root", filepath.Join(root, "exec"),
 		"--pidfile", filepath.Join(root, "dockerd.pid"), "-H", "unix://"+sock, "-H", host,
 		"--tlsverify", "--tlscacert", filepath.Join(srv, "ca.pem"), "--tlscert", filepath.Join(srv, "server.pem"), "--tlskey", filepath.Join(srv, "server-key.pem"),
-		"--bridge", "none", "--iptables=false", "--ip-masq=false")
+		"--bridge", bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
