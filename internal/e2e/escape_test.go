@@ -28,7 +28,7 @@ func TestEscapesAndLongLines(t *testing.T) {
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: project + "-web-1",
 		Config: &container.Config{Image: testenv.ImageBusybox,
-			Cmd: []string{"sh", "-c", `printf '\033]0;pwned\007\033[1Ahello\n'; head -c ` + strconv.Itoa(longLen) + ` /dev/zero | tr '\0' x; echo; echo done; sleep 3600`},
+			Cmd:    []string{"sh", "-c", `printf '\033]0;pwned\007\033[1Ahello\n'; head -c ` + strconv.Itoa(longLen) + ` /dev/zero | tr '\0' x; echo; echo done; sleep 3600`},
 			Labels: map[string]string{compose.LabelProject: project, compose.LabelService: evil + "web", compose.LabelNumber: "1", compose.LabelOneoff: "False"}},
 		HostConfig: &container.HostConfig{},
 	})
@@ -68,7 +68,7 @@ func TestEscapesAndLongLines(t *testing.T) {
 
 	// On a terminal the log line's escapes are shown escaped.
 	bin := testenv.Difyctl(t)
-	out, err := exec.Command("script", "-qec", bin+" --project-dir "+dir+" -p "+project+" logs --tail 3", "/dev/null").Output()
+	out, err := exec.Command("script", "-qec", bin+" --project-dir "+dir+" -p "+project+" logs", "/dev/null").Output()
 	if err != nil {
 		t.Fatalf("logs on a pty: %v", err)
 	}
