@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -296,6 +295,9 @@ type LogsOptions struct {
 	Follow bool
 	Tail   string
 	Since  string
+	// Escape shows control characters escaped (stdout is a terminal); the
+	// raw stream otherwise.
+	Escape bool
 }
 
 // Logs writes the containers' logs to w, each line prefixed with its service.
@@ -317,7 +319,7 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 				return
 			}
 			defer rc.Close()
-			pw := &prefixWriter{w: w, mu: &mu, prefix: fmt.Sprintf("%-*s | ", width, c.Service)}
+			pw := newLineWriter(w, &mu, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
 			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
 				errs.add(fmt.Errorf("%s: %w", c.Name, err))
 			}
@@ -326,41 +328,6 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 	}
 	wg.Wait()
 	return errs.join()
-}
-
-// prefixWriter writes whole lines with a prefix, under a shared lock.
-type prefixWriter struct {
-	w      io.Writer
-	mu     *sync.Mutex
-	prefix string
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.buf = append(p.buf, b...)
-	for {
-		i := bytes.IndexByte(p.buf, '\n')
-		if i < 0 {
-			break
-		}
-		p.mu.Lock()
-		_, err := io.WriteString(p.w, p.prefix+string(p.buf[:i+1]))
-		p.mu.Unlock()
-		if err != nil {
-			return 0, err
-		}
-		p.buf = p.buf[i+1:]
-	}
-	return len(b), nil
-}
-
-func (p *prefixWriter) flush() {
-	if len(p.buf) > 0 {
-		p.mu.Lock()
-		io.WriteString(p.w, p.prefix+string(p.buf)+"\n")
-		p.mu.Unlock()
-		p.buf = nil
-	}
 }
 
 // stdcopyDemux merges a container's multiplexed stdout and stderr into w.

@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -835,13 +834,9 @@ func lastLogs(ctx context.Context, cli *client.Client, id string, n int) []strin
 		return []string{"(logs unavailable: " + err.Error() + ")"}
 	}
 	defer rc.Close()
-	var b bytes.Buffer
-	if _, err := stdcopyDemux(&b, rc); err != nil {
+	t := newTailLines(n) // lines capped, constant memory (logline.go)
+	if _, err := stdcopyDemux(t, rc); err != nil {
 		return []string{"(logs unreadable: " + err.Error() + ")"}
 	}
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return lines
+	return t.Lines()
 }

@@ -141,14 +141,15 @@ func Run(ctx context.Context, opts *Options) error {
 // Checks runs every check in order.
 func Checks(ctx context.Context, opts *Options) []Check {
 	checks := []Check{checkEngine(ctx, opts), checkDisk(opts), checkCPU(opts), checkMemory(opts), checkOvercommit(opts)}
-	return append(checks, checkPorts(opts)...)
+	checks = append(checks, checkPorts(opts)...)
+	return append(checks, securityChecks(opts)...) // security.go
 }
 
 func checkEngine(ctx context.Context, opts *Options) Check {
 	c := Check{Name: "docker engine"}
 	info, err := opts.Engine(ctx)
 	if err != nil {
-		c.Status, c.Detail, c.Hint = Fail, err.Error(), dockerclient.UnreachableHint
+		c.Status, c.Detail, c.Hint = Fail, err.Error(), dockerclient.Hint(err)
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
 			c.Hint = "run as root or add your user to the docker group (usermod -aG docker $USER), then log in again"
 		}

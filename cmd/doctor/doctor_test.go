@@ -140,7 +140,7 @@ func TestJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(opts.IO.Out.(interface{ String() string }).String()), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK || len(rep.Checks) != 7 {
+	if !rep.OK || len(rep.Checks) != 8 { // 7 + project files (security.go)
 		t.Fatalf("got %+v", rep)
 	}
 }

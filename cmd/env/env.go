@@ -18,6 +18,7 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/trust"
 )
 
 // NewCmd returns the env command group.
@@ -355,7 +356,9 @@ type ImportOptions struct {
 	ProjectDir string
 	Source     string
 	Force      bool
-	Now        func() time.Time
+	// AllowOtherOwner imports files and folders of another user.
+	AllowOtherOwner bool
+	Now             func() time.Time
 }
 
 func newImportCmd(f *cmdutil.Factory) *cobra.Command {
@@ -379,6 +382,7 @@ adopts the running deployment instead of starting a second one. DIR is only read
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "replace an existing .env (a timestamped copy is kept)")
+	cmd.Flags().BoolVar(&opts.AllowOtherOwner, "allow-other-owner", false, "import DIR even when it or its files belong to another user (who then chooses your settings and where data lives)")
 	return cmd
 }
 
@@ -386,11 +390,29 @@ adopts the running deployment instead of starting a second one. DIR is only read
 // mounts from: data and configuration.
 var upstreamDirs = []string{"volumes", "nginx", "ssrf_proxy", "certbot", "pgvector", "elasticsearch", "iris", "startupscripts"}
 
+// importPaths are what import reads or links from src.
+func importPaths(src string) []string {
+	ps := []string{src, filepath.Join(src, ".env"), filepath.Join(src, "envs")}
+	_ = filepath.WalkDir(filepath.Join(src, "envs"), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && p != filepath.Join(src, "envs") {
+			ps = append(ps, p)
+		}
+		return nil
+	})
+	for _, name := range upstreamDirs {
+		ps = append(ps, filepath.Join(src, name))
+	}
+	return ps
+}
+
 // Import runs env import.
 func Import(opts *ImportOptions) error {
 	src, err := filepath.Abs(opts.Source)
 	if err != nil {
 		return err
+	}
+	if err := trust.CheckSource(importPaths(src), os.Geteuid(), opts.AllowOtherOwner); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
 	d, rep, err := envgen.Import(src, opts.Now())
 	if err != nil {

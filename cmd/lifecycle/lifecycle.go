@@ -21,6 +21,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
 // Options shared by the verbs.
@@ -166,7 +167,8 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 		return s
 	}
 	for _, c := range cs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Service, c.Name, c.State, dash(c.Health), dash(strings.Join(c.Ports, ",")), dash(c.Uptime), c.Status)
+		esc := termsafe.String // names and status come from the engine: no escape sequence reaches the terminal
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", esc(c.Service), esc(c.Name), esc(c.State), dash(esc(c.Health)), dash(strings.Join(c.Ports, ",")), dash(c.Uptime), esc(c.Status))
 	}
 	return w.Flush()
 }
@@ -193,6 +195,7 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 			if cs, err = compose.Select(cs, o.Services); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
+			lo.Escape = o.IO.IsStdoutTTY() // raw when piped
 			return compose.Logs(cmd.Context(), cli, cs, lo, o.IO.Out)
 		},
 	}

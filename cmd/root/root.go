@@ -2,6 +2,8 @@
 package root
 
 import (
+	"os"
+
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,7 @@ import (
 
 // New returns the root command bound to f.
 func New(f *cmdutil.Factory) *cobra.Command {
+	var engineInsecure bool
 	cmd := &cobra.Command{
 		Use:   "difyctl",
 		Short: "Install and operate a self-hosted Dify on Docker",
@@ -34,6 +37,11 @@ API, and backs Redis up and restores it.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.ValidateOutput(f.Output); err != nil {
 				return err
+			}
+			if engineInsecure {
+				// One switch for every engine connection of this run (doctor,
+				// version and the use-cases open their own).
+				os.Setenv(dockerclient.InsecureEnv, "1")
 			}
 			if f.NoColor {
 				f.IOStreams.DisableColor()
@@ -60,6 +68,7 @@ API, and backs Redis up and restores it.`,
 	})
 
 	pf := cmd.PersistentFlags()
+	pf.BoolVar(&engineInsecure, "engine-insecure", false, "allow a tcp:// engine without verified TLS (prints a warning; secrets then cross the network unprotected)")
 	pf.StringVar(&f.ProjectDir, "project-dir", "", "project directory holding .env and data (default: the current directory)")
 	pf.StringVarP(&f.ProjectNameFlag, "project-name", "p", "", "compose project name (default: COMPOSE_PROJECT_NAME from .env, else \"dify\")")
 	pf.StringVarP(&f.Output, "output", "o", cmdutil.OutputText, "output format: text or json")

@@ -14,6 +14,7 @@ import (
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/trust"
 )
 
 // Factory carries the global flags and the shared resources every command may
@@ -30,6 +31,8 @@ type Factory struct {
 	NoColor         bool
 	Verbose         bool
 	Files           []string // -f/--file: compose files instead of the embedded templates
+
+	trustWarned bool
 }
 
 // NewFactory returns a factory on the process's streams and environment.
@@ -43,6 +46,9 @@ func (f *Factory) Project() (dir, name string, err error) {
 	if err != nil {
 		return "", "", WithExitCode(ExitUsage, err)
 	}
+	if err := f.trustProject(dir); err != nil {
+		return "", "", err
+	}
 	name, _, err = project.ResolveName(dir, f.ProjectNameFlag, f.Getenv)
 	if err != nil {
 		return "", "", WithExitCode(ExitUsage, err)
@@ -50,11 +56,33 @@ func (f *Factory) Project() (dir, name string, err error) {
 	return dir, name, nil
 }
 
+// trustProject refuses, as root, a project others can write, and warns
+// once about one owned by another user (internal/trust).
+func (f *Factory) trustProject(dir string) error {
+	warn, err := trust.Split(trust.Check(trust.ProjectPaths(dir, f.Files), os.Geteuid()))
+	if err != nil {
+		return WithExitCode(ExitFailure, err)
+	}
+	if !f.trustWarned && os.Geteuid() == 0 {
+		f.trustWarned = true
+		for _, w := range warn {
+			fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s\n", w)
+		}
+	}
+	return nil
+}
+
 // Docker opens an engine client (not yet connected: the first call negotiates).
 func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
 	cli, ep, err := dockerclient.New(f.Getenv)
 	if err != nil {
-		return nil, ep, WithExitCode(ExitEngine, fmt.Errorf("%w; %s", err, dockerclient.UnreachableHint))
+		if h := dockerclient.Hint(err); h != "" {
+			err = fmt.Errorf("%w; %s", err, h)
+		}
+		return nil, ep, WithExitCode(ExitEngine, err)
+	}
+	if ep.Warning != "" {
+		fmt.Fprintln(f.IOStreams.ErrOut, ep.Warning)
 	}
 	return cli, ep, nil
 }

@@ -16,6 +16,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
 // Modes.
@@ -68,6 +69,7 @@ type plain struct {
 }
 
 func (p *plain) Event(e compose.Event) {
+	e = escaped(e)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	line := fmt.Sprintf("%s %-20s %s", e.Time.UTC().Format("15:04:05.000"), e.Service, e.State)
@@ -186,7 +188,14 @@ func newLive(w io.Writer, color bool) *live {
 	return l
 }
 
-func (l *live) Event(e compose.Event) { l.prog.Send(e) }
+func (l *live) Event(e compose.Event) { l.prog.Send(escaped(e)) }
+
+// escaped: names, states and details (probe output, engine errors) come
+// from outside; their control characters are shown escaped.
+func escaped(e compose.Event) compose.Event {
+	e.Service, e.State, e.Detail = termsafe.String(e.Service), termsafe.String(e.State), termsafe.String(e.Detail)
+	return e
+}
 
 func (l *live) Close() {
 	l.prog.Send(quitMsg{})

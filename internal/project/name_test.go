@@ -67,8 +67,8 @@ func TestLockPerProject(t *testing.T) {
 		}
 		return ""
 	}
-	if LockDir(env) != dir {
-		t.Fatal(LockDir(env))
+	if d, err := LockDir(env); d != dir || err != nil {
+		t.Fatal(d, err)
 	}
 	unlock, err := Lock(env, "dify")
 	if err != nil {
