@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // ProjectContainer is one container of a project, whoever created it.
@@ -40,7 +41,7 @@ type ProjectContainer struct {
 
 // List returns the project's containers (labels only: works on what docker
 // compose created too), sorted by service.
-func List(ctx context.Context, cli *client.Client, project string, all bool) ([]ProjectContainer, error) {
+func List(ctx context.Context, cli engine.Engine, project string, all bool) ([]ProjectContainer, error) {
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: make(client.Filters).Add("label", ProjectFilter(project))})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
@@ -107,7 +108,7 @@ type DownOptions struct {
 
 // Down stops and removes the project's containers, dependents first, then
 // its networks, and its volumes when asked.
-func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
+func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 	report := o.Report
 	if report == nil {
 		report = func(Event) {}
@@ -204,7 +205,7 @@ func stopOptions(timeout *time.Duration) client.ContainerStopOptions {
 }
 
 // Stop stops containers, dependents first; timeout as DownOptions.Timeout.
-func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout *time.Duration, report Reporter) error {
+func Stop(ctx context.Context, cli engine.Engine, cs []ProjectContainer, timeout *time.Duration, report Reporter) error {
 	return walk(cs, dependentsFirst, func(c ProjectContainer) error {
 		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
 		if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(timeout)); err != nil {
@@ -224,7 +225,7 @@ func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeou
 // When a service fails, the error is a *FailedError with its diagnosis
 // (reason, probes, last log lines); the services not started because of it
 // are named in the error it wraps.
-func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
+func Start(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report Reporter) error {
 	need := neededConditions(cs)
 	var (
 		mu       sync.Mutex
@@ -299,7 +300,7 @@ type LogsOptions struct {
 }
 
 // Logs writes the containers' logs to w, each line prefixed with its service.
-func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o LogsOptions, w io.Writer) error {
+func Logs(ctx context.Context, cli engine.Engine, cs []ProjectContainer, o LogsOptions, w io.Writer) error {
 	width := 0
 	for _, c := range cs {
 		width = max(width, len(c.Service))

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // Event is one state change of a service during up/down, for the progress
@@ -172,7 +173,7 @@ type svcRun struct {
 // Up creates and starts the project: networks, volumes and bind-mount
 // directories first, every container created up front in parallel, then each
 // started as soon as its depends_on conditions hold, driven by engine events.
-func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error) {
+func Up(ctx context.Context, cli engine.Engine, o UpOptions) (*UpResult, error) {
 	p := o.Project
 	report := o.Report
 	observeProbes := report != nil // per-probe progress costs an inspect per probe
@@ -440,7 +441,7 @@ func Up(ctx context.Context, cli *client.Client, o UpOptions) (*UpResult, error)
 // be stopped: its stop_signal, then its stop_grace_period, 10 s by default)
 // and removing the old one when recreating, so that a database being
 // recreated shuts down cleanly instead of being killed.
-func (r *svcRun) create(ctx context.Context, cli *client.Client, name string, emit func(string, string, string)) error {
+func (r *svcRun) create(ctx context.Context, cli engine.Engine, name string, emit func(string, string, string)) error {
 	if r.action == "recreate" {
 		emit(name, StateRecreating, r.reason)
 		if _, err := cli.ContainerStop(ctx, r.existing.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -624,7 +625,7 @@ func envFileLabel(dir string) string {
 }
 
 // projectContainers maps service → its (non one-off) container.
-func projectContainers(ctx context.Context, cli *client.Client, project string) (map[string]*ProjectContainer, error) {
+func projectContainers(ctx context.Context, cli engine.Engine, project string) (map[string]*ProjectContainer, error) {
 	cs, err := List(ctx, cli, project, true)
 	if err != nil {
 		return nil, err
@@ -638,7 +639,7 @@ func projectContainers(ctx context.Context, cli *client.Client, project string) 
 	return out, nil
 }
 
-func ensureNetworks(ctx context.Context, cli *client.Client, p *types.Project, runs map[string]*svcRun, version string) error {
+func ensureNetworks(ctx context.Context, cli engine.Engine, p *types.Project, runs map[string]*svcRun, version string) error {
 	used := map[string]bool{}
 	for _, r := range runs {
 		for key := range r.spec.Service.Networks {
@@ -671,7 +672,7 @@ func ensureNetworks(ctx context.Context, cli *client.Client, p *types.Project, r
 	return nil
 }
 
-func ensureVolumes(ctx context.Context, cli *client.Client, p *types.Project, runs map[string]*svcRun, version string) error {
+func ensureVolumes(ctx context.Context, cli engine.Engine, p *types.Project, runs map[string]*svcRun, version string) error {
 	used := map[string]bool{}
 	for _, r := range runs {
 		for _, v := range r.spec.Service.Volumes {
@@ -723,7 +724,7 @@ func ensureBindDirs(runs map[string]*svcRun) error {
 // ensureImages pulls the images that are not present, all at once (the
 // engine bounds concurrent layer downloads itself), and reports each
 // failure with the image and the services that use it.
-func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcRun,
+func ensureImages(ctx context.Context, cli engine.Engine, runs map[string]*svcRun,
 	auth func(context.Context, string) (string, error), emit func(string, string, string)) error {
 	byImage := map[string][]string{}
 	for name, r := range runs {
@@ -773,7 +774,7 @@ func ensureImages(ctx context.Context, cli *client.Client, runs map[string]*svcR
 
 // pullImage pulls img, reporting the sum of its layers' progress at most
 // twice a second.
-func pullImage(ctx context.Context, cli *client.Client, img, registryAuth string, progress func(detail string)) error {
+func pullImage(ctx context.Context, cli engine.Engine, img, registryAuth string, progress func(detail string)) error {
 	progress(img)
 	resp, err := cli.ImagePull(ctx, img, client.ImagePullOptions{RegistryAuth: registryAuth})
 	if err != nil {
@@ -809,7 +810,7 @@ func pullImage(ctx context.Context, cli *client.Client, img, registryAuth string
 	return nil
 }
 
-func createContainer(ctx context.Context, cli *client.Client, spec *Spec) (string, error) {
+func createContainer(ctx context.Context, cli engine.Engine, spec *Spec) (string, error) {
 	var netCfg *network.NetworkingConfig
 	if len(spec.Networks) > 0 {
 		first := spec.Networks[0]
@@ -829,7 +830,7 @@ func createContainer(ctx context.Context, cli *client.Client, spec *Spec) (strin
 }
 
 // lastLogs returns the last n log lines of a container.
-func lastLogs(ctx context.Context, cli *client.Client, id string, n int) []string {
+func lastLogs(ctx context.Context, cli engine.Engine, id string, n int) []string {
 	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
 	if err != nil {
 		return []string{"(logs unavailable: " + err.Error() + ")"}

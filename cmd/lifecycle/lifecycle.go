@@ -18,6 +18,7 @@ import (
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
@@ -227,7 +228,7 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 // Verbs that start (start, restart) gate on depends_on conditions, bounded
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
-	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
+	act func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
 	o := &Options{}
 	var timeout, waitTimeout time.Duration
 	cmd := &cobra.Command{
@@ -288,14 +289,14 @@ func newStop(f *cmdutil.Factory) *cobra.Command {
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
 			return compose.Start(ctx, cli, cs, report)
 		})
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
 			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err
 			}
