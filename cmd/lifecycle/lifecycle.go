@@ -114,7 +114,7 @@ func Down(ctx context.Context, o *DownOptions) error {
 	}
 	err = compose.Down(ctx, cli, compose.DownOptions{Project: o.Project, Volumes: o.Volumes, Timeout: o.Timeout, Report: pw.Event})
 	pw.Close()
-	return err
+	return progress.Finish(pw, err, "project "+o.Project+" down")
 }
 
 func newPs(f *cmdutil.Factory) *cobra.Command {
@@ -194,6 +194,7 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 			if cs, err = compose.Select(cs, o.Services); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
+			lo.JSON = o.JSON
 			return compose.Logs(cmd.Context(), cli, cs, lo, o.IO.Out)
 		},
 	}
@@ -260,17 +261,17 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 			}
 			err = act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event)
 			pw.Close() // the diagnosis goes below the progress, not into it
-			if err == nil {
-				return nil
-			}
-			var fe *compose.FailedError
-			if errors.As(err, &fe) {
-				fe.Diagnose(o.IO.ErrOut)
-				if fe.Err != nil {
-					err = fe.Err
+			if err != nil {
+				var fe *compose.FailedError
+				if errors.As(err, &fe) {
+					fe.Diagnose(o.IO.ErrOut)
+					if fe.Err != nil {
+						err = fe.Err
+					}
 				}
+				err = cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+			return progress.Finish(pw, err, "project "+o.Project+" "+cmd.Name())
 		},
 	}
 	if withTimeout {

@@ -39,7 +39,8 @@ import (
 
 // Behaviour is what a service's container does once started.
 type Behaviour struct {
-	StartErr error  // ContainerStart fails with this
+	StartErr error  // ContainerStart fails with this, for containers created after Behave
+	since    int
 	Exit     *int   // exits right away with this code
 	Health   string // with a healthcheck: "healthy" or "unhealthy" right after start; "" stays "starting"
 	Logs     string // what its log holds
@@ -61,6 +62,7 @@ type Container struct {
 	Health     container.HealthStatus
 	StartedAt  time.Time
 	StartCount int
+	seq        int
 }
 
 // Service is the compose service label of the container.
@@ -115,6 +117,7 @@ func (e *Engine) SetRemote(ref string, img Image) {
 func (e *Engine) Behave(service string, b Behaviour) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	b.since = e.seq
 	e.behaviour[service] = b
 }
 
@@ -294,7 +297,7 @@ func (e *Engine) ContainerCreate(_ context.Context, o client.ContainerCreateOpti
 	if _, err := e.find(o.Name); err == nil {
 		return client.ContainerCreateResult{}, fmt.Errorf("Conflict. The container name %q is already in use: %w", "/"+o.Name, cerrdefs.ErrConflict)
 	}
-	c := &Container{ID: e.id("container"), Name: o.Name, Config: o.Config, Host: o.HostConfig, ImageID: img.ID,
+	c := &Container{ID: e.id("container"), seq: e.seq, Name: o.Name, Config: o.Config, Host: o.HostConfig, ImageID: img.ID,
 		Networks: map[string][]string{}, Status: container.StateCreated}
 	if o.NetworkingConfig != nil {
 		for n, ep := range o.NetworkingConfig.EndpointsConfig {
@@ -345,7 +348,7 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 	}
 	e.record("start %s", c.Name)
 	b := e.behaviour[c.Service()]
-	if b.StartErr != nil {
+	if b.StartErr != nil && c.seq > b.since {
 		e.mu.Unlock()
 		return client.ContainerStartResult{}, b.StartErr
 	}
