@@ -450,3 +450,64 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// PullOptions for Pull.
+type PullOptions struct {
+	Project      *types.Project
+	Services     []string // only these; empty: all
+	RegistryAuth func(ctx context.Context, image string) (string, error)
+	Report       Reporter
+}
+
+// Pull pulls the images of the services (all of them: a tag may name a
+// newer image now), in parallel, and returns what each reference names
+// afterwards.
+func Pull(ctx context.Context, cli engine.Engine, o PullOptions) ([]PulledImage, error) {
+	names := o.Services
+	if len(names) == 0 {
+		for n := range o.Project.Services {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		if _, ok := o.Project.Services[n]; !ok {
+			return nil, fmt.Errorf("no service %q in the project (its profile may be inactive)", n)
+		}
+	}
+	before, err := imageIDs(ctx, cli, o.Project, names)
+	if err != nil {
+		return nil, err
+	}
+	reqs, err := imagesToPull(ctx, cli, o.Project, names, PullAlways)
+	if err != nil {
+		return nil, err
+	}
+	if err := PullImages(ctx, cli, reqs, o.RegistryAuth, o.Report); err != nil {
+		return nil, err
+	}
+	after, err := imageIDs(ctx, cli, o.Project, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PulledImage, 0, len(reqs))
+	for _, r := range reqs {
+		pi := PulledImage{Image: r.Image, Services: r.Services, ID: after[r.Image], Updated: before[r.Image] != after[r.Image]}
+		for _, s := range r.Services {
+			detail := r.Image + " is up to date"
+			if pi.Updated {
+				detail = r.Image + " updated to " + shortID(pi.ID) + "; \"difyctl up\" recreates on it"
+			}
+			o.Report.emit(s, StatePulled, detail)
+		}
+		out = append(out, pi)
+	}
+	return out, nil
+}
+
+// PulledImage is one image Pull pulled.
+type PulledImage struct {
+	Image    string   `json:"image"`
+	ID       string   `json:"id"`
+	Services []string `json:"services"`
+	Updated  bool     `json:"updated"` // the reference names another image than before
+}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -22,7 +21,6 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/buildinfo"
 	"github.com/difyctl/difyctl/internal/cmdutil"
-	"github.com/difyctl/difyctl/internal/dockerconfig"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
@@ -175,23 +173,6 @@ func (o *Options) getenv() func(string) string {
 	return o.Getenv
 }
 
-// registryAuth finds pull credentials as the docker CLI does (config.json
-// and its credential helpers), reading the configuration on first use.
-func registryAuth(getenv func(string) string) func(context.Context, string) (string, error) {
-	var (
-		once sync.Once
-		cfg  *dockerconfig.File
-		err  error
-	)
-	return func(ctx context.Context, image string) (string, error) {
-		once.Do(func() { cfg, err = dockerconfig.Load(dockerconfig.Dir(getenv)) })
-		if err != nil {
-			return "", err
-		}
-		return cfg.RegistryAuth(ctx, image)
-	}
-}
-
 // Run brings the project up.
 func Run(ctx context.Context, o *Options) error {
 	if err := Prepare(o); err != nil {
@@ -283,7 +264,7 @@ func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Proj
 func (o *Options) upOptions(p *types.Project, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
 		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
-		Version: buildinfo.Get().Version, RegistryAuth: registryAuth(o.getenv()), Report: report}
+		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 
 func printNotes(o *Options, res *compose.UpResult) {

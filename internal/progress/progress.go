@@ -153,7 +153,7 @@ func (m *model) View() string {
 	for _, s := range m.order {
 		r := m.rows[s]
 		mark := map[string]string{compose.StateHealthy: "✔", compose.StateCompleted: "✔", compose.StateUnchanged: "✔", compose.StateRemoved: "✔", compose.StateStopped: "✔",
-			compose.StateFailed: "✘", compose.StateSkipped: "-"}[r.state]
+			compose.StatePulled: "✔", compose.StateFailed: "✘", compose.StateRolledBack: "✘", compose.StateSkipped: "-", compose.StateInterrupted: "!"}[r.state]
 		if mark == "" {
 			mark = "…"
 		}
