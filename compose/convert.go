@@ -146,9 +146,13 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 			}
 		}
 	}
+	dns, err := toAddrs(s.DNS)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: dns: %w; give IP addresses", s.Name, err)
+	}
 	host := &container.HostConfig{
 		Privileged: s.Privileged, Init: s.Init, CapAdd: s.CapAdd, CapDrop: s.CapDrop, SecurityOpt: s.SecurityOpt,
-		ShmSize: int64(s.ShmSize), DNS: toAddrs(s.DNS), ReadonlyRootfs: s.ReadOnly, Sysctls: s.Sysctls,
+		ShmSize: int64(s.ShmSize), DNS: dns, ReadonlyRootfs: s.ReadOnly, Sysctls: s.Sysctls,
 		PortBindings: network.PortMap{},
 	}
 	switch r := s.Restart; {
@@ -299,12 +303,16 @@ func withProto(port, proto string) string {
 	return port + "/" + proto
 }
 
-func toAddrs(ss []string) []netip.Addr {
+// toAddrs parses dns entries; one that is not an IP address is an error
+// (the engine takes addresses only), not dropped.
+func toAddrs(ss []string) ([]netip.Addr, error) {
 	var out []netip.Addr
 	for _, s := range ss {
-		if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, a)
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address", s)
 		}
+		out = append(out, a)
 	}
-	return out
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/difyctl/difyctl/profiles"
 )
 
@@ -86,5 +88,20 @@ func TestConvertRefusesWhatItCannotHonour(t *testing.T) {
 		if !errors.As(err, &ue) || ue.Service != "svc" || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: want an error naming svc and %s, got %v", field, field, err)
 		}
+	}
+}
+
+// An unparsable dns entry is an error naming the service, not dropped.
+func TestConvertRefusesBadDNS(t *testing.T) {
+	p := &types.Project{Name: "p", WorkingDir: t.TempDir()}
+	s := types.ServiceConfig{Name: "api"}
+	s.Image, s.DNS = "x", []string{"1.1.1.1", "dns.example"}
+	if _, err := Convert(p, s, nil); err == nil || !strings.Contains(err.Error(), `service api: dns: "dns.example" is not an IP address`) {
+		t.Fatalf("err %v", err)
+	}
+	s.DNS = []string{"1.1.1.1"}
+	spec, err := Convert(p, s, nil)
+	if err != nil || len(spec.Host.DNS) != 1 {
+		t.Fatalf("%v %v", err, spec)
 	}
 }

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -88,6 +89,33 @@ func (p *lineWriter) write(line []byte, cut int64) error {
 	defer p.mu.Unlock()
 	_, err := p.w.Write(out)
 	return err
+}
+
+// LogLine is one line of `logs -o json`. Cut counts the bytes dropped from
+// a line longer than MaxLogLine.
+type LogLine struct {
+	Service   string `json:"service"`
+	Container string `json:"container"`
+	Line      string `json:"line"`
+	Cut       int64  `json:"cut,omitempty"`
+}
+
+// newJSONLineWriter writes each line as one LogLine object (JSON escapes
+// control characters itself).
+func newJSONLineWriter(w io.Writer, mu *sync.Mutex, service, container string) *lineWriter {
+	lw := &lineWriter{w: w, mu: mu, buf: make([]byte, 0, 4096)}
+	lw.emit = func(line []byte, cut int64) error {
+		out, err := json.Marshal(LogLine{Service: service, Container: container, Line: string(line), Cut: cut})
+		if err != nil {
+			return err
+		}
+		out = append(out, '\n')
+		mu.Lock()
+		defer mu.Unlock()
+		_, err = w.Write(out)
+		return err
+	}
+	return lw
 }
 
 // tailLines keeps the last n lines of a stream, each capped as in logs and

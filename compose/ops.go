@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -16,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // ProjectContainer is one container of a project, whoever created it.
@@ -39,7 +41,7 @@ type ProjectContainer struct {
 
 // List returns the project's containers (labels only: works on what docker
 // compose created too), sorted by service.
-func List(ctx context.Context, cli *client.Client, project string, all bool) ([]ProjectContainer, error) {
+func List(ctx context.Context, cli engine.Engine, project string, all bool) ([]ProjectContainer, error) {
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: make(client.Filters).Add("label", ProjectFilter(project))})
 	if err != nil {
 		return nil, fmt.Errorf("listing containers of project %s: %w", project, err)
@@ -106,31 +108,18 @@ type DownOptions struct {
 
 // Down stops and removes the project's containers, dependents first, then
 // its networks, and its volumes when asked.
-func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
-	report := o.Report
-	if report == nil {
-		report = func(Event) {}
-	}
+func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 	cs, err := List(ctx, cli, o.Project, true)
 	if err != nil {
 		return err
 	}
 	// Stop dependents first; a container is removed right after it stopped,
 	// without holding back what it depends on.
-	err = walk(cs, dependentsFirst, func(c ProjectContainer) error {
-		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
-		if c.State == string(container.StateRunning) || c.State == string(container.StateRestarting) {
-			if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(o.Timeout)); err != nil && !cerrdefs.IsNotFound(err) {
-				return err
-			}
-			report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})
-		}
-		return nil
-	}, func(c ProjectContainer) error {
+	err = stopWalk(ctx, cli, cs, o.Timeout, o.Report, func(c ProjectContainer) error {
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: o.Volumes}); err != nil && !cerrdefs.IsNotFound(err) {
 			return err
 		}
-		report(Event{Time: time.Now(), Service: c.Service, State: StateRemoved, Detail: c.Name})
+		o.Report.emit(c.Service, StateRemoved, c.Name)
 		return nil
 	})
 	if err != nil {
@@ -146,7 +135,7 @@ func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
 		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("network %s: %w", n.Name, err))
 		} else {
-			report(Event{Time: time.Now(), Service: "network " + n.Name, State: StateRemoved})
+			o.Report.emit("network "+n.Name, StateRemoved, "")
 		}
 	}
 	if o.Volumes {
@@ -158,11 +147,61 @@ func Down(ctx context.Context, cli *client.Client, o DownOptions) error {
 			if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("volume %s: %w", v.Name, err))
 			} else {
-				report(Event{Time: time.Now(), Service: "volume " + v.Name, State: StateRemoved})
+				o.Report.emit("volume "+v.Name, StateRemoved, "")
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stopWalk stops containers, dependents first, each service once every
+// service depending on it has stopped (all of them, even when some fail);
+// then, when set, runs right after a container stopped without holding
+// anything back. The errors are joined, each naming its container.
+func stopWalk(ctx context.Context, cli engine.Engine, cs []ProjectContainer, timeout *time.Duration, report Reporter, then func(ProjectContainer) error) error {
+	nodes, edges := containerEdges(cs)
+	groups := byService(cs)
+	var errs errList
+	var wg sync.WaitGroup
+	reversed(nodes, edges).walk(ctx, true, func(svc string, own gates, _ *blocked) {
+		each(groups[svc], func(c ProjectContainer) {
+			report.emit(c.Service, StateStopping, c.Name)
+			if c.State == string(container.StateRunning) || c.State == string(container.StateRestarting) || then == nil {
+				if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(timeout)); err != nil && !(then != nil && cerrdefs.IsNotFound(err)) {
+					errs.add(fmt.Errorf("%s: %w", c.Name, err))
+					return
+				}
+				report.emit(c.Service, StateStopped, c.Name)
+			}
+		})
+		own.open(health.Started, nil)
+		if then != nil {
+			for _, c := range groups[svc] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := then(c); err != nil {
+						errs.add(fmt.Errorf("%s: %w", c.Name, err))
+					}
+				}()
+			}
+		}
+	})
+	wg.Wait()
+	return errs.join()
+}
+
+// each runs f on every container at once and waits.
+func each(cs []ProjectContainer, f func(ProjectContainer)) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(c)
+		}()
+	}
+	wg.Wait()
 }
 
 // Select keeps the containers of the named services (all when none).
@@ -203,91 +242,93 @@ func stopOptions(timeout *time.Duration) client.ContainerStopOptions {
 }
 
 // Stop stops containers, dependents first; timeout as DownOptions.Timeout.
-func Stop(ctx context.Context, cli *client.Client, cs []ProjectContainer, timeout *time.Duration, report Reporter) error {
-	return walk(cs, dependentsFirst, func(c ProjectContainer) error {
-		report(Event{Time: time.Now(), Service: c.Service, State: StateStopping, Detail: c.Name})
-		if _, err := cli.ContainerStop(ctx, c.ID, stopOptions(timeout)); err != nil {
-			return err
-		}
-		report(Event{Time: time.Now(), Service: c.Service, State: StateStopped, Detail: c.Name})
-		return nil
-	}, nil)
+func Stop(ctx context.Context, cli engine.Engine, cs []ProjectContainer, timeout *time.Duration, report Reporter) error {
+	return stopWalk(ctx, cli, cs, timeout, report, nil)
 }
 
 // Start starts containers, dependencies first, and gates each service on
-// its depends_on conditions as up does: a service starts once what it
-// depends on is started, healthy or completed successfully, as its
-// depends_on label says. A service whose dependency fails is not started.
-// ctx bounds the waiting.
+// its depends_on conditions as up does, edge by edge: a service starts once
+// what it depends on is started, healthy or completed successfully, as its
+// own depends_on label says (a dependent asking only for started does not
+// wait for health because a sibling asks for it). A service whose
+// dependency fails is not started. ctx bounds the waiting.
 //
 // When a service fails, the error is a *FailedError with its diagnosis
 // (reason, probes, last log lines); the services not started because of it
 // are named in the error it wraps.
-func Start(ctx context.Context, cli *client.Client, cs []ProjectContainer, report Reporter) error {
-	need := neededConditions(cs)
-	var (
-		mu       sync.Mutex
-		failures []Failure
-	)
-	err := walk(cs, dependenciesFirst, func(c ProjectContainer) error {
-		report(Event{Time: time.Now(), Service: c.Service, State: StateStarting, Detail: c.Name})
-		if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: err.Error()})
-			return err
-		}
-		report(Event{Time: time.Now(), Service: c.Service, State: StateStarted, Detail: c.Name})
-		cond := need[c.Service]
-		if cond == health.Started {
-			return nil
-		}
-		st, err := health.Wait(ctx, cli, c.ID, cond)
-		if err != nil {
-			reason := health.Reason(ctx, err, "timed out waiting for it "+conditionWord(string(cond)))
-			report(Event{Time: time.Now(), Service: c.Service, State: StateFailed, Detail: reason})
-			diagCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			f := Failure{Service: c.Service, Reason: reason, Probes: st.Probes, Logs: lastLogs(diagCtx, cli, c.ID, diagnosisLogLines)}
-			cancel()
-			mu.Lock()
-			failures = append(failures, f)
-			mu.Unlock()
-			return errors.New(reason)
-		}
-		if cond == health.CompletedSuccessfully {
-			report(Event{Time: time.Now(), Service: c.Service, State: StateCompleted, Detail: "exited 0"})
-		} else {
-			report(Event{Time: time.Now(), Service: c.Service, State: StateHealthy, Detail: healthDetail(st)})
-		}
-		return nil
-	}, nil)
-	if len(failures) > 0 {
-		sort.Slice(failures, func(i, j int) bool { return failures[i].Service < failures[j].Service })
-		return &FailedError{Failures: failures, Err: err}
-	}
-	return err
-}
-
-// neededConditions is, per service, what the services depending on it wait
-// for: completed successfully over healthy over started.
-func neededConditions(cs []ProjectContainer) map[string]health.Condition {
-	rank := map[health.Condition]int{health.Started: 0, health.Healthy: 1, health.CompletedSuccessfully: 2}
-	need := map[string]health.Condition{}
-	for _, c := range cs {
-		for dep, cond := range c.Conditions {
-			hc := health.Condition(cond)
-			if _, known := rank[hc]; !known {
-				hc = health.Started
+func Start(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report Reporter) error {
+	nodes, edges := containerEdges(cs)
+	needs := map[string]map[health.Condition]bool{}
+	for _, es := range edges {
+		for _, e := range es {
+			if needs[e.to] == nil {
+				needs[e.to] = map[health.Condition]bool{}
 			}
-			if cur, ok := need[dep]; !ok || rank[hc] > rank[cur] {
-				need[dep] = hc
+			needs[e.to][e.cond] = true
+		}
+	}
+	groups := byService(cs)
+	var errs errList
+	var fails failures
+	newGraph(nodes, edges).walk(ctx, false, func(svc string, own gates, b *blocked) {
+		if b != nil {
+			for _, c := range groups[svc] {
+				errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
+			}
+			return
+		}
+		var failed sync.Once
+		var anyFailed atomic.Bool
+		fail := func(c ProjectContainer, reason string, st *health.State) {
+			anyFailed.Store(true)
+			report.emit(c.Service, StateFailed, reason)
+			errs.add(fmt.Errorf("%s: %s", c.Name, reason))
+			if st != nil {
+				fails.add(c.Service, c.ID, reason, st)
+			}
+			failed.Do(func() { own.settle(errors.New(reason)) })
+		}
+		each(groups[svc], func(c ProjectContainer) {
+			report.emit(c.Service, StateStarting, c.Name)
+			if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+				fail(c, err.Error(), nil)
+				return
+			}
+			report.emit(c.Service, StateStarted, c.Name)
+		})
+		if anyFailed.Load() {
+			return
+		}
+		own.open(health.Started, nil)
+		for _, cond := range []health.Condition{health.Healthy, health.CompletedSuccessfully} {
+			if !needs[svc][cond] || cond == health.Healthy && needs[svc][health.CompletedSuccessfully] {
+				continue // nobody waits for it; completion implies health
+			}
+			each(groups[svc], func(c ProjectContainer) {
+				st, err := health.Wait(ctx, cli, c.ID, cond)
+				if err != nil {
+					fail(c, health.Reason(ctx, err, "timed out waiting for it "+conditionWord(string(cond))), &st)
+					return
+				}
+				if cond == health.CompletedSuccessfully {
+					report.emit(c.Service, StateCompleted, "exited 0")
+				} else {
+					report.emit(c.Service, StateHealthy, healthDetail(st))
+				}
+			})
+			if anyFailed.Load() {
+				return
+			}
+			own.open(cond, nil)
+			if cond == health.CompletedSuccessfully {
+				own.open(health.Healthy, nil)
 			}
 		}
+	})
+	if fe := fails.report(ctx, cli, errs.join()); fe != nil {
+		return fe
 	}
-	for _, c := range cs {
-		if _, ok := need[c.Service]; !ok {
-			need[c.Service] = health.Started
-		}
-	}
-	return need
+	return errs.join()
 }
 
 // LogsOptions for Logs.
@@ -298,10 +339,11 @@ type LogsOptions struct {
 	// Escape shows control characters escaped (stdout is a terminal); the
 	// raw stream otherwise.
 	Escape bool
+	JSON   bool // one JSON object a line: {"service", "container", "line"}
 }
 
 // Logs writes the containers' logs to w, each line prefixed with its service.
-func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o LogsOptions, w io.Writer) error {
+func Logs(ctx context.Context, cli engine.Engine, cs []ProjectContainer, o LogsOptions, w io.Writer) error {
 	width := 0
 	for _, c := range cs {
 		width = max(width, len(c.Service))
@@ -319,7 +361,12 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 				return
 			}
 			defer rc.Close()
-			pw := newLineWriter(w, &mu, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
+			var pw *lineWriter
+			if o.JSON {
+				pw = newJSONLineWriter(w, &mu, c.Service, c.Name)
+			} else {
+				pw = newLineWriter(w, &mu, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
+			}
 			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
 				errs.add(fmt.Errorf("%s: %w", c.Name, err))
 			}

@@ -1,15 +1,66 @@
 package compose
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/difyctl/difyctl/health"
 )
 
 func pc(svc string, deps ...string) ProjectContainer {
 	return ProjectContainer{ID: svc, Name: "p-" + svc + "-1", Service: svc, DependsOn: deps}
+}
+
+type order bool
+
+const (
+	dependenciesFirst order = false
+	dependentsFirst   order = true
+)
+
+// walk drives the graph walker the way start (dependencies first: a failed
+// dependency blocks) and stop/down (dependents first: keep going) do.
+func walk(cs []ProjectContainer, o order, step, then func(ProjectContainer) error) error {
+	nodes, edges := containerEdges(cs)
+	g := newGraph(nodes, edges)
+	if o == dependentsFirst {
+		g = reversed(nodes, edges)
+	}
+	groups := byService(cs)
+	var errs errList
+	var wg sync.WaitGroup
+	g.walk(context.Background(), o == dependentsFirst, func(svc string, own gates, b *blocked) {
+		if b != nil {
+			for _, c := range groups[svc] {
+				errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
+			}
+			return
+		}
+		var failed error
+		var mu sync.Mutex
+		each(groups[svc], func(c ProjectContainer) {
+			if err := step(c); err != nil {
+				errs.add(fmt.Errorf("%s: %w", c.Name, err))
+				mu.Lock()
+				failed = err
+				mu.Unlock()
+			}
+		})
+		own.open(health.Started, failed)
+		if then != nil {
+			for _, c := range groups[svc] {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs.add(then(c)) }()
+			}
+		}
+	})
+	wg.Wait()
+	return errs.join()
 }
 
 // recorder logs the order steps ran in.
@@ -172,29 +223,5 @@ func TestWalkFailureStopsDependentsOnlyWhenStarting(t *testing.T) {
 	var rev recorder
 	if err := walk(cs, dependentsFirst, failDB(&rev), nil); err == nil || len(rev.seq) != 4 {
 		t.Fatalf("stopping: %v, walked %v", err, rev.seq)
-	}
-}
-
-func TestNeededConditions(t *testing.T) {
-	label := func(svc, v string) ProjectContainer {
-		c := ProjectContainer{Service: svc}
-		c.DependsOn, c.Conditions = parseDependsOnLabel(v)
-		return c
-	}
-	cs := []ProjectContainer{
-		label("api", "db:service_healthy:false,init:service_completed_successfully:false,redis:service_started:true"),
-		label("worker", "db:service_started:false,redis:service_healthy:false"),
-		label("web", "api"), // old-style label without a condition
-		label("db", ""), label("init", ""), label("redis", ""),
-	}
-	if got := cs[0].DependsOn; strings.Join(got, ",") != "db,init,redis" {
-		t.Fatalf("names %v", got)
-	}
-	want := map[string]string{"db": "service_healthy", "init": "service_completed_successfully", "redis": "service_healthy", "api": "service_started", "web": "service_started", "worker": "service_started"}
-	got := neededConditions(cs)
-	for svc, w := range want {
-		if string(got[svc]) != w {
-			t.Errorf("%s: %s, want %s", svc, got[svc], w)
-		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // Condition is what a dependent waits for; the names are compose's depends_on
@@ -72,7 +74,7 @@ func FromInspect(c container.InspectResponse) State {
 }
 
 // Inspect reads a container's gating state.
-func Inspect(ctx context.Context, cli *client.Client, id string) (State, error) {
+func Inspect(ctx context.Context, cli engine.Watcher, id string) (State, error) {
 	res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return State{}, err
@@ -171,13 +173,13 @@ func Reason(ctx context.Context, err error, timedOut string) string {
 // ends. It subscribes to the container's events first and inspects once, so
 // no transition is missed between the two; every further inspection is
 // triggered by an event (start, die, health_status, ...), never by a timer.
-func Wait(ctx context.Context, cli *client.Client, id string, cond Condition) (State, error) {
+func Wait(ctx context.Context, cli engine.Watcher, id string, cond Condition) (State, error) {
 	return WaitObserved(ctx, cli, id, cond, nil)
 }
 
 // WaitObserved is Wait that also calls observe with the state after every
 // healthcheck probe (the engine's exec_die events), for progress views.
-func WaitObserved(ctx context.Context, cli *client.Client, id string, cond Condition, observe func(State)) (State, error) {
+func WaitObserved(ctx context.Context, cli engine.Watcher, id string, cond Condition, observe func(State)) (State, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The engine filters too, so the exec_create/exec_start/exec_die events of

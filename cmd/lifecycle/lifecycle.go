@@ -18,6 +18,7 @@ import (
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
@@ -114,7 +115,7 @@ func Down(ctx context.Context, o *DownOptions) error {
 	}
 	err = compose.Down(ctx, cli, compose.DownOptions{Project: o.Project, Volumes: o.Volumes, Timeout: o.Timeout, Report: pw.Event})
 	pw.Close()
-	return err
+	return progress.Finish(pw, err, "project "+o.Project+" down")
 }
 
 func newPs(f *cmdutil.Factory) *cobra.Command {
@@ -196,6 +197,7 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
 			lo.Escape = o.IO.IsStdoutTTY() // raw when piped
+			lo.JSON = o.JSON
 			return compose.Logs(cmd.Context(), cli, cs, lo, o.IO.Out)
 		},
 	}
@@ -230,7 +232,7 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 // Verbs that start (start, restart) gate on depends_on conditions, bounded
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
-	act func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
+	act func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
 	o := &Options{}
 	var timeout, waitTimeout time.Duration
 	cmd := &cobra.Command{
@@ -262,17 +264,17 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 			}
 			err = act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event)
 			pw.Close() // the diagnosis goes below the progress, not into it
-			if err == nil {
-				return nil
-			}
-			var fe *compose.FailedError
-			if errors.As(err, &fe) {
-				fe.Diagnose(o.IO.ErrOut)
-				if fe.Err != nil {
-					err = fe.Err
+			if err != nil {
+				var fe *compose.FailedError
+				if errors.As(err, &fe) {
+					fe.Diagnose(o.IO.ErrOut)
+					if fe.Err != nil {
+						err = fe.Err
+					}
 				}
+				err = cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+			return progress.Finish(pw, err, "project "+o.Project+" "+cmd.Name())
 		},
 	}
 	if withTimeout {
@@ -291,14 +293,14 @@ func newStop(f *cmdutil.Factory) *cobra.Command {
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
 			return compose.Start(ctx, cli, cs, report)
 		})
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
 	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
-		func(ctx context.Context, cli *client.Client, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
+		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
 			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err
 			}

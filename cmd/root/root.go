@@ -15,6 +15,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/initcmd"
 	"github.com/difyctl/difyctl/cmd/lifecycle"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
+	"github.com/difyctl/difyctl/cmd/pull"
 	"github.com/difyctl/difyctl/cmd/restore"
 	"github.com/difyctl/difyctl/cmd/setup"
 	"github.com/difyctl/difyctl/cmd/up"
@@ -88,6 +89,7 @@ API, and backs Redis up and restores it.`,
 		backupcmd.NewCmd(f),
 		restore.NewCmd(f),
 		up.NewCmd(f),
+		pull.NewCmd(f, nil),
 		setup.NewCmd(f),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)

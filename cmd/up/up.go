@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,7 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/buildinfo"
 	"github.com/difyctl/difyctl/internal/cmdutil"
-	"github.com/difyctl/difyctl/internal/dockerconfig"
+	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
@@ -38,7 +39,9 @@ type Options struct {
 	Services    []string
 	WaitTimeout time.Duration
 	Progress    string
-	Recreate    string
+	Recreate    compose.RecreatePolicy
+	Pull        compose.PullPolicy // "": each service's pull_policy
+	Orphans     bool               // --remove-orphans
 	DryRun      bool
 	Engine      func(context.Context) (*client.Client, error)
 	Now         func() time.Time
@@ -49,6 +52,7 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine, Getenv: os.Getenv}
 	var noRecreate, forceRecreate bool
+	var pull string
 	cmd := &cobra.Command{
 		Use:   "up [--profile P]... [SERVICE...]",
 		Short: "Create and start the project: dependency order, parallel, gated on health",
@@ -59,14 +63,8 @@ parallel where the graph allows, driven by engine events. Returns when every
 started service is running and healthy (a one-shot job: exited 0), like
 "docker compose up -d --wait". Without a .env, writes one first (as init).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if noRecreate && forceRecreate {
-				return cmdutil.UsageError("--no-recreate and --force-recreate exclude each other")
-			}
-			opts.Recreate = "diverged"
-			if noRecreate {
-				opts.Recreate = "never"
-			} else if forceRecreate {
-				opts.Recreate = "force"
+			if err := opts.setPolicies(noRecreate, forceRecreate, pull); err != nil {
+				return err
 			}
 			lo, err := config.LoadOptions(f, nil)
 			if err != nil {
@@ -83,9 +81,33 @@ started service is running and healthy (a one-shot job: exited 0), like
 	fl.BoolVar(&noRecreate, "no-recreate", false, "keep existing containers even when their configuration changed")
 	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	fl.StringVar(&pull, "pull", "", "pull images: always, missing or never (default: each service's pull_policy, missing when none)")
+	fl.BoolVar(&opts.Orphans, "remove-orphans", false, "remove containers of services no longer in the files or whose profile is not active (their data stays)")
 	_ = cmd.RegisterFlagCompletionFunc("profile", initcmd.ProfileCompletion)
 	f.AddFileFlag(cmd)
 	return cmd
+}
+
+// setPolicies maps --no-recreate, --force-recreate and --pull.
+func (o *Options) setPolicies(noRecreate, forceRecreate bool, pull string) error {
+	if noRecreate && forceRecreate {
+		return cmdutil.UsageError("--no-recreate and --force-recreate exclude each other")
+	}
+	o.Recreate = compose.RecreateDiverged
+	if noRecreate {
+		o.Recreate = compose.RecreateNever
+	} else if forceRecreate {
+		o.Recreate = compose.RecreateForce
+	}
+	o.Pull = ""
+	if pull != "" {
+		p, err := compose.ParsePullPolicy(pull)
+		if err != nil || pull == "if_not_present" || pull == "build" {
+			return cmdutil.UsageError("--pull %q: use always, missing or never", pull)
+		}
+		o.Pull = p
+	}
+	return nil
 }
 
 // Prepare makes sure the project's .env exists, agrees with --profile and
@@ -151,23 +173,6 @@ func (o *Options) getenv() func(string) string {
 	return o.Getenv
 }
 
-// registryAuth finds pull credentials as the docker CLI does (config.json
-// and its credential helpers), reading the configuration on first use.
-func registryAuth(getenv func(string) string) func(context.Context, string) (string, error) {
-	var (
-		once sync.Once
-		cfg  *dockerconfig.File
-		err  error
-	)
-	return func(ctx context.Context, image string) (string, error) {
-		once.Do(func() { cfg, err = dockerconfig.Load(dockerconfig.Dir(getenv)) })
-		if err != nil {
-			return "", err
-		}
-		return cfg.RegistryAuth(ctx, image)
-	}
-}
-
 // Run brings the project up.
 func Run(ctx context.Context, o *Options) error {
 	if err := Prepare(o); err != nil {
@@ -189,31 +194,36 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer cli.Close()
+	if o.DryRun {
+		// No progress view: a dry run prints its plan and changes nothing
+		// (and a live view left running would leave the terminal's cursor
+		// hidden).
+		res, err := compose.Up(ctx, cli, o.upOptions(p, nil))
+		if err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+		}
+		printNotes(o, res)
+		return printPlan(o, res)
+	}
 	pw, err := progress.New(o.Progress, o.IO.ErrOut, o.IO.IsStderrTTY(), o.IO.ColorEnabled())
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
-	if o.DryRun {
-		pw = nil
-	}
-	uo := compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, DryRun: o.DryRun, Version: buildinfo.Get().Version,
-		RegistryAuth: registryAuth(o.getenv())}
-	if pw != nil && o.Progress != progress.Quiet {
-		uo.Report = pw.Event
+	var report compose.Reporter
+	if o.Progress != progress.Quiet {
+		report = pw.Event
 	}
 	start := time.Now()
-	res, err := compose.Up(ctx, cli, uo)
-	if pw != nil {
-		pw.Close()
-	}
+	res, err := compose.Up(ctx, cli, o.upOptions(p, report))
+	pw.Close() // the diagnosis goes below the progress, not into it
+	err = o.conclude(ctx, cli, p, res, err, start)
+	return progress.Finish(pw, err, "project "+p.Name+" up")
+}
+
+// conclude prints what up did and returns the command's error.
+func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Project, res *compose.UpResult, err error, start time.Time) error {
 	if res != nil {
-		for _, n := range res.Notes {
-			fmt.Fprintln(o.IO.ErrOut, "note: "+n)
-		}
-	}
-	if o.DryRun && err == nil {
-		return printPlan(o, res)
+		printNotes(o, res)
 	}
 	if ctx.Err() != nil {
 		// Ctrl-C: stop waiting, say what runs.
@@ -232,7 +242,7 @@ func Run(ctx context.Context, o *Options) error {
 			_ = cmdutil.WriteJSON(o.IO.Out, res)
 		}
 		fe.Diagnose(o.IO.ErrOut)
-		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%d service(s) did not come up; the others are left as they are (difyctl ps)", len(fe.Failures)))
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%d service(s) did not come up; %s (difyctl ps)", len(fe.Failures), changes(res)))
 	}
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
@@ -251,16 +261,51 @@ func Run(ctx context.Context, o *Options) error {
 	return nil
 }
 
+func (o *Options) upOptions(p *types.Project, report compose.Reporter) compose.UpOptions {
+	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
+		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
+		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
+}
+
+func printNotes(o *Options, res *compose.UpResult) {
+	for _, n := range res.Notes {
+		fmt.Fprintln(o.IO.ErrOut, "note: "+n)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(o.IO.ErrOut, "warning: "+w)
+	}
+}
+
+// changes says, after a failure, what up changed and what it left as it
+// was, service by service.
+func changes(res *compose.UpResult) string {
+	var changed, left []string
+	for _, it := range res.Plan {
+		switch it.Outcome {
+		case compose.OutcomeCreated, compose.OutcomeReplaced, compose.OutcomeStarted, compose.OutcomeRestarted:
+			changed = append(changed, it.Service+" "+it.Outcome)
+		case "", compose.OutcomeKept:
+		default:
+			left = append(left, it.Service+" "+it.Outcome)
+		}
+	}
+	var parts []string
+	if len(changed) > 0 {
+		parts = append(parts, "changed: "+strings.Join(changed, ", "))
+	}
+	if len(left) > 0 {
+		parts = append(parts, strings.Join(left, ", "))
+	}
+	if len(parts) == 0 {
+		return "nothing else was changed"
+	}
+	return strings.Join(parts, "; ") + "; every other container is left as it was"
+}
+
 func printPlan(o *Options, res *compose.UpResult) error {
 	if o.JSON {
 		return cmdutil.WriteJSON(o.IO.Out, res)
 	}
-	for _, it := range res.Plan {
-		line := fmt.Sprintf("level %d  %-22s %s", it.Level, it.Service, it.Action)
-		if it.Reason != "" {
-			line += " (" + it.Reason + ")"
-		}
-		fmt.Fprintln(o.IO.Out, line)
-	}
-	return nil
+	_, err := io.WriteString(o.IO.Out, res.PlanText())
+	return err
 }

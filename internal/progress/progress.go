@@ -6,6 +6,7 @@ package progress
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/termsafe"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 )
 
 // Modes.
@@ -49,7 +51,9 @@ func New(mode string, w io.Writer, isTTY, color bool) (Writer, error) {
 	case Plain:
 		return &plain{w: w}, nil
 	case JSON:
-		return &jsonW{enc: json.NewEncoder(w)}, nil
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return &jsonW{enc: enc}, nil
 	case Quiet:
 		return quiet{}, nil
 	case TTY:
@@ -151,7 +155,7 @@ func (m *model) View() string {
 	for _, s := range m.order {
 		r := m.rows[s]
 		mark := map[string]string{compose.StateHealthy: "✔", compose.StateCompleted: "✔", compose.StateUnchanged: "✔", compose.StateRemoved: "✔", compose.StateStopped: "✔",
-			compose.StateFailed: "✘", compose.StateSkipped: "-"}[r.state]
+			compose.StatePulled: "✔", compose.StateFailed: "✘", compose.StateRolledBack: "✘", compose.StateSkipped: "-", compose.StateInterrupted: "!"}[r.state]
 		if mark == "" {
 			mark = "…"
 		}
@@ -200,4 +204,37 @@ func escaped(e compose.Event) compose.Event {
 func (l *live) Close() {
 	l.prog.Send(quitMsg{})
 	<-l.done
+}
+
+// Finish ends a --progress json stream with one last event: "done" with
+// summary, or "error" with the command's error and exit code, so the
+// stream is JSON to its last line (the error is then not printed again as
+// text). Other modes leave err to be printed as usual.
+func Finish(w Writer, err error, summary string) error {
+	j, ok := w.(*jsonW)
+	if !ok {
+		return err
+	}
+	e := struct {
+		compose.Event
+		ExitCode int `json:"exitCode"`
+	}{Event: compose.Event{Time: time.Now(), State: compose.StateDone, Detail: summary}}
+	if err != nil {
+		e.State, e.Detail, e.ExitCode = compose.StateError, err.Error(), cmdutil.ExitCode(err)
+		if e.Detail == "" || isSilent(err) {
+			e.Detail = fmt.Sprintf("exit %d", e.ExitCode)
+		}
+	}
+	j.mu.Lock()
+	_ = j.enc.Encode(e)
+	j.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	return cmdutil.SilentError(cmdutil.ExitCode(err))
+}
+
+func isSilent(err error) bool {
+	var ee *cmdutil.ExitError
+	return errors.As(err, &ee) && ee.Err == nil
 }

@@ -3,12 +3,14 @@ package progress
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 )
 
 var t0 = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
@@ -71,5 +73,35 @@ func TestLiveViewColumnsWithColour(t *testing.T) {
 		if len(lines) != 2 || strings.Index(lines[0], "after") != strings.Index(lines[1], "api to start") {
 			t.Fatalf("colour %v: detail columns differ:\n%s", color, strings.Join(lines, "\n"))
 		}
+	}
+}
+
+// --progress json ends with a JSON event: done, or the error with its exit
+// code (and the error is then not printed again as text).
+func TestFinishEndsJSONStream(t *testing.T) {
+	var b strings.Builder
+	w, _ := New(JSON, &b, false, false)
+	w.Event(compose.Event{Service: "db", State: compose.StateHealthy})
+	err := Finish(w, cmdutil.WithExitCode(cmdutil.ExitFailure, errors.New("db did not come up")), "")
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || err.Error() != "" && !strings.Contains(err.Error(), "exit") {
+		t.Fatalf("returned %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	var last struct {
+		State, Detail string
+		ExitCode      int
+	}
+	if json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil || last.State != compose.StateError || last.Detail != "db did not come up" || last.ExitCode != 1 {
+		t.Fatalf("last line %q", lines[len(lines)-1])
+	}
+	b.Reset()
+	if err := Finish(w, nil, "project p up"); err != nil || !strings.Contains(b.String(), `"state":"done","detail":"project p up"`) {
+		t.Fatalf("%v %q", err, b.String())
+	}
+	var plainOut strings.Builder
+	pw, _ := New(Plain, &plainOut, false, false)
+	in := errors.New("x")
+	if Finish(pw, in, "") != in || plainOut.Len() != 0 {
+		t.Fatal("plain mode must leave the error alone")
 	}
 }

@@ -1,0 +1,711 @@
+// Package enginefake is an in-memory Docker engine for unit tests: images,
+// containers (created, started, stopped, renamed, removed, with their
+// networks, aliases and anonymous volumes), networks, volumes and the
+// container events health waits on. A test says how each service's
+// container behaves once started (runs, becomes healthy or unhealthy,
+// exits with a code, fails to start) and reads back what was called.
+//
+// It stands in for the engine in unit tests only; end-to-end tests run the
+// real engine.
+package enginefake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/volume"
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/internal/engine"
+)
+
+// Behaviour is what a service's container does once started.
+type Behaviour struct {
+	StartErr error  // ContainerStart fails with this, for containers created after Behave
+	since    int
+	Exit     *int   // exits right away with this code
+	Health   string // with a healthcheck: "healthy" or "unhealthy" right after start; "" stays "starting"
+	Logs     string // what its log holds
+}
+
+// Exit is a helper for Behaviour.Exit.
+func Exit(code int) *int { return &code }
+
+// Container is one container of the fake engine.
+type Container struct {
+	ID, Name   string
+	Config     *container.Config
+	Host       *container.HostConfig
+	ImageID    string
+	Networks   map[string][]string // network name -> aliases
+	Mounts     []container.MountPoint
+	Status     container.ContainerState
+	ExitCode   int
+	Health     container.HealthStatus
+	StartedAt  time.Time
+	StartCount int
+	seq        int
+}
+
+// Service is the compose service label of the container.
+func (c *Container) Service() string { return c.Config.Labels["com.docker.compose.service"] }
+
+// Image is a fake image: its ID and the paths it declares as VOLUME.
+type Image struct {
+	ID      string
+	Volumes []string
+}
+
+// Engine is the fake. Its zero value is not usable: call New.
+type Engine struct {
+	mu         sync.Mutex
+	images     map[string]Image // reference or ID -> image
+	remote     map[string]Image // what a pull of the reference gets
+	containers map[string]*Container
+	networks   map[string]network.Inspect
+	volumes    map[string]volume.Volume
+	behaviour  map[string]Behaviour // by service
+	failCreate map[string]error     // by service
+	subs       map[*sub]struct{}
+	calls      []string
+	seq        int
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns an empty engine.
+func New() *Engine {
+	return &Engine{images: map[string]Image{}, remote: map[string]Image{}, containers: map[string]*Container{},
+		networks: map[string]network.Inspect{}, volumes: map[string]volume.Volume{}, behaviour: map[string]Behaviour{},
+		failCreate: map[string]error{}, subs: map[*sub]struct{}{}}
+}
+
+// AddImage makes ref present locally.
+func (e *Engine) AddImage(ref string, img Image) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.images[ref] = img
+	e.images[img.ID] = img
+}
+
+// SetRemote says what a pull of ref gets (an error when not set).
+func (e *Engine) SetRemote(ref string, img Image) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.remote[ref] = img
+}
+
+// Behave sets how service's containers behave once started.
+func (e *Engine) Behave(service string, b Behaviour) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b.since = e.seq
+	e.behaviour[service] = b
+}
+
+// FailCreate makes creating service's container fail with err.
+func (e *Engine) FailCreate(service string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failCreate[service] = err
+}
+
+// Calls is every state-changing call so far, "verb name" each, in order.
+func (e *Engine) Calls() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.calls...)
+}
+
+// Container returns the container with that name or ID (nil when none).
+func (e *Engine) Container(nameOrID string) *Container {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, _ := e.find(nameOrID)
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
+}
+
+// Containers returns every container, by name.
+func (e *Engine) Containers() map[string]*Container {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]*Container{}
+	for _, c := range e.containers {
+		cp := *c
+		out[c.Name] = &cp
+	}
+	return out
+}
+
+// SetState changes a container's state by hand (docker stop, a crash),
+// with the event the engine would send.
+func (e *Engine) SetState(name string, st container.ContainerState, exitCode int) {
+	e.mu.Lock()
+	c, _ := e.find(name)
+	c.Status, c.ExitCode = st, exitCode
+	id := c.ID
+	e.mu.Unlock()
+	e.emit(id, events.ActionDie)
+}
+
+// Disconnect removes a container from a network (docker network disconnect).
+func (e *Engine) Disconnect(name, net string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, _ := e.find(name)
+	delete(c.Networks, net)
+}
+
+func notFound(what string) error { return fmt.Errorf("%s: %w", what, cerrdefs.ErrNotFound) }
+
+func (e *Engine) id(kind string) string {
+	e.seq++
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s%d", kind, e.seq))
+	return hex.EncodeToString(sum[:])
+}
+
+func (e *Engine) record(format string, a ...any) { e.calls = append(e.calls, fmt.Sprintf(format, a...)) }
+
+// find looks a container up by ID, ID prefix or name; e.mu is held.
+func (e *Engine) find(ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if c, ok := e.containers[ref]; ok {
+		return c, nil
+	}
+	for _, c := range e.containers {
+		if c.Name == ref || len(ref) >= 12 && strings.HasPrefix(c.ID, ref) {
+			return c, nil
+		}
+	}
+	return nil, notFound("No such container: " + ref)
+}
+
+func matchLabels(f client.Filters, labels map[string]string) bool {
+	for want := range f["label"] {
+		k, v, hasV := strings.Cut(want, "=")
+		got, ok := labels[k]
+		if !ok || hasV && got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ContainerList lists containers matching the label filters.
+func (e *Engine) ContainerList(_ context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var res client.ContainerListResult
+	for _, c := range e.containers {
+		if !o.All && c.Status != container.StateRunning || !matchLabels(o.Filters, c.Config.Labels) {
+			continue
+		}
+		s := container.Summary{ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Labels: c.Config.Labels,
+			State: c.Status, Status: statusText(c), Mounts: c.Mounts, NetworkSettings: &container.NetworkSettingsSummary{Networks: endpoints(c)}}
+		if c.Health != "" {
+			s.Health = &container.HealthSummary{Status: c.Health}
+		}
+		if c.Status == container.StateRunning {
+			for port, bs := range c.Host.PortBindings {
+				for _, b := range bs {
+					var n uint16
+					fmt.Sscan(b.HostPort, &n)
+					s.Ports = append(s.Ports, container.PortSummary{IP: b.HostIP, PublicPort: n, PrivatePort: port.Num(), Type: string(port.Proto())})
+				}
+			}
+		}
+		res.Items = append(res.Items, s)
+	}
+	sort.Slice(res.Items, func(i, j int) bool { return res.Items[i].Names[0] < res.Items[j].Names[0] })
+	return res, nil
+}
+
+func statusText(c *Container) string {
+	switch c.Status {
+	case container.StateRunning:
+		if c.Health != "" {
+			return "Up 1 second (" + string(c.Health) + ")"
+		}
+		return "Up 1 second"
+	case container.StateExited:
+		return fmt.Sprintf("Exited (%d) 1 second ago", c.ExitCode)
+	}
+	return "Created"
+}
+
+func endpoints(c *Container) map[string]*network.EndpointSettings {
+	out := map[string]*network.EndpointSettings{}
+	for n, a := range c.Networks {
+		out[n] = &network.EndpointSettings{Aliases: append([]string(nil), a...)}
+	}
+	return out
+}
+
+// ContainerInspect describes a container.
+func (e *Engine) ContainerInspect(_ context.Context, ref string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerInspectResult{}, err
+	}
+	st := &container.State{Status: c.Status, Running: c.Status == container.StateRunning, ExitCode: c.ExitCode,
+		StartedAt: c.StartedAt.Format(time.RFC3339Nano)}
+	if c.Health != "" {
+		st.Health = &container.Health{Status: c.Health}
+	}
+	return client.ContainerInspectResult{Container: container.InspectResponse{ID: c.ID, Name: "/" + c.Name, Image: c.ImageID, State: st,
+		Config: c.Config, HostConfig: c.Host, Mounts: c.Mounts, NetworkSettings: &container.NetworkSettings{Networks: endpoints(c)}}}, nil
+}
+
+// ContainerCreate creates a container: its image must be present, its
+// name free; the image's VOLUMEs not mounted otherwise get anonymous
+// volumes.
+func (e *Engine) ContainerCreate(_ context.Context, o client.ContainerCreateOptions) (client.ContainerCreateResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	svc := o.Config.Labels["com.docker.compose.service"]
+	if err := e.failCreate[svc]; err != nil {
+		return client.ContainerCreateResult{}, err
+	}
+	img, ok := e.images[o.Config.Image]
+	if !ok {
+		return client.ContainerCreateResult{}, notFound("No such image: " + o.Config.Image)
+	}
+	if _, err := e.find(o.Name); err == nil {
+		return client.ContainerCreateResult{}, fmt.Errorf("Conflict. The container name %q is already in use: %w", "/"+o.Name, cerrdefs.ErrConflict)
+	}
+	c := &Container{ID: e.id("container"), seq: e.seq, Name: o.Name, Config: o.Config, Host: o.HostConfig, ImageID: img.ID,
+		Networks: map[string][]string{}, Status: container.StateCreated}
+	if o.NetworkingConfig != nil {
+		for n, ep := range o.NetworkingConfig.EndpointsConfig {
+			if _, ok := e.networks[n]; !ok {
+				return client.ContainerCreateResult{}, notFound("network " + n)
+			}
+			c.Networks[n] = append([]string(nil), ep.Aliases...)
+		}
+	}
+	mounted := map[string]bool{}
+	for _, m := range o.HostConfig.Mounts {
+		mounted[m.Target] = true
+		mp := container.MountPoint{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
+		if m.Type == mount.TypeVolume {
+			if m.Source == "" {
+				m.Source = e.id("volume")
+			}
+			mp.Name = m.Source
+			e.ensureVolume(m.Source)
+		}
+		c.Mounts = append(c.Mounts, mp)
+	}
+	for _, v := range img.Volumes {
+		if !mounted[v] {
+			name := e.id("volume")
+			e.ensureVolume(name)
+			c.Mounts = append(c.Mounts, container.MountPoint{Type: mount.TypeVolume, Name: name, Destination: v, RW: true})
+		}
+	}
+	e.containers[c.ID] = c
+	e.record("create %s", c.Name)
+	return client.ContainerCreateResult{ID: c.ID}, nil
+}
+
+func (e *Engine) ensureVolume(name string) {
+	if _, ok := e.volumes[name]; !ok {
+		e.volumes[name] = volume.Volume{Name: name, Labels: map[string]string{}}
+	}
+}
+
+// ContainerStart starts a container as its service's Behaviour says.
+func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.ContainerStartOptions) (client.ContainerStartResult, error) {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return client.ContainerStartResult{}, err
+	}
+	e.record("start %s", c.Name)
+	b := e.behaviour[c.Service()]
+	if b.StartErr != nil && c.seq > b.since {
+		e.mu.Unlock()
+		return client.ContainerStartResult{}, b.StartErr
+	}
+	id := c.ID
+	acts := e.run(c, b)
+	e.mu.Unlock()
+	for _, a := range acts {
+		e.emit(id, a)
+	}
+	return client.ContainerStartResult{}, nil
+}
+
+// run moves c to its state after a start; e.mu is held.
+func (e *Engine) run(c *Container, b Behaviour) []events.Action {
+	c.Status, c.ExitCode, c.Health, c.StartedAt = container.StateRunning, 0, "", time.Now()
+	c.StartCount++
+	acts := []events.Action{events.ActionStart}
+	if hc := c.Config.Healthcheck; hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE" {
+		c.Health = container.Starting
+		if b.Health != "" {
+			c.Health = container.HealthStatus(b.Health)
+			acts = append(acts, events.Action(string(events.ActionHealthStatus)+": "+b.Health))
+		}
+	}
+	if b.Exit != nil {
+		c.Status, c.ExitCode = container.StateExited, *b.Exit
+		acts = append(acts, events.ActionDie)
+	}
+	return acts
+}
+
+// ContainerStop stops a running container.
+func (e *Engine) ContainerStop(_ context.Context, ref string, _ client.ContainerStopOptions) (client.ContainerStopResult, error) {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return client.ContainerStopResult{}, err
+	}
+	e.record("stop %s", c.Name)
+	running := c.Status == container.StateRunning
+	if running {
+		c.Status, c.ExitCode = container.StateExited, 143
+	}
+	id := c.ID
+	e.mu.Unlock()
+	if running {
+		e.emit(id, events.ActionDie)
+	}
+	return client.ContainerStopResult{}, nil
+}
+
+// ContainerRestart stops and starts a container.
+func (e *Engine) ContainerRestart(ctx context.Context, ref string, _ client.ContainerRestartOptions) (client.ContainerRestartResult, error) {
+	if _, err := e.ContainerStop(ctx, ref, client.ContainerStopOptions{}); err != nil {
+		return client.ContainerRestartResult{}, err
+	}
+	_, err := e.ContainerStart(ctx, ref, client.ContainerStartOptions{})
+	return client.ContainerRestartResult{}, err
+}
+
+// ContainerRemove removes a container (running ones only with Force), and
+// its anonymous volumes with RemoveVolumes.
+func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return client.ContainerRemoveResult{}, err
+	}
+	if c.Status == container.StateRunning && !o.Force {
+		e.mu.Unlock()
+		return client.ContainerRemoveResult{}, fmt.Errorf("container %s is running: %w", c.Name, cerrdefs.ErrConflict)
+	}
+	e.record("remove %s", c.Name)
+	delete(e.containers, c.ID)
+	if o.RemoveVolumes {
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && len(m.Name) == 64 {
+				delete(e.volumes, m.Name)
+			}
+		}
+	}
+	id := c.ID
+	e.mu.Unlock()
+	e.emit(id, events.ActionDestroy)
+	return client.ContainerRemoveResult{}, nil
+}
+
+// ContainerRename renames a container; the new name must be free.
+func (e *Engine) ContainerRename(_ context.Context, ref string, o client.ContainerRenameOptions) (client.ContainerRenameResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerRenameResult{}, err
+	}
+	if other, err := e.find(o.NewName); err == nil && other != c {
+		return client.ContainerRenameResult{}, fmt.Errorf("name %s is in use: %w", o.NewName, cerrdefs.ErrConflict)
+	}
+	e.record("rename %s %s", c.Name, o.NewName)
+	c.Name = o.NewName
+	return client.ContainerRenameResult{}, nil
+}
+
+// ContainerLogs returns the container's Behaviour.Logs, multiplexed as the
+// engine sends them.
+func (e *Engine) ContainerLogs(_ context.Context, ref string, _ client.ContainerLogsOptions) (client.ContainerLogsResult, error) {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	var logs string
+	if err == nil {
+		logs = e.behaviour[c.Service()].Logs
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if logs != "" {
+		// One stdout frame: stream, three zero bytes, big-endian length.
+		n := len(logs)
+		b.Write([]byte{byte(stdcopy.Stdout), 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+		b.WriteString(logs)
+	}
+	return io.NopCloser(&b), nil
+}
+
+// NetworkList lists networks matching the label filters.
+func (e *Engine) NetworkList(_ context.Context, o client.NetworkListOptions) (client.NetworkListResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var res client.NetworkListResult
+	for _, n := range e.networks {
+		if matchLabels(o.Filters, n.Labels) {
+			res.Items = append(res.Items, network.Summary{Network: n.Network})
+		}
+	}
+	return res, nil
+}
+
+// NetworkInspect describes a network.
+func (e *Engine) NetworkInspect(_ context.Context, name string, _ client.NetworkInspectOptions) (client.NetworkInspectResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n, ok := e.networks[name]
+	if !ok {
+		return client.NetworkInspectResult{}, notFound("network " + name)
+	}
+	return client.NetworkInspectResult{Network: n}, nil
+}
+
+// NetworkCreate creates a network.
+func (e *Engine) NetworkCreate(_ context.Context, name string, o client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.networks[name]; ok {
+		return client.NetworkCreateResult{}, fmt.Errorf("network %s exists: %w", name, cerrdefs.ErrConflict)
+	}
+	n := network.Inspect{}
+	n.Name, n.ID, n.Labels, n.Driver, n.Internal = name, name, o.Labels, o.Driver, o.Internal
+	e.networks[name] = n
+	e.record("network-create %s", name)
+	return client.NetworkCreateResult{ID: name}, nil
+}
+
+// NetworkConnect connects a container to a network.
+func (e *Engine) NetworkConnect(_ context.Context, name string, o client.NetworkConnectOptions) (client.NetworkConnectResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.networks[name]; !ok {
+		return client.NetworkConnectResult{}, notFound("network " + name)
+	}
+	c, err := e.find(o.Container)
+	if err != nil {
+		return client.NetworkConnectResult{}, err
+	}
+	var aliases []string
+	if o.EndpointConfig != nil {
+		aliases = o.EndpointConfig.Aliases
+	}
+	c.Networks[name] = append([]string(nil), aliases...)
+	return client.NetworkConnectResult{}, nil
+}
+
+// NetworkRemove removes a network.
+func (e *Engine) NetworkRemove(_ context.Context, name string, _ client.NetworkRemoveOptions) (client.NetworkRemoveResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.networks[name]; !ok {
+		return client.NetworkRemoveResult{}, notFound("network " + name)
+	}
+	delete(e.networks, name)
+	e.record("network-remove %s", name)
+	return client.NetworkRemoveResult{}, nil
+}
+
+// VolumeList lists volumes matching the label filters.
+func (e *Engine) VolumeList(_ context.Context, o client.VolumeListOptions) (client.VolumeListResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var res client.VolumeListResult
+	for _, v := range e.volumes {
+		if matchLabels(o.Filters, v.Labels) {
+			res.Items = append(res.Items, v)
+		}
+	}
+	return res, nil
+}
+
+// VolumeInspect describes a volume.
+func (e *Engine) VolumeInspect(_ context.Context, name string, _ client.VolumeInspectOptions) (client.VolumeInspectResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, ok := e.volumes[name]
+	if !ok {
+		return client.VolumeInspectResult{}, notFound("volume " + name)
+	}
+	return client.VolumeInspectResult{Volume: v}, nil
+}
+
+// VolumeCreate creates a named volume.
+func (e *Engine) VolumeCreate(_ context.Context, o client.VolumeCreateOptions) (client.VolumeCreateResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := volume.Volume{Name: o.Name, Driver: o.Driver, Labels: o.Labels}
+	e.volumes[o.Name] = v
+	e.record("volume-create %s", o.Name)
+	return client.VolumeCreateResult{Volume: v}, nil
+}
+
+// VolumeRemove removes a volume.
+func (e *Engine) VolumeRemove(_ context.Context, name string, _ client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.volumes[name]; !ok {
+		return client.VolumeRemoveResult{}, notFound("volume " + name)
+	}
+	delete(e.volumes, name)
+	e.record("volume-remove %s", name)
+	return client.VolumeRemoveResult{}, nil
+}
+
+// Volume tells whether a volume exists.
+func (e *Engine) Volume(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.volumes[name]
+	return ok
+}
+
+// ImageInspect finds a local image by reference or ID.
+func (e *Engine) ImageInspect(_ context.Context, ref string, _ ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, ok := e.images[ref]
+	if !ok {
+		return client.ImageInspectResult{}, notFound("No such image: " + ref)
+	}
+	return client.ImageInspectResult{InspectResponse: image.InspectResponse{ID: img.ID}}, nil
+}
+
+// ImagePull makes ref point to what SetRemote said, or fails.
+func (e *Engine) ImagePull(_ context.Context, ref string, _ client.ImagePullOptions) (client.ImagePullResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.record("pull %s", ref)
+	img, ok := e.remote[ref]
+	if !ok {
+		return &pullResponse{err: fmt.Errorf("pull access denied for %s, repository does not exist", ref)}, nil
+	}
+	e.images[ref] = img
+	e.images[img.ID] = img
+	return &pullResponse{}, nil
+}
+
+type pullResponse struct {
+	io.Reader
+	err error
+}
+
+func (p *pullResponse) Read([]byte) (int, error) { return 0, io.EOF }
+func (p *pullResponse) Close() error             { return nil }
+func (p *pullResponse) Wait(context.Context) error {
+	return p.err
+}
+func (p *pullResponse) JSONMessages(context.Context) iter.Seq2[jsonstream.Message, error] {
+	return func(yield func(jsonstream.Message, error) bool) {
+		if p.err != nil {
+			yield(jsonstream.Message{Error: &jsonstream.Error{Message: p.err.Error()}}, nil)
+			return
+		}
+		yield(jsonstream.Message{Status: "Pull complete"}, nil)
+	}
+}
+
+type sub struct {
+	ids  map[string]bool
+	msgs chan events.Message
+}
+
+// Events streams the container events of the containers filtered on.
+func (e *Engine) Events(ctx context.Context, o client.EventsListOptions) client.EventsResult {
+	s := &sub{ids: o.Filters["container"], msgs: make(chan events.Message, 64)}
+	e.mu.Lock()
+	e.subs[s] = struct{}{}
+	e.mu.Unlock()
+	errs := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		e.mu.Lock()
+		delete(e.subs, s)
+		e.mu.Unlock()
+		errs <- ctx.Err()
+	}()
+	return client.EventsResult{Messages: s.msgs, Err: errs}
+}
+
+func (e *Engine) emit(id string, a events.Action) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for s := range e.subs {
+		if len(s.ids) == 0 || s.ids[id] {
+			select {
+			case s.msgs <- events.Message{Type: events.ContainerEventType, Action: a, Actor: events.Actor{ID: id}}:
+			default:
+			}
+		}
+	}
+}
+
+var errExec = errors.New("enginefake: exec and copy are not modelled; test them end to end")
+
+// ExecCreate is not modelled.
+func (e *Engine) ExecCreate(context.Context, string, client.ExecCreateOptions) (client.ExecCreateResult, error) {
+	return client.ExecCreateResult{}, errExec
+}
+
+// ExecAttach is not modelled.
+func (e *Engine) ExecAttach(context.Context, string, client.ExecAttachOptions) (client.ExecAttachResult, error) {
+	return client.ExecAttachResult{}, errExec
+}
+
+// ExecInspect is not modelled.
+func (e *Engine) ExecInspect(context.Context, string, client.ExecInspectOptions) (client.ExecInspectResult, error) {
+	return client.ExecInspectResult{}, errExec
+}
+
+// CopyToContainer is not modelled.
+func (e *Engine) CopyToContainer(context.Context, string, client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
+	return client.CopyToContainerResult{}, errExec
+}
+
+// CopyFromContainer is not modelled.
+func (e *Engine) CopyFromContainer(context.Context, string, client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	return client.CopyFromContainerResult{}, errExec
+}
+
+// Close does nothing.
+func (e *Engine) Close() error { return nil }
