@@ -17,8 +17,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/difyctl/difyctl/compose"
-	"github.com/difyctl/difyctl/internal/termsafe"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
 // Modes.
