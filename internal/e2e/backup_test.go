@@ -212,7 +212,7 @@ func TestBackupToFullDiskKeepsOlderBackups(t *testing.T) {
 	r := startRedis(t, cli, project, "")
 	populate(t, r, "k", 300)
 	bdir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", bdir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", bdir).CombinedOutput(); err != nil {
 		if testenv.InCI() {
 			t.Fatalf("mounting a tmpfs (needs root): %v %s", err, out)
 		}

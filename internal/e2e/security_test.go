@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/difyctl/difyctl/backup"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -170,7 +171,7 @@ func TestSecurityLockAttacks(t *testing.T) {
 		os.MkdirAll(filepath.Join(proj, "backups", "redis"), 0o755)
 		chownR(t, proj, attacker)
 		shadow, unchanged := victimFile(t, base, "shadow", 0, 0)
-		lock := filepath.Join(proj, "backups", "redis", ".difyctl-backup.lock")
+		lock := filepath.Join(proj, "backups", "redis", backup.LockName("dify"))
 		os.Symlink(shadow, lock)
 		os.Lchown(lock, attacker.uid, attacker.gid)
 		r := runRoot(t, bin, nil, "--project-dir", proj, "backup", "prune")
@@ -192,7 +193,7 @@ func TestSecurityLockAttacks(t *testing.T) {
 		proj := filepath.Join(base, "proj-hard")
 		os.MkdirAll(filepath.Join(proj, "backups", "redis"), 0o700)
 		shadow, unchanged := victimFile(t, filepath.Join(proj, "backups"), "shadow2", 0, 0)
-		lock := filepath.Join(proj, "backups", "redis", ".difyctl-backup.lock")
+		lock := filepath.Join(proj, "backups", "redis", backup.LockName("dify"))
 		if err := os.Link(shadow, lock); err != nil {
 			t.Fatal(err)
 		}
