@@ -95,7 +95,7 @@ func (m *Model) footer(w int) []string {
 type body struct {
 	lines      []line
 	pinned     []line // below the scrolling lines, always shown (the selection's note)
-	focus      int // first line to keep visible; -1 none
+	focus      int    // first line to keep visible; -1 none
 	focusEnd   int
 	scrollable bool // the review: scrolled by the operator
 }
