@@ -93,12 +93,13 @@ type Model struct {
 	vecNames []string
 
 	// Review.
-	doc      *envgen.Doc
-	changes  []Change
-	findings []envgen.Finding
-	risks    []string // what the changed secrets break in the data that exists
-	confirm  bool     // asking again before writing over data
-	scroll   int
+	doc           *envgen.Doc
+	changes       []Change
+	findings      []envgen.Finding
+	risks         []string // what the changed secrets break in the data that exists
+	secretChanges []string
+	confirm       bool // asking again before writing over data
+	scroll        int
 
 	res  Result
 	quit bool
@@ -533,9 +534,9 @@ func (m *Model) nextFromAccess() {
 }
 
 // portIsOurs: the port the existing .env already publishes (our own nginx
-// may hold it).
+// may hold it, also when starting fresh over it).
 func (m *Model) portIsOurs(p string) bool {
-	if m.env.Existing == nil || m.fresh {
+	if m.env.Existing == nil {
 		return false
 	}
 	cur := m.env.Existing.Map()
@@ -609,7 +610,8 @@ func (m *Model) prepareReview() {
 	}
 	m.changes = Diff(before, d)
 	m.findings = envgen.Validate(d, envgen.DefaultSchema())
-	if m.env.Existing == nil || m.env.DataIn == nil {
+	m.secretChanges = nil
+	if m.env.Existing == nil {
 		return
 	}
 	old, now := m.env.Existing.Map(), d.Map()
@@ -617,22 +619,16 @@ func (m *Model) prepareReview() {
 		if o := old[name]; o == "" || o == now[name] {
 			continue
 		}
-		if dir, breaks := dataEffects(name, now); dir != "" && m.env.DataIn(dir) {
+		m.secretChanges = append(m.secretChanges, name)
+		if dir, breaks := dataEffects(name, now); dir != "" && m.env.DataIn != nil && m.env.DataIn(dir) {
 			m.risks = append(m.risks, fmt.Sprintf("%s changes, and %s holds data: %s.", name, dir, breaks))
 		}
 	}
 }
 
-// changedSecrets are the secrets whose value the write changes.
-func (m *Model) changedSecrets() []string {
-	var out []string
-	for _, c := range m.changes {
-		if c.Secret && c.Op == "~" {
-			out = append(out, c.Var)
-		}
-	}
-	return out
-}
+// changedSecrets are the secrets the existing .env holds whose value the
+// write changes (in either mode).
+func (m *Model) changedSecrets() []string { return m.secretChanges }
 
 func (m *Model) errorCount() int {
 	n := 0

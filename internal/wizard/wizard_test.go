@@ -602,3 +602,32 @@ func TestAccessible(t *testing.T) {
 		t.Fatalf("output:\n%s", o)
 	}
 }
+
+// Starting fresh over a deployment with data: every secret changes, the
+// review says so and asks again; the existing ports count as ours.
+func TestFreshOverDataAsksAgain(t *testing.T) {
+	env := testEnv(t, true)
+	env.Existing.Set("EXPOSE_NGINX_PORT", "8081") // "in use" here: by our own nginx
+	writeEnv(t, &env, env.Existing.Bytes())
+	env.DataIn = func(dir string) bool { return dir == "volumes/db/data" }
+	m := New(env)
+	press(m, "down", "enter", "enter", "enter", "down", "enter", "ctrl+u")
+	typeText(m, "8081")
+	press(m, "enter", "tab")
+	if m.Step() != StepSecrets {
+		t.Fatalf("the existing .env's port refused when starting fresh:\n%s", m.View())
+	}
+	press(m, "enter")
+	v := m.View()
+	if !strings.Contains(v, "Start fresh: every secret is new") || !strings.Contains(v, "SECRET_KEY changes, and volumes/db/data holds data") {
+		t.Fatalf("review:\n%s", v)
+	}
+	press(m, "enter", "enter")
+	if m.Written() || !m.confirm {
+		t.Fatal("wrote over the data without asking again")
+	}
+	press(m, "y")
+	if !m.Written() || m.Result().Backup == "" {
+		t.Fatal("not written after y")
+	}
+}
