@@ -53,14 +53,13 @@ type Answers struct {
 
 // Env is what the wizard needs from the project.
 type Env struct {
-	Path      string                  // the .env to write
-	Existing  *envgen.Doc             // the current .env, or nil
-	Generated *envgen.Doc             // a fresh .env for the default profiles (others are generated on demand)
-	PortInUse func(int) bool          // checks a host port
-	DataIn    func(dir string) bool   // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
-	Now       func() time.Time        // the clock (nil: time.Now)
-	Color     bool                    // colour, in the profile the environment names (never asked of the terminal)
-	Write     func(*envgen.Doc) error // nil: envgen.WriteFile to Path
+	Path      string                // the .env to write
+	Existing  *envgen.Doc           // the current .env, or nil
+	Generated *envgen.Doc           // a fresh .env for the default profiles (others are generated on demand)
+	PortInUse func(int) bool        // checks a host port
+	DataIn    func(dir string) bool // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
+	Now       func() time.Time      // the clock (nil: time.Now)
+	Color     bool                  // colour, in the profile the environment names (never asked of the terminal)
 }
 
 // Result is how the wizard ended.
@@ -678,11 +677,7 @@ func (m *Model) write() error {
 		}
 		m.res.Backup = b
 	}
-	write := m.env.Write
-	if write == nil {
-		write = func(d *envgen.Doc) error { return envgen.WriteFile(m.env.Path, d) }
-	}
-	if err := write(m.doc); err != nil {
+	if err := envgen.WriteFile(m.env.Path, m.doc); err != nil {
 		return fmt.Errorf("not written: %w", err)
 	}
 	m.res.Written = true
