@@ -150,13 +150,15 @@ func (m *Model) window(b body, rows int) []string {
 		m.scroll = min(max(m.scroll, 0), n-rows+1)
 		first = m.scroll
 	} else if b.focus >= 0 {
-		// Keep the selection (and its note) in view.
+		// Keep the selection in view, moving the list only as far as needed.
+		first = min(m.listTop, b.focus, n-1)
 		for first < b.focus {
 			if v, _ := visible(first); b.focusEnd < first+max(v, 1) {
 				break
 			}
 			first++
 		}
+		m.listTop = first
 	}
 	avail, _ := visible(first)
 	top := first > 0

@@ -81,6 +81,7 @@ type Model struct {
 	drafts map[string]*envgen.Doc
 
 	cursor   int // list position on list steps, field on Access, row on Secrets
+	listTop  int // first list line shown when the list scrolls
 	welcome  int // Welcome's choice
 	input    *field
 	errMsg   string
@@ -580,7 +581,7 @@ func (m *Model) back() {
 }
 
 func (m *Model) enter() {
-	m.cursor, m.scroll, m.confirm = 0, 0, false
+	m.cursor, m.scroll, m.confirm, m.listTop = 0, 0, false, 0
 	switch m.step {
 	case StepDatabase:
 		m.cursor = index(m.dbNames, m.a().Database)

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -629,5 +630,26 @@ func TestFreshOverDataAsksAgain(t *testing.T) {
 	press(m, "y")
 	if !m.Written() || m.Result().Backup == "" {
 		t.Fatal("not written after y")
+	}
+}
+
+// A scrolled list moves only as far as the selection needs.
+func TestListScrollsSteadily(t *testing.T) {
+	m := New(testEnv(t, false))
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 15})
+	press(m, "enter", "enter", "k") // vector list, the last one
+	up := regexp.MustCompile(`↑ \d+ more`)
+	if v := m.View(); !strings.Contains(v, "> oracle") || !up.MatchString(v) {
+		t.Fatalf("bottom:\n%s", v)
+	}
+	press(m, "k")
+	if v := m.View(); !strings.Contains(v, "> iris") || !strings.Contains(v, "  oracle") {
+		t.Fatalf("moving up jumped the list:\n%s", v)
+	}
+	for range 14 {
+		press(m, "k")
+	}
+	if v := m.View(); !strings.Contains(v, "> weaviate") || up.MatchString(v) || !strings.Contains(v, "↓ 8 more") {
+		t.Fatalf("top:\n%s", v)
 	}
 }
