@@ -85,10 +85,34 @@ func (m *Model) footer(w int) []string {
 		help = short
 	}
 	out = append(out, "")
-	for _, l := range wrap(help, w, "") {
+	for _, l := range wrapItems(help, w) {
 		out = append(out, m.styles.help.Render(l))
 	}
 	return out
+}
+
+// wrapItems breaks a key help between its " • " items, so that a key and
+// what it does stay on one line.
+func wrapItems(help string, w int) []string {
+	var out []string
+	cur := ""
+	for _, it := range strings.Split(help, " • ") {
+		switch {
+		case cur == "":
+			cur = it
+		case ansi.StringWidth(cur+" • "+it) <= w:
+			cur += " • " + it
+		default:
+			out = append(out, cur)
+			cur = it
+		}
+	}
+	out = append(out, cur)
+	var lines []string
+	for _, l := range out {
+		lines = append(lines, wrap(l, w, "  ")...)
+	}
+	return lines
 }
 
 // body is the step's content; focus lines (the selection) are kept in view.
