@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +39,8 @@ type vterm struct {
 	raw        bytes.Buffer
 	exited     chan struct{}
 	code       int
+	dir        string
+	shots      []string // the screens waitFor saw, for the transcript
 }
 
 // startWizard runs difyctl --project-dir dir setup args... in a cols x rows
@@ -60,7 +61,7 @@ func startWizard(t *testing.T, dir string, cols, rows int, env []string, args ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vterm{t: t, cols: cols, rows: rows, ptmx: ptmx, vt: vt10x.New(vt10x.WithSize(cols, rows)), exited: make(chan struct{})}
+	v := &vterm{t: t, cols: cols, rows: rows, ptmx: ptmx, vt: vt10x.New(vt10x.WithSize(cols, rows)), exited: make(chan struct{}), dir: dir}
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
@@ -126,26 +127,127 @@ func (v *vterm) output() string {
 	return v.raw.String()
 }
 
-// waitFor waits until the screen shows every one of want and stops changing.
+// waitFor waits until the screen shows every one of want and stops
+// changing, and records it for the transcript.
 func (v *vterm) waitFor(want ...string) string {
 	v.t.Helper()
+	return v.waitMatch(fmt.Sprintf("%q", want), func(s string) bool {
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitRe is waitFor with a regular expression.
+func (v *vterm) waitRe(re string) string {
+	v.t.Helper()
+	r := regexp.MustCompile(re)
+	return v.waitMatch(re, r.MatchString)
+}
+
+func (v *vterm) waitMatch(what string, ok func(string) bool) string {
+	v.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	prev := ""
+	prev, same := "", 0
 	for time.Now().Before(deadline) {
 		s := v.screen()
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(s, w)
-		}
-		if ok && s == prev {
-			v.checkScreen(s)
-			return s
+		if ok(s) && s == prev {
+			if same++; same >= 2 {
+				v.checkScreen(s)
+				v.shots = append(v.shots, s)
+				return s
+			}
+		} else {
+			same = 0
 		}
 		prev = s
 		time.Sleep(40 * time.Millisecond)
 	}
-	v.t.Fatalf("%dx%d: the screen never showed %q:\n%s", v.cols, v.rows, want, v.screen())
+	v.t.Fatalf("%dx%d: the screen never showed %s:\n%s", v.cols, v.rows, what, v.screen())
 	return ""
+}
+
+// wrapped matches the atoms in order, allowing a line break (and the
+// continuation's indent) between any two: how a screen shows a long value.
+func wrapped(atoms []string) *regexp.Regexp {
+	return regexp.MustCompile(strings.Join(atoms, `(?:\n *)?`))
+}
+
+func literal(s string) []string {
+	var out []string
+	for _, r := range s {
+		out = append(out, regexp.QuoteMeta(string(r)))
+	}
+	return out
+}
+
+var (
+	reBackup *regexp.Regexp // .env.bak-<UTC time>, however wrapped
+	reSecret = regexp.MustCompile(`= [A-Za-z0-9+/=_-]{16,}`)
+)
+
+func init() {
+	var atoms []string
+	atoms = append(atoms, literal(".env.bak-")...)
+	for range 8 {
+		atoms = append(atoms, `\d`)
+	}
+	atoms = append(atoms, "T")
+	for range 6 {
+		atoms = append(atoms, `\d`)
+	}
+	reBackup = wrapped(append(atoms, "Z"))
+}
+
+// transcript compares the screens waitFor saw, and the last one, with
+// testdata/wizard/<test>.txt (UPDATE_GOLDEN=1 rewrites it). The project
+// directory, backup times and revealed secrets are replaced by placeholders
+// after rendering, so the layout is the real one.
+func (v *vterm) transcript() {
+	v.t.Helper()
+	var b strings.Builder
+	for i, s := range append(v.shots, v.screen()) {
+		s = wrapped(literal(v.dir)).ReplaceAllString(s, "<dir>")
+		s = reBackup.ReplaceAllString(s, ".env.bak-<time>")
+		s = reSecret.ReplaceAllString(s, "= <secret>")
+		fmt.Fprintf(&b, "── screen %d ──\n%s\n", i+1, s)
+	}
+	name := strings.NewReplacer("/", "-", "TestWizardPTY", "").Replace(v.t.Name())
+	checkGolden(v.t, filepath.Join("testdata", "wizard", name+".txt"), b.String())
+}
+
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (UPDATE_GOLDEN=1 regenerates it)", err)
+	}
+	if string(want) != got {
+		t.Fatalf("screens differ from %s (UPDATE_GOLDEN=1 regenerates it):\n%s", path, lineDiff(want, []byte(got)))
+	}
+}
+
+// projectDir is a new directory whose path has the same length on every run
+// (so that screens wrap it the same way), removed after the test.
+func projectDir(t *testing.T) string {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	dir := filepath.Join("/tmp", fmt.Sprintf("difyctl-wizard-%x", b))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // checkScreen: while the wizard runs, its title is on the first line and a
@@ -199,7 +301,7 @@ const (
 // directory, changed by edit, and returns the directory and its bytes.
 func existingEnv(t *testing.T, edit func(d *envgen.Doc)) (string, []byte) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := projectDir(t)
 	sel, _ := profiles.Select(nil, false)
 	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, time.Now())
 	if err != nil {
@@ -313,6 +415,7 @@ func TestWizardPTYEditAfterFreshKeepsSecrets(t *testing.T) {
 		if old, _ := os.ReadFile(b[0]); !bytes.Equal(old, orig) {
 			t.Fatal("the kept copy is not the previous .env")
 		}
+		v.transcript()
 	})
 }
 
@@ -352,6 +455,7 @@ func TestWizardPTYRejectedSecretAndCtrlC(t *testing.T) {
 			t.Fatalf("ctrl+c after writing misreported:\n%s", v.screen())
 		}
 		expectEnv(t, dir, orig, map[string]string{"SECRET_KEY": "operator-secret-key-0123456789"})
+		v.transcript()
 	})
 }
 
@@ -391,6 +495,7 @@ func TestWizardPTYClearURL(t *testing.T) {
 			}
 		}
 		expectEnv(t, dir, orig, want)
+		v.transcript()
 	})
 }
 
@@ -398,7 +503,7 @@ func TestWizardPTYClearURL(t *testing.T) {
 // with exit 1 and writes nothing.
 func TestWizardPTYEnvWithoutSecrets(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
-		dir := t.TempDir()
+		dir := projectDir(t)
 		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\n")
 		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
 		v := startWizard(t, dir, cols, rows, nil)
@@ -419,6 +524,7 @@ func TestWizardPTYEnvWithoutSecrets(t *testing.T) {
 		if !bytes.Equal(envBytes(t, dir), orig) {
 			t.Fatal(".env changed")
 		}
+		v.transcript()
 	})
 }
 
@@ -427,47 +533,54 @@ func TestWizardPTYEnvWithoutSecrets(t *testing.T) {
 // before writing exits 130 and writes nothing.
 func TestWizardPTYPortsURLsTLS(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
-		dir := t.TempDir()
+		dir := projectDir(t)
 		v := startWizard(t, dir, cols, rows, nil)
 		v.waitFor("step 1/7")
 		v.send(kEnter, kEnter, kEnter)
 		v.waitFor("step 4/7")
-		v.send(kDown, kEnter, kCtrlU)
+		v.send(kDown, kEnter)
+		v.waitFor("HTTP port: 80█")
+		v.send(kCtrlU)
 		for _, bad := range []string{"+80", "0080"} {
 			v.send(bad, kEnter)
 			v.waitFor("not a port (1-65535)", "HTTP port: "+bad+"█")
 			v.send(kCtrlU)
+			v.waitFor("HTTP port: █")
 		}
-		v.send("18443", kEnter, kDown, kEnter, kCtrlU, "18443", kEnter)
+		v.send("18443", kEnter)
+		v.waitRe(`HTTP port +18443`)
+		v.send(kDown, kEnter, kCtrlU, "18443", kEnter)
 		v.waitFor("already published as EXPOSE_NGINX_PORT")
-		v.send(kEsc, kUp, kUp, kEnter)
-		for _, bad := range []string{"https://example.com/some/path?x=1#frag", "http://user:pass@host.com", "http://:8080", "http://host:99999"} {
+		v.send(kEsc) // alone: an escape followed at once by more is read as alt+key
+		v.waitRe(`(?s)HTTPS port +443.*tab`)
+		v.send(kUp, kUp, kEnter)
+		v.waitFor("Public URL (empty: Dify's defaults): █")
+		for _, c := range [][2]string{
+			{"https://example.com/some/path?x=1#frag", "has a path"},
+			{"http://user:pass@host.com", "carries credentials"},
+			{"http://:8080", "has no host name"},
+			{"http://host:99999", "not a port"},
+		} {
+			bad, refusal := c[0], c[1]
 			v.send(kCtrlU, bad, kEnter)
-			s := v.waitFor("Public URL")
-			if !strings.Contains(s, "has a path") && !strings.Contains(s, "credentials") && !strings.Contains(s, "no host") && !strings.Contains(s, "not a port") {
-				t.Fatalf("%q accepted:\n%s", bad, s)
+			s := v.waitFor(refusal)
+			if strings.Contains(s, "pass@") && !strings.Contains(s, "user:pass@host.com█") {
+				t.Fatalf("the refusal repeats the credentials:\n%s", s)
 			}
 		}
+		tls := func(want string) {
+			t.Helper()
+			v.waitRe(`(?s)terminates TLS:? +` + want + `.*tab`)
+		}
 		v.send(kCtrlU, "https://dify.example.com", kEnter)
-		v.waitFor("https://dify.example.com", "nginx terminates TLS")
-		if !regexp.MustCompile(`terminates TLS:? +yes`).MatchString(v.screen()) {
-			t.Fatalf("https did not turn TLS on:\n%s", v.screen())
-		}
+		tls("yes") // https turned TLS on
 		v.send(kEnter, kCtrlU, "http://dify.example.com", kEnter)
-		v.waitFor("http://dify.example.com")
-		if !regexp.MustCompile(`terminates TLS:? +no`).MatchString(v.screen()) {
-			t.Fatalf("TLS stayed on after http:\n%s", v.screen())
-		}
+		v.waitRe(`(?s)Public URL.*http://dify.example.com.*tab`)
+		tls("no") // and http off again
 		v.send(kDown, kDown, kDown, kEnter)
-		v.waitFor("yes")
-		if !regexp.MustCompile(`terminates TLS:? +yes`).MatchString(v.screen()) {
-			t.Fatalf("enter did not toggle TLS:\n%s", v.screen())
-		}
+		tls("yes") // enter toggles
 		v.send(" ")
-		time.Sleep(200 * time.Millisecond)
-		if !regexp.MustCompile(`terminates TLS:? +no`).MatchString(v.waitFor("step 4/7")) {
-			t.Fatalf("space did not toggle TLS:\n%s", v.screen())
-		}
+		tls("no") // space too
 		v.send(kCtrlC)
 		if code := v.exit(); code != 130 {
 			t.Fatalf("exit %d, want 130", code)
@@ -478,6 +591,44 @@ func TestWizardPTYPortsURLsTLS(t *testing.T) {
 		if !strings.Contains(v.output(), "interrupted; nothing written") {
 			t.Fatalf("no message:\n%s", v.screen())
 		}
+		v.transcript()
+	})
+}
+
+// The data a deployment holds: replacing DB_PASSWORD when volumes/db/data
+// exists warns what it breaks and asks again; enter does not confirm.
+func TestWizardPTYSecretOverData(t *testing.T) {
+	eachSize(t, func(t *testing.T, cols, rows int) {
+		dir, orig := existingEnv(t, nil)
+		data := filepath.Join(dir, "volumes", "db", "data")
+		os.MkdirAll(data, 0o700)
+		os.WriteFile(filepath.Join(data, "PG_VERSION"), []byte("15\n"), 0o600)
+		v := startWizard(t, dir, cols, rows, nil)
+		v.waitFor("step 1/7")
+		v.send(kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.send("j")
+		v.waitFor("> DB_PASSWORD")
+		v.send("e", "new-db-password-0123456789", kEnter)
+		v.waitFor("REPLACED")
+		v.send(kEnter)
+		v.waitFor("step 6/7", "SECRET(S) CHANGE: DB_PASSWORD")
+		v.send(kEnter)
+		v.waitFor("Write anyway?", "refuses the new one")
+		v.send(kEnter) // a second enter does not confirm
+		time.Sleep(300 * time.Millisecond)
+		v.waitFor("Write anyway?")
+		if !bytes.Equal(envBytes(t, dir), orig) {
+			t.Fatal("enter wrote over the data")
+		}
+		v.send("y")
+		v.waitFor("Start Dify now")
+		v.send(kEnter)
+		if code := v.exit(); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		expectEnv(t, dir, orig, map[string]string{"DB_PASSWORD": "new-db-password-0123456789"})
+		v.transcript()
 	})
 }
 
@@ -485,7 +636,7 @@ func TestWizardPTYPortsURLsTLS(t *testing.T) {
 // scrolls to every error, shown in full, and refuses to write with errors.
 func TestWizardPTYReviewScrolls(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
-		dir := t.TempDir()
+		dir := projectDir(t)
 		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\nEXPOSE_PLUGIN_DEBUGGING_PORT=0080\nEXPOSE_NGINX_PORT=18080\n")
 		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
 		v := startWizard(t, dir, cols, rows, nil)
@@ -500,22 +651,36 @@ func TestWizardPTYReviewScrolls(t *testing.T) {
 		if rows == 15 && !strings.Contains(s, "↑") {
 			t.Fatalf("no up-mark:\n%s", s)
 		}
-		v.send("j", kEnter)
+		for range 8 {
+			v.send("k")
+		}
+		// elasticsearch: its resource note in full, however narrow.
+		s = v.waitFor("> elasticsearch")
+		if !strings.Contains(strings.Join(strings.Fields(s), " "), "2 GiB memory limit (ELASTICSEARCH mem_limit); needs vm.max_map_count >= 262144") {
+			t.Fatalf("the resource note is cut:\n%s", s)
+		}
+		v.send(kEsc)
+		v.waitFor("step 2/7")
+		v.send(kEnter)
+		v.waitFor("step 3/7", "> weaviate")
+		v.send(kEnter)
 		v.waitFor("step 4/7")
 		v.send(kTab)
 		v.waitFor("step 5/7")
 		v.send(kEnter)
 		v.waitFor("step 6/7", "error(s)")
+		// Page through with space; each page is read once it is drawn.
 		var seen strings.Builder
-		for i := 0; i < 80; i++ {
-			seen.WriteString(v.screen() + "\n")
-			if !regexp.MustCompile(`↓ \d+ more`).MatchString(v.screen()) {
+		for i := 0; i < 100; i++ {
+			s := v.waitMatch("a settled page", func(string) bool { return true })
+			seen.WriteString(s + "\n")
+			if !regexp.MustCompile(`↓ \d+ more`).MatchString(s) {
 				break
 			}
 			v.send(" ")
 		}
 		all := strings.Join(strings.Fields(seen.String()), "")
-		for _, want := range []string{"EXPOSE_PLUGIN_DEBUGGING_PORTis\"0080\",notaport(1-65535)aswritten;write80"} {
+		for _, want := range []string{"EXPOSE_PLUGIN_DEBUGGING_PORTis\"0080\",notaport(1-65535)aswritten;write80;setavalidvalue(default:\"5003\")(.envline3)"} {
 			if !strings.Contains(all, want) {
 				t.Fatalf("the error is not shown in full; screens:\n%s", seen.String())
 			}
@@ -529,6 +694,7 @@ func TestWizardPTYReviewScrolls(t *testing.T) {
 		if !bytes.Equal(envBytes(t, dir), orig) {
 			t.Fatal(".env changed")
 		}
+		v.transcript()
 	})
 }
 
@@ -545,13 +711,15 @@ func TestWizardPTYNoTerminalQueries(t *testing.T) {
 			t.Fatalf("env %v: the terminal was queried: %q", env, out[:min(len(out), 200)])
 		}
 	}
-	dir := t.TempDir()
+	dir := projectDir(t)
 	v := startWizard(t, dir, 80, 24, []string{"TERM=dumb"})
 	v.waitFor("Metadata database:", "number or name")
 	v.send(kCtrlC)
-	v.exit()
-	if out := v.output(); strings.Contains(out, "\x1b") {
-		t.Fatalf("TERM=dumb got escape sequences: %q", out)
+	if code := v.exit(); code != 130 {
+		t.Fatalf("ctrl+c in the plain prompts: exit %d, want 130", code)
+	}
+	if out := v.output(); strings.Contains(out, "\x1b") || !strings.Contains(out, "interrupted; nothing written") {
+		t.Fatalf("TERM=dumb: %q", out)
 	}
 }
 
@@ -634,19 +802,8 @@ func TestWizardPTYReadmeCapture(t *testing.T) {
 	v.exit()
 	got := strings.TrimRight(capture.String(), "\n") + "\n"
 	golden := filepath.Join("testdata", "wizard-80x24.txt")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (UPDATE_GOLDEN=1 regenerates it)", err)
-	}
-	if string(want) != got {
-		t.Fatalf("capture differs from %s (UPDATE_GOLDEN=1 regenerates it):\n%s", golden, got)
-	}
+	checkGolden(t, golden, got)
+	want, _ := os.ReadFile(golden)
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -654,5 +811,4 @@ func TestWizardPTYReadmeCapture(t *testing.T) {
 	if !bytes.Contains(readme, want) {
 		t.Errorf("README.md does not show %s (copy it into the Setup wizard section)", golden)
 	}
-	_ = io.Discard
 }

@@ -21,6 +21,13 @@ type line struct {
 	style *lipgloss.Style
 }
 
+func (l line) render() string {
+	if l.style != nil {
+		return l.style.Render(l.text)
+	}
+	return l.text
+}
+
 func (m *Model) size() (int, int) {
 	return max(m.width, 20), max(m.height, 6)
 }
@@ -34,9 +41,13 @@ func (m *Model) View() string {
 		head = append(head, "")
 	}
 	foot := m.footer(w)
-	rows := max(1, h-len(head)-len(foot))
-	body := m.window(m.body(w), rows)
-	out := append(head, body...)
+	b := m.body(w)
+	b.fit(h - len(head) - len(foot))
+	rows := max(1, h-len(head)-len(foot)-len(b.pinned))
+	out := append(head, m.window(b, rows)...)
+	for _, l := range b.pinned {
+		out = append(out, l.render())
+	}
 	out = append(out, foot...)
 	return strings.Join(out, "\n")
 }
@@ -48,7 +59,9 @@ func (m *Model) bodyRows() int {
 	if h >= 12 {
 		head = 2
 	}
-	return max(1, h-head-len(m.footer(w)))
+	b := m.body(w)
+	b.fit(h - head - len(m.footer(w)))
+	return max(1, h-head-len(m.footer(w))-len(b.pinned))
 }
 
 func (m *Model) footer(w int) []string {
@@ -72,28 +85,59 @@ func (m *Model) footer(w int) []string {
 		help = short
 	}
 	out = append(out, "")
-	for _, l := range wrap(help, w, "") {
+	for _, l := range wrapItems(help, w) {
 		out = append(out, m.styles.help.Render(l))
 	}
 	return out
 }
 
+// wrapItems breaks a key help between its " • " items, so that a key and
+// what it does stay on one line.
+func wrapItems(help string, w int) []string {
+	var out []string
+	cur := ""
+	for _, it := range strings.Split(help, " • ") {
+		switch {
+		case cur == "":
+			cur = it
+		case ansi.StringWidth(cur+" • "+it) <= w:
+			cur += " • " + it
+		default:
+			out = append(out, cur)
+			cur = it
+		}
+	}
+	out = append(out, cur)
+	var lines []string
+	for _, l := range out {
+		lines = append(lines, wrap(l, w, "  ")...)
+	}
+	return lines
+}
+
 // body is the step's content; focus lines (the selection) are kept in view.
 type body struct {
 	lines      []line
-	focus      int // first line to keep visible; -1 none
+	pinned     []line // below the scrolling lines, always shown (the selection's note)
+	focus      int    // first line to keep visible; -1 none
 	focusEnd   int
 	scrollable bool // the review: scrolled by the operator
 }
 
+// fit shortens the pinned lines so that at least three scrolling lines fit
+// in avail (only on terminals smaller than 60x15).
+func (b *body) fit(avail int) {
+	if len(b.pinned) > 0 && avail-len(b.pinned) < 3 && b.pinned[0].text == "" {
+		b.pinned = b.pinned[1:]
+	}
+	if over := 3 - (avail - len(b.pinned)); over > 0 {
+		b.pinned = b.pinned[:max(0, len(b.pinned)-over)]
+	}
+}
+
 func (m *Model) window(b body, rows int) []string {
 	n := len(b.lines)
-	render := func(l line) string {
-		if l.style != nil {
-			return l.style.Render(l.text)
-		}
-		return l.text
-	}
+	render := line.render
 	var out []string
 	if n <= rows {
 		for _, l := range b.lines {
@@ -112,18 +156,33 @@ func (m *Model) window(b body, rows int) []string {
 		}
 		return avail, false
 	}
+	if rows < 3 { // no room for marks
+		first := 0
+		if b.scrollable {
+			m.scroll = min(max(m.scroll, 0), n-rows)
+			first = m.scroll
+		} else if b.focus >= rows {
+			first = b.focus - rows + 1
+		}
+		for _, l := range b.lines[first:min(first+rows, n)] {
+			out = append(out, render(l))
+		}
+		return out
+	}
 	first := 0
 	if b.scrollable {
 		m.scroll = min(max(m.scroll, 0), n-rows+1)
 		first = m.scroll
 	} else if b.focus >= 0 {
-		// Keep the selection (and its note) in view.
+		// Keep the selection in view, moving the list only as far as needed.
+		first = min(m.listTop, b.focus, n-1)
 		for first < b.focus {
 			if v, _ := visible(first); b.focusEnd < first+max(v, 1) {
 				break
 			}
 			first++
 		}
+		m.listTop = first
 	}
 	avail, _ := visible(first)
 	top := first > 0
@@ -176,13 +235,14 @@ func (m *Model) body(w int) body {
 		}
 		// The selection's full description and resource notes, never cut.
 		p, _ := profiles.Get(names[m.cursor])
-		blank()
 		note := p.Name + ": " + p.Description
 		if p.Resources != "" {
 			note += ". Needs: " + p.Resources
 		}
-		add(note, &st.dim, "  ")
-		b.focusEnd = len(b.lines) - 1
+		b.pinned = append(b.pinned, line{})
+		for _, l := range wrap(note, w, "  ") {
+			b.pinned = append(b.pinned, line{text: l, style: &st.dim})
+		}
 	case StepAccess:
 		vals := []string{orNone(a.PublicURL), a.HTTPPort, a.HTTPSPort, yesNo(a.TLS)}
 		lw := min(36, w/2)
@@ -223,9 +283,10 @@ func (m *Model) body(w int) body {
 			m.item(&b, i == m.cursor, fmt.Sprintf("%-*s %s", nw, n, shown), w)
 		}
 		if n := names[min(m.cursor, len(names)-1)]; m.revealed[n] {
-			blank()
-			add(n+" = "+m.secretValue(n), nil, "  ")
-			b.focusEnd = len(b.lines) - 1
+			b.pinned = append(b.pinned, line{})
+			for _, l := range wrap(n+" = "+m.secretValue(n), w, "  ") {
+				b.pinned = append(b.pinned, line{text: l})
+			}
 		}
 	case StepReview:
 		b.scrollable = true

@@ -53,14 +53,13 @@ type Answers struct {
 
 // Env is what the wizard needs from the project.
 type Env struct {
-	Path      string                  // the .env to write
-	Existing  *envgen.Doc             // the current .env, or nil
-	Generated *envgen.Doc             // a fresh .env for the default profiles (others are generated on demand)
-	PortInUse func(int) bool          // checks a host port
-	DataIn    func(dir string) bool   // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
-	Now       func() time.Time        // the clock (nil: time.Now)
-	Color     bool                    // colour, in the profile the environment names (never asked of the terminal)
-	Write     func(*envgen.Doc) error // nil: envgen.WriteFile to Path
+	Path      string                // the .env to write
+	Existing  *envgen.Doc           // the current .env, or nil
+	Generated *envgen.Doc           // a fresh .env for the default profiles (others are generated on demand)
+	PortInUse func(int) bool        // checks a host port
+	DataIn    func(dir string) bool // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
+	Now       func() time.Time      // the clock (nil: time.Now)
+	Color     bool                  // colour, in the profile the environment names (never asked of the terminal)
 }
 
 // Result is how the wizard ended.
@@ -82,6 +81,7 @@ type Model struct {
 	drafts map[string]*envgen.Doc
 
 	cursor   int // list position on list steps, field on Access, row on Secrets
+	listTop  int // first list line shown when the list scrolls
 	welcome  int // Welcome's choice
 	input    *field
 	errMsg   string
@@ -93,12 +93,13 @@ type Model struct {
 	vecNames []string
 
 	// Review.
-	doc      *envgen.Doc
-	changes  []Change
-	findings []envgen.Finding
-	risks    []string // what the changed secrets break in the data that exists
-	confirm  bool     // asking again before writing over data
-	scroll   int
+	doc           *envgen.Doc
+	changes       []Change
+	findings      []envgen.Finding
+	risks         []string // what the changed secrets break in the data that exists
+	secretChanges []string
+	confirm       bool // asking again before writing over data
+	scroll        int
 
 	res  Result
 	quit bool
@@ -533,9 +534,9 @@ func (m *Model) nextFromAccess() {
 }
 
 // portIsOurs: the port the existing .env already publishes (our own nginx
-// may hold it).
+// may hold it, also when starting fresh over it).
 func (m *Model) portIsOurs(p string) bool {
-	if m.env.Existing == nil || m.fresh {
+	if m.env.Existing == nil {
 		return false
 	}
 	cur := m.env.Existing.Map()
@@ -580,7 +581,7 @@ func (m *Model) back() {
 }
 
 func (m *Model) enter() {
-	m.cursor, m.scroll, m.confirm = 0, 0, false
+	m.cursor, m.scroll, m.confirm, m.listTop = 0, 0, false, 0
 	switch m.step {
 	case StepDatabase:
 		m.cursor = index(m.dbNames, m.a().Database)
@@ -609,7 +610,8 @@ func (m *Model) prepareReview() {
 	}
 	m.changes = Diff(before, d)
 	m.findings = envgen.Validate(d, envgen.DefaultSchema())
-	if m.env.Existing == nil || m.env.DataIn == nil {
+	m.secretChanges = nil
+	if m.env.Existing == nil {
 		return
 	}
 	old, now := m.env.Existing.Map(), d.Map()
@@ -617,22 +619,16 @@ func (m *Model) prepareReview() {
 		if o := old[name]; o == "" || o == now[name] {
 			continue
 		}
-		if dir, breaks := dataEffects(name, now); dir != "" && m.env.DataIn(dir) {
+		m.secretChanges = append(m.secretChanges, name)
+		if dir, breaks := dataEffects(name, now); dir != "" && m.env.DataIn != nil && m.env.DataIn(dir) {
 			m.risks = append(m.risks, fmt.Sprintf("%s changes, and %s holds data: %s.", name, dir, breaks))
 		}
 	}
 }
 
-// changedSecrets are the secrets whose value the write changes.
-func (m *Model) changedSecrets() []string {
-	var out []string
-	for _, c := range m.changes {
-		if c.Secret && c.Op == "~" {
-			out = append(out, c.Var)
-		}
-	}
-	return out
-}
+// changedSecrets are the secrets the existing .env holds whose value the
+// write changes (in either mode).
+func (m *Model) changedSecrets() []string { return m.secretChanges }
 
 func (m *Model) errorCount() int {
 	n := 0
@@ -682,11 +678,7 @@ func (m *Model) write() error {
 		}
 		m.res.Backup = b
 	}
-	write := m.env.Write
-	if write == nil {
-		write = func(d *envgen.Doc) error { return envgen.WriteFile(m.env.Path, d) }
-	}
-	if err := write(m.doc); err != nil {
+	if err := envgen.WriteFile(m.env.Path, m.doc); err != nil {
 		return fmt.Errorf("not written: %w", err)
 	}
 	m.res.Written = true

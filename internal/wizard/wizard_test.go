@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -600,5 +601,55 @@ func TestAccessible(t *testing.T) {
 	}
 	if !strings.Contains(o, "at least 16 characters") || !strings.Contains(o, "QDRANT_API_KEY") {
 		t.Fatalf("output:\n%s", o)
+	}
+}
+
+// Starting fresh over a deployment with data: every secret changes, the
+// review says so and asks again; the existing ports count as ours.
+func TestFreshOverDataAsksAgain(t *testing.T) {
+	env := testEnv(t, true)
+	env.Existing.Set("EXPOSE_NGINX_PORT", "8081") // "in use" here: by our own nginx
+	writeEnv(t, &env, env.Existing.Bytes())
+	env.DataIn = func(dir string) bool { return dir == "volumes/db/data" }
+	m := New(env)
+	press(m, "down", "enter", "enter", "enter", "down", "enter", "ctrl+u")
+	typeText(m, "8081")
+	press(m, "enter", "tab")
+	if m.Step() != StepSecrets {
+		t.Fatalf("the existing .env's port refused when starting fresh:\n%s", m.View())
+	}
+	press(m, "enter")
+	v := m.View()
+	if !strings.Contains(v, "Start fresh: every secret is new") || !strings.Contains(v, "SECRET_KEY changes, and volumes/db/data holds data") {
+		t.Fatalf("review:\n%s", v)
+	}
+	press(m, "enter", "enter")
+	if m.Written() || !m.confirm {
+		t.Fatal("wrote over the data without asking again")
+	}
+	press(m, "y")
+	if !m.Written() || m.Result().Backup == "" {
+		t.Fatal("not written after y")
+	}
+}
+
+// A scrolled list moves only as far as the selection needs.
+func TestListScrollsSteadily(t *testing.T) {
+	m := New(testEnv(t, false))
+	m.Update(tea.WindowSizeMsg{Width: 60, Height: 15})
+	press(m, "enter", "enter", "k") // vector list, the last one
+	up := regexp.MustCompile(`↑ \d+ more`)
+	if v := m.View(); !strings.Contains(v, "> oracle") || !up.MatchString(v) {
+		t.Fatalf("bottom:\n%s", v)
+	}
+	press(m, "k")
+	if v := m.View(); !strings.Contains(v, "> iris") || !strings.Contains(v, "  oracle") {
+		t.Fatalf("moving up jumped the list:\n%s", v)
+	}
+	for range 14 {
+		press(m, "k")
+	}
+	if v := m.View(); !strings.Contains(v, "> weaviate") || up.MatchString(v) || !strings.Contains(v, "↓ 8 more") {
+		t.Fatalf("top:\n%s", v)
 	}
 }
