@@ -44,6 +44,9 @@ type Manifest struct {
 	Service      string    `json:"service"`
 	Container    string    `json:"container"`
 	Reason       string    `json:"reason,omitempty"` // e.g. "pre-restore safety copy"
+	// RDBChecked: "crc64", or "none" when the file carries no checksum and
+	// was walked only (rdb.Info.Checked).
+	RDBChecked string `json:"rdbChecked,omitempty"`
 }
 
 // Entry is one backup in a directory.

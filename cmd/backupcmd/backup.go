@@ -108,6 +108,7 @@ func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 	cmd.Flags().IntVar(&opts.Backup.KeepMin, "keep-min", 3, "never delete the newest N backups")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no output on success, one line on failure (for cron)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "bound on each backup")
+	cmd.Flags().DurationVar(&opts.Backup.SaveTimeout, "save-timeout", 0, "bound on the SAVE/BGSAVE (default: 2m + 1s per 16 MiB of Redis's used memory)")
 }
 
 // fill completes the options from the flags and the project.
@@ -151,6 +152,9 @@ func RunRedis(ctx context.Context, opts *RedisOptions) error {
 	if !opts.Quiet {
 		m := res.Manifest
 		fmt.Fprintf(opts.IO.Out, "%s  %s  RDB v%d  %d keys  sha256 %s  (%s)\n", res.Path, humanSize(m.Size), m.RDBVersion, m.RDBKeys, m.SHA256[:12], res.Duration)
+		if m.RDBChecked == "none" {
+			fmt.Fprintln(opts.IO.Out, "  walked, not checksummed: Redis saved it without a CRC-64 (rdbchecksum no); the manifest's SHA-256 covers it from now on")
+		}
 		if len(res.Pruned) > 0 {
 			fmt.Fprintf(opts.IO.ErrOut, "rotated out: %s\n", strings.Join(res.Pruned, ", "))
 		}
@@ -204,6 +208,7 @@ type listed struct {
 	backup.Entry
 	Age      string `json:"age"`
 	Verified *bool  `json:"verified,omitempty"`
+	Checked  string `json:"checked,omitempty"` // what --verify checked
 	Error    string `json:"error,omitempty"`
 }
 
@@ -238,11 +243,13 @@ func List(opts *ListOptions) error {
 	for _, e := range entries {
 		l := listed{Entry: e, Age: opts.Now.Sub(e.Time).Round(time.Minute).String()}
 		if opts.Verify {
-			_, _, err := backup.VerifyFile(e.Path)
+			info, m, err := backup.VerifyFile(e.Path)
 			ok := err == nil
 			l.Verified = &ok
 			if err != nil {
 				l.Error = err.Error()
+			} else {
+				l.Checked = backup.Checked(info, m)
 			}
 		}
 		out = append(out, l)
@@ -260,11 +267,14 @@ func List(opts *ListOptions) error {
 		keys, verified := "-", "at backup"
 		if l.Manifest != nil {
 			keys = fmt.Sprint(l.Manifest.RDBKeys)
+			if l.Manifest.RDBChecked == "none" {
+				verified = "at backup (walked, not checksummed)"
+			}
 		} else {
 			verified = "no manifest"
 		}
 		if l.Verified != nil {
-			verified = map[bool]string{true: "ok", false: "FAILED: " + l.Error}[*l.Verified]
+			verified = map[bool]string{true: "ok: " + l.Checked, false: "FAILED: " + l.Error}[*l.Verified]
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", l.Time.Format("2006-01-02 15:04:05"), humanSize(l.Size), l.Age, keys, verified, l.Name)
 	}
@@ -307,6 +317,7 @@ type verdict struct {
 	OK         bool   `json:"ok"`
 	RDBVersion int    `json:"rdbVersion,omitempty"`
 	Keys       int64  `json:"keys"`
+	Checked    string `json:"checked,omitempty"` // CRC-64, or walked only, and the manifest's SHA-256
 	Error      string `json:"error,omitempty"`
 }
 
@@ -327,9 +338,11 @@ func Verify(opts *VerifyOptions) error {
 	var out []verdict
 	failed := 0
 	for _, p := range files {
-		info, _, err := backup.VerifyFile(p)
+		info, m, err := backup.VerifyFile(p)
 		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys}
-		if err != nil {
+		if err == nil {
+			v.Checked = backup.Checked(info, m)
+		} else {
 			v.Error = err.Error()
 			failed++
 		}
@@ -342,7 +355,7 @@ func Verify(opts *VerifyOptions) error {
 	} else {
 		for _, v := range out {
 			if v.OK {
-				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys)\n", v.File, v.RDBVersion, v.Keys)
+				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys; %s)\n", v.File, v.RDBVersion, v.Keys, v.Checked)
 			} else {
 				fmt.Fprintf(opts.IO.Out, "FAILED  %s: %s\n", v.File, v.Error)
 			}
