@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -149,12 +152,17 @@ func TestModuleAuxAndModuleValue(t *testing.T) {
 	f.length(2).length(42).length(5).str("aux-data").length(4).u64(0).length(3).op(0, 0, 0, 0).length(1).length(7).length(0)
 	f.op(tModule2).str("mk").length(id).length(5).str("value").length(0)
 	f.op(tString).str("plain").str("v")
-	info, err := VerifyAt(bytes.NewReader(f.end()), time.Now())
+	b := f.end()
+	info, err := VerifyAt(bytes.NewReader(b), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info.Keys != 2 || len(info.Modules) != 1 || info.Modules[0] != moduleName(id) {
 		t.Fatalf("%+v", info)
+	}
+	// Redis's own checker reads the hand-written file the same way.
+	if out, err := checkRDB(t, b); err != nil || !strings.Contains(out, "2 keys read") {
+		t.Fatalf("redis-check-rdb: %v\n%s", err, out)
 	}
 	// Redis refuses a when-marker other than UINT ("bad when_opcode").
 	g := header(9).op(opModuleAux).length(id).length(1).length(2).length(0)
@@ -162,6 +170,23 @@ func TestModuleAuxAndModuleValue(t *testing.T) {
 	// And the pre-5.0 layout without the marker is not what Redis reads.
 	h := header(9).op(opModuleAux).length(id).length(2).length(5).str("x").length(0)
 	mustRefuse(t, "aux without when-marker", h.end())
+}
+
+// checkRDB runs the Debian redis-check-rdb on b.
+func checkRDB(t *testing.T, b []byte) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-check-rdb"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-check-rdb missing; make test installs redis-server")
+		}
+		t.Skip("redis-check-rdb not installed")
+	}
+	p := filepath.Join(t.TempDir(), "f.rdb")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("redis-check-rdb", p).CombinedOutput()
+	return string(out), err
 }
 
 func TestModuleName(t *testing.T) {
