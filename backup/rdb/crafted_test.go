@@ -331,3 +331,29 @@ func TestLZF(t *testing.T) {
 	mustRefuse(t, "literal past the data", ok([]byte{5, 'a'}, 6))
 	mustRefuse(t, "reference cut short", ok([]byte{0, 'a', 1 << 5}, 4))
 }
+
+// RDB 13 (Redis 8.6): a stream with idempotent-producer data (type 26) and
+// a key-metadata record (opcode 243) before a key, as librdb's Redis 8.6
+// dumps hold them (checked against those files by hand: both verify).
+func TestRDB13StreamIDMPAndKeyMeta(t *testing.T) {
+	f := header(13)
+	f.op(tStreamListpacks4).str("s").length(1).str(strings.Repeat("\x00", 16)).str(listpackOf("a", "b"))
+	f.length(1).length(5).length(0)                     // length, last id
+	f.length(0).length(0).length(0).length(0).length(1) // first id, max deleted id, entries added
+	f.length(0)                                         // no groups
+	f.length(100).length(1000).length(1)                // IDMP: duration, max entries, one producer
+	f.str("producer-1").length(1).str("iid-1").length(5).length(0)
+	f.length(1).length(0) // iids added, duplicates
+	f.op(opKeyMeta).length(1).op('K', 'M', 'T', '1').length(2).length(7).length(0)
+	f.op(tString).str("with-meta").str("v")
+	info, err := Verify(bytes.NewReader(f.end()))
+	if err != nil || info.Keys != 2 || info.Version != 13 {
+		t.Fatalf("%+v %v", info, err)
+	}
+	g := header(13).op(opKeyMeta).length(8)
+	mustRefuse(t, "8 key-metadata classes", g.op(tString).str("k").str("v").end())
+	_, err = Verify(bytes.NewReader(header(14).end()))
+	if err == nil || !strings.Contains(err.Error(), "Redis 8.8") {
+		t.Fatalf("RDB 14: %v", err)
+	}
+}

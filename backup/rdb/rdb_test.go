@@ -19,7 +19,7 @@ func TestCRC64Jones(t *testing.T) {
 }
 
 func TestLoadableBy(t *testing.T) {
-	for v, want := range map[string]int{"2.8.24": 6, "3.2.12": 7, "4.0.14": 8, "5.0.14": 9, "6.2.14": 9, "7.0.15": 10, "7.2.4": 11, "7.4.1": 12, "8.0.0": 12} {
+	for v, want := range map[string]int{"2.8.24": 6, "3.2.12": 7, "4.0.14": 8, "5.0.14": 9, "6.2.14": 9, "7.0.15": 10, "7.2.4": 11, "7.4.1": 12, "8.0.0": 12, "8.4.0": 12, "8.6.0": 13, "8.8.1": 14} {
 		if got, _ := LoadableBy(v); got != want {
 			t.Errorf("%s: %d, want %d", v, got, want)
 		}
