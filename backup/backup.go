@@ -97,7 +97,7 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.progress("%s in %s (Redis %s)", map[string]string{"save": "SAVE", "bgsave": "BGSAVE"}[o.Mode], r.Name, server["redis_version"])
+	o.progress("%s in %s (Redis %s)", map[string]string{"save": "SAVE", "bgsave": "BGSAVE"}[o.Mode], r.Name, Shown(server["redis_version"]))
 	if err := r.Save(ctx, o.Mode, o.SaveTimeout); err != nil {
 		return nil, err
 	}

@@ -317,7 +317,8 @@ type verdict struct {
 	OK         bool   `json:"ok"`
 	RDBVersion int    `json:"rdbVersion,omitempty"`
 	Keys       int64  `json:"keys"`
-	Checked    string `json:"checked,omitempty"` // CRC-64, or walked only, and the manifest's SHA-256
+	Checked    string `json:"checked,omitempty"`       // CRC-64, or walked only, and the manifest's SHA-256
+	Dropped    int64  `json:"droppedOnLoad,omitempty"` // keys in the file Redis drops on load (not in keys)
 	Error      string `json:"error,omitempty"`
 }
 
@@ -339,7 +340,7 @@ func Verify(opts *VerifyOptions) error {
 	failed := 0
 	for _, p := range files {
 		info, m, err := backup.VerifyFile(p)
-		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys}
+		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys, Dropped: info.Dropped.Total()}
 		if err == nil {
 			v.Checked = backup.Checked(info, m)
 		} else {
@@ -355,7 +356,11 @@ func Verify(opts *VerifyOptions) error {
 	} else {
 		for _, v := range out {
 			if v.OK {
-				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys; %s)\n", v.File, v.RDBVersion, v.Keys, v.Checked)
+				dropped := ""
+				if v.Dropped > 0 {
+					dropped = fmt.Sprintf(" and %d that Redis drops on load", v.Dropped)
+				}
+				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys%s; %s)\n", v.File, v.RDBVersion, v.Keys, dropped, v.Checked)
 			} else {
 				fmt.Fprintf(opts.IO.Out, "FAILED  %s: %s\n", v.File, v.Error)
 			}

@@ -80,7 +80,11 @@ func TestRestoreOfKeysRedisDrops(t *testing.T) {
 	r := startRedis(t, cli, project, "")
 	populate(t, r, "k", 5)
 	dir := t.TempDir()
-	res := run(t, nil, "--project-dir", dir, "-p", project, "restore", "redis", file, "--yes", "-o", "json")
+	res := run(t, nil, "--project-dir", dir, "-p", project, "backup", "verify", file)
+	if res.code != 0 || !strings.Contains(res.stdout, "0 keys and 9 that Redis drops on load") {
+		t.Fatalf("verify: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	res = run(t, nil, "--project-dir", dir, "-p", project, "restore", "redis", file, "--yes", "-o", "json")
 	var rr backup.RestoreResult
 	if res.code != 0 || json.Unmarshal([]byte(res.stdout), &rr) != nil || rr.Keys != 0 {
 		t.Fatalf("restore: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
