@@ -158,6 +158,12 @@ func Verify(src io.Reader) (Info, error) { return VerifyAt(src, time.Now()) }
 // VerifyAt is Verify with hash field expiries judged at now.
 func VerifyAt(src io.Reader, now time.Time) (Info, error) {
 	v := &verifier{r: newReader(src), now: now.UnixMilli()}
+	defer func() {
+		v.r.release()
+		if v.z != nil {
+			windows.Put(v.z)
+		}
+	}()
 	err := v.run()
 	return v.info, err
 }
@@ -169,9 +175,7 @@ type verifier struct {
 	z       *lzf  // reused LZF window
 	pl      plain
 	scratch []byte // aux field names
-	key     struct {
-		expiry bool // an expiry opcode came before this key
-	}
+	expiry  bool   // an expiry opcode came before the next key
 }
 
 func (v *verifier) run() error {
@@ -224,12 +228,12 @@ func (v *verifier) run() error {
 			if err := r.skip(8); err != nil {
 				return err
 			}
-			v.key.expiry = true
+			v.expiry = true
 		case opExpireTime:
 			if err := r.skip(4); err != nil {
 				return err
 			}
-			v.key.expiry = true
+			v.expiry = true
 		case opIdle:
 			if _, err := v.plainLength(); err != nil {
 				return err
@@ -319,8 +323,8 @@ func (v *verifier) record(t byte) error {
 	if t > tStreamListpacks4 || t == 8 {
 		return v.r.fail("unknown value type %d", t)
 	}
-	expiry := v.key.expiry
-	v.key.expiry = false
+	expiry := v.expiry
+	v.expiry = false
 	start := v.r.off()
 	if _, err := v.skipString(); err != nil { // the key
 		return err
@@ -493,7 +497,7 @@ func (v *verifier) str() (uint64, bytesSource, error) {
 			return 0, nil, v.r.fail("LZF string with a length of 0")
 		}
 		if v.z == nil {
-			v.z = new(lzf)
+			v.z = windows.Get().(*lzf)
 		}
 		v.z.reset(v.r, clen, ulen)
 		return ulen, v.z, nil

@@ -98,7 +98,7 @@ func realDump(t testing.TB, args ...string) ([]byte, int64) {
 	var cmds strings.Builder
 	cmds.WriteString("SET s v\nSET n 12345\nSET big " + strings.Repeat("compressible-", 1000) + "\nSET exp x EX 3600\n")
 	cmds.WriteString("RPUSH l a b c\nSADD set 1 2 3\nSADD sset x y\nZADD z 1.5 a 2 b\nHSET h f v g w\n")
-	for i := 0; i < 300; i++ { // large enough to leave the compact encodings
+	for i := 0; i < 130; i++ { // past the 128 entries of the compact encodings
 		fmt.Fprintf(&cmds, "HSET bigh field%d %s\nRPUSH bigl item%d\nZADD bigz %d m%d\nSADD bigs m%d\n", i, strings.Repeat("v", 70), i, i, i, i)
 	}
 	cmds.WriteString("XADD st * k v\nXADD st * k2 v2\nXGROUP CREATE st g 0\nXREADGROUP GROUP g c1 COUNT 1 STREAMS st >\n")
