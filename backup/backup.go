@@ -33,6 +33,10 @@ type Options struct {
 	SafetyCopyOf string
 	Now          func() time.Time
 	Progress     func(format string, a ...any) // nil: silent
+
+	// SaveTimeout bounds the SAVE/BGSAVE (0: scaled by the dataset size,
+	// see SaveTimeout).
+	SaveTimeout time.Duration
 }
 
 // Result of a backup.
@@ -103,8 +107,8 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.progress("%s in %s (Redis %s)", map[string]string{"save": "SAVE", "bgsave": "BGSAVE"}[o.Mode], r.Name, server["redis_version"])
-	if err := r.Save(ctx, o.Mode); err != nil {
+	o.progress("%s in %s (Redis %s)", map[string]string{"save": "SAVE", "bgsave": "BGSAVE"}[o.Mode], r.Name, Shown(server["redis_version"]))
+	if err := r.Save(ctx, o.Mode, o.SaveTimeout); err != nil {
 		return nil, err
 	}
 	keys, err := r.KeyCount(ctx)
@@ -136,6 +140,7 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 		Keys: keys, RDBKeys: info.Keys, RDBExpires: info.Expires, CreatedAt: start.UTC(), Mode: o.Mode,
 		Project: o.Project, Service: o.Service, Container: r.Name, Reason: o.Reason,
 		SafetyCopy: o.SafetyCopyOf != "" || o.Reason == SafetyReason, SafetyCopyOf: o.SafetyCopyOf,
+		RDBChecked: info.Checked,
 	}
 	if err := writeManifest(dst, &m); err != nil {
 		os.Remove(dst)
@@ -196,29 +201,16 @@ func stream(ctx context.Context, cli *client.Client, id, src string, w io.Writer
 }
 
 // VerifyFile verifies a stored backup: the RDB walk and checksum, and the
-// manifest's size and SHA-256 when a manifest exists.
+// manifest's size and SHA-256 when a manifest exists (see OpenVerified).
 func VerifyFile(p string) (rdb.Info, *Manifest, error) {
-	f, err := os.Open(p)
-	if err != nil {
+	v, err := OpenVerified(p)
+	if v == nil {
 		return rdb.Info{}, nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	info, err := rdb.Verify(io.TeeReader(f, h))
-	if err != nil {
-		return info, nil, err
+	if err == nil {
+		v.Close()
 	}
-	m, merr := ReadManifest(p)
-	if merr != nil {
-		if errors.Is(merr, os.ErrNotExist) {
-			return info, nil, nil
-		}
-		return info, nil, merr
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != m.SHA256 || info.Size != m.Size {
-		return info, m, fmt.Errorf("%s does not match its manifest (sha256 %s, size %d; manifest says %s, %d)", p, got[:12], info.Size, short(m.SHA256), m.Size)
-	}
-	return info, m, nil
+	return v.Info, v.Manifest, err
 }
 
 func short(s string) string {

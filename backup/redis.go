@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -77,13 +79,13 @@ func (r *Redis) CLI(ctx context.Context, args ...string) (string, error) {
 	}
 	s := strings.TrimSpace(out)
 	if code != 0 {
-		return s, fmt.Errorf("redis-cli %s in %s exited %d: %s", args[0], r.Name, code, strings.TrimSpace(errOut+" "+s))
+		return s, fmt.Errorf("redis-cli %s in %s exited %d: %s", args[0], r.Name, code, Shown(strings.TrimSpace(errOut+" "+s)))
 	}
 	if strings.HasPrefix(s, "NOAUTH") || strings.HasPrefix(s, "WRONGPASS") {
-		return s, fmt.Errorf("redis in %s refused the password (%s); check REDIS_PASSWORD / REDISCLI_AUTH", r.Name, firstLine(s))
+		return s, fmt.Errorf("redis in %s refused the password (%s); check REDIS_PASSWORD / REDISCLI_AUTH", r.Name, Shown(firstLine(s)))
 	}
 	if strings.HasPrefix(s, "ERR ") {
-		return s, fmt.Errorf("redis %s: %s", args[0], firstLine(s))
+		return s, fmt.Errorf("redis %s in %s: %s", args[0], r.Name, Shown(firstLine(s)))
 	}
 	return s, nil
 }
@@ -111,6 +113,18 @@ func (r *Redis) exec(ctx context.Context, env, cmd []string) (string, string, in
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// Shown is a value Redis reported, fit for an error or a terminal: quoted
+// when it holds anything but printable characters (control characters and
+// escape sequences escaped), as is otherwise.
+func Shown(s string) string {
+	for _, c := range s {
+		if !unicode.IsGraphic(c) || c == '"' || c == '\\' {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
 	return s
 }
 
@@ -143,7 +157,10 @@ func (r *Redis) Config(ctx context.Context, name string) (string, error) {
 }
 
 // DumpLocation returns the server's version info and where it writes its
-// dump (CONFIG GET dir / dbfilename).
+// dump (CONFIG GET dir / dbfilename). It refuses a dir that is not an
+// absolute clean path and a dbfilename that is not a plain file name: the
+// backup reads that file out of the container and a restore writes it back,
+// so neither may point anywhere else.
 func (r *Redis) DumpLocation(ctx context.Context) (server map[string]string, dir, file string, err error) {
 	if server, err = r.Info(ctx, "server"); err != nil {
 		return
@@ -151,8 +168,40 @@ func (r *Redis) DumpLocation(ctx context.Context) (server map[string]string, dir
 	if dir, err = r.Config(ctx, "dir"); err != nil {
 		return
 	}
-	file, err = r.Config(ctx, "dbfilename")
+	if err = r.checkDir(dir); err != nil {
+		return
+	}
+	if file, err = r.Config(ctx, "dbfilename"); err != nil {
+		return
+	}
+	err = r.checkBaseName("dbfilename", file)
 	return
+}
+
+// checkDir refuses a dir that is not absolute and clean.
+func (r *Redis) checkDir(dir string) error {
+	if !path.IsAbs(dir) || path.Clean(dir) != dir || hasControl(dir) {
+		return fmt.Errorf("Redis in %s reports dir %s: not an absolute, clean path; refusing to copy files there (set dir to the data directory, e.g. /data)", r.Name, Shown(dir))
+	}
+	return nil
+}
+
+// checkBaseName refuses a file name setting (dbfilename, appendfilename,
+// appenddirname) that is not a plain base name.
+func (r *Redis) checkBaseName(setting, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || hasControl(name) {
+		return fmt.Errorf("Redis in %s reports %s %s: not a plain file name; refusing to read or write it (set %s to a name without a directory, e.g. dump.rdb)", r.Name, setting, Shown(name), setting)
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // KeyCount sums the keys of every database from INFO keyspace.
@@ -176,20 +225,65 @@ func (r *Redis) KeyCount(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
-// Save makes Redis write its dump. With bgsave it triggers BGSAVE and waits
+// SaveTimeout is the default bound on one SAVE or BGSAVE for a dataset of
+// usedMemory bytes: two minutes, plus one per GiB at a pessimistic 16 MiB/s
+// of disk (a SAVE writes less than the memory it holds).
+func SaveTimeout(usedMemory int64) time.Duration {
+	return 2*time.Minute + time.Duration(usedMemory/(16<<20))*time.Second
+}
+
+// Save makes Redis write its dump, waiting at most timeout (0: SaveTimeout
+// of the dataset's used_memory). With bgsave it triggers BGSAVE and waits
 // for that background save to finish, so clients are not blocked: done when
 // rdb_bgsave_in_progress is 0 and a save newer than the one before ours is
 // recorded (rdb_saves grows on Redis 7+, LASTSAVE moves on older ones). A save
 // already in progress is waited for, then ours is asked for. With save it
-// runs SAVE, blocking Redis as the manual procedure does.
-func (r *Redis) Save(ctx context.Context, mode string) error {
+// runs SAVE, blocking Redis as the manual procedure does. When the bound
+// passes, the error says what Redis last reported.
+func (r *Redis) Save(ctx context.Context, mode string, timeout time.Duration) error {
+	if timeout <= 0 {
+		mem, err := r.Info(ctx, "memory")
+		if err != nil {
+			return err
+		}
+		used, _ := strconv.ParseInt(mem["used_memory"], 10, 64)
+		timeout = SaveTimeout(used)
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := r.save(sctx, mode)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil { // our bound, not the caller's
+		return r.saveTimedOut(ctx, mode, timeout)
+	}
+	return err
+}
+
+// saveTimedOut names what Redis reports about its save when the bound passed.
+func (r *Redis) saveTimedOut(ctx context.Context, mode string, timeout time.Duration) error {
+	what := map[string]string{"save": "SAVE", "bgsave": "BGSAVE"}[mode]
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := r.Info(qctx, "persistence")
+	if err != nil {
+		return fmt.Errorf("%s in %s did not finish within %s (--save-timeout), and Redis does not answer INFO (%v): a SAVE blocks it until done; raise --save-timeout or see its log", what, r.Name, timeout, err)
+	}
+	var said []string
+	for _, k := range []string{"rdb_bgsave_in_progress", "rdb_current_bgsave_time_sec", "rdb_last_bgsave_status", "rdb_changes_since_last_save", "rdb_saves", "rdb_last_save_time"} {
+		if v, ok := info[k]; ok {
+			said = append(said, k+"="+Shown(v))
+		}
+	}
+	return fmt.Errorf("%s in %s did not finish within %s (--save-timeout); Redis reports %s; raise --save-timeout, or see its log (disk full, a slow disk, vm.overcommit_memory=0)", what, r.Name, timeout, strings.Join(said, ", "))
+}
+
+func (r *Redis) save(ctx context.Context, mode string) error {
 	if mode == "save" {
 		out, err := r.CLI(ctx, "SAVE")
 		if err != nil {
 			return err
 		}
 		if out != "OK" {
-			return fmt.Errorf("SAVE in %s answered %q", r.Name, out)
+			return fmt.Errorf("SAVE in %s answered %s", r.Name, strconv.QuoteToGraphic(out))
 		}
 		return nil
 	}
@@ -256,7 +350,7 @@ func (r *Redis) waitBGSave(ctx context.Context, before map[string]string) error 
 				return nil
 			}
 			if before["rdb_last_bgsave_status"] == "ok" && info["rdb_last_bgsave_status"] != "ok" {
-				return fmt.Errorf("BGSAVE in %s failed (rdb_last_bgsave_status=%s); see its log: often vm.overcommit_memory=0 or a full disk", r.Name, info["rdb_last_bgsave_status"])
+				return fmt.Errorf("BGSAVE in %s failed (rdb_last_bgsave_status=%s); see its log: often vm.overcommit_memory=0 or a full disk", r.Name, Shown(info["rdb_last_bgsave_status"]))
 			}
 			newer := false
 			if n0, ok := before["rdb_saves"]; ok {
@@ -270,7 +364,7 @@ func (r *Redis) waitBGSave(ctx context.Context, before map[string]string) error 
 			}
 			if newer {
 				if info["rdb_last_bgsave_status"] != "ok" {
-					return fmt.Errorf("BGSAVE in %s failed (rdb_last_bgsave_status=%s); see its log: often vm.overcommit_memory=0 or a full disk", r.Name, info["rdb_last_bgsave_status"])
+					return fmt.Errorf("BGSAVE in %s failed (rdb_last_bgsave_status=%s); see its log: often vm.overcommit_memory=0 or a full disk", r.Name, Shown(info["rdb_last_bgsave_status"]))
 				}
 				return nil
 			}

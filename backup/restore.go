@@ -22,6 +22,7 @@ import (
 type RestoreOptions struct {
 	Options
 	File        string        // the backup to restore
+	Verified    *Verified     // File already opened and verified (nil: Restore does it)
 	StopTimeout time.Duration // for stopping Redis
 	WaitTimeout time.Duration // for Redis to come back healthy
 }
@@ -36,8 +37,9 @@ type RestoreResult struct {
 
 // Restore puts a verified backup back into the project's Redis:
 //
-//  1. verify the file (walk, CRC64, manifest) and refuse an RDB version newer
-//     than the running server loads;
+//  1. verify the file (walk, CRC-64, manifest) once, unless the caller
+//     already did, and refuse an RDB version newer than the running server
+//     loads; the upload reads the same open descriptor;
 //  2. take a safety backup of the current data (kept like any backup);
 //  3. stop Redis, replace its dump through the archive API (works for bind
 //     mounts and named volumes alike); with appendonly on, move the AOF aside
@@ -49,10 +51,15 @@ type RestoreResult struct {
 //
 // The caller holds the backup lock.
 func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*RestoreResult, error) {
-	info, _, err := VerifyFile(o.File)
-	if err != nil {
-		return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+	vf := o.Verified
+	if vf == nil {
+		var err error
+		if vf, err = OpenVerified(o.File); err != nil {
+			return nil, fmt.Errorf("refusing to restore %s: %w", o.File, err)
+		}
+		defer vf.Close()
 	}
+	info := vf.Info
 	r, err := FindRedis(ctx, cli, o.Project, o.Service, o.Password)
 	if err != nil {
 		return nil, err
@@ -66,7 +73,7 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		return nil, err
 	}
 	if info.Version > maxV {
-		return nil, fmt.Errorf("refusing to restore %s: RDB version %d is newer than Redis %s loads (%d); restore it into a newer Redis", o.File, info.Version, server["redis_version"], maxV)
+		return nil, fmt.Errorf("refusing to restore %s: RDB version %d is newer than Redis %s loads (%d); restore it into a newer Redis", o.File, info.Version, Shown(server["redis_version"]), maxV)
 	}
 	aof, err := r.aof(ctx)
 	if err != nil {
@@ -112,7 +119,7 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		}
 		return fmt.Errorf("restore failed and was rolled back (Redis has its previous data, safety copy %s): %w", safety.Path, cause)
 	}
-	uploads := []upload{{Name: dbfile, Src: o.File}}
+	uploads := []upload{{Name: dbfile, From: vf}}
 	if aof != nil {
 		aside := aof.path(dataDir) + ".difyctl-aside-" + o.Now().UTC().Format("20060102T150405Z")
 		o.progress("appendonly is on: moving %s aside to %s and starting the AOF from the backup", aof.path(dataDir), aside)
@@ -120,7 +127,7 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 			return nil, rollback(err)
 		}
 		res.AOFMoved = aside
-		uploads = append(uploads, aofUploads(*aof, o.File)...)
+		uploads = append(uploads, aofUploads(*aof, vf)...)
 	}
 	o.progress("replacing %s in %s", target, r.Name)
 	if err := putFiles(ctx, cli, r.ID, dataDir, safety.Header, uploads...); err != nil {
@@ -140,9 +147,14 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		return nil, rollback(err)
 	}
 	res.Keys = keys
-	// Keys with an expiry may have lapsed since the backup; no other may be missing.
-	if keys > info.Keys || keys < info.Keys-info.Expires {
-		return nil, rollback(fmt.Errorf("Redis holds %d keys after loading a file of %d (%d with expiry)", keys, info.Keys, info.Expires))
+	// info.Keys leaves out the keys Redis drops: empty ones at load, hashes
+	// whose every field has expired (loaded, then expired within moments).
+	// Keys with an expiry may have lapsed since the backup, and hashes with
+	// field expiries go once their last field does; no other may be missing.
+	low, high := info.Keys-info.Expires-info.FieldExpiryHashes, info.Keys+info.Dropped.FieldsExpired
+	if keys > high || keys < low {
+		return nil, rollback(fmt.Errorf("Redis holds %d keys after loading a file it should load %d from (%d of them with an expiry, %d hashes with field expiries; %d keys Redis drops on load not counted)",
+			keys, info.Keys, info.Expires, info.FieldExpiryHashes, info.Dropped.Total()))
 	}
 	return res, nil
 }
@@ -171,15 +183,24 @@ func (r *Redis) aof(ctx context.Context) (*aofConfig, error) {
 	if a.fileName, err = r.Config(ctx, "appendfilename"); err != nil {
 		return nil, err
 	}
-	a.dirName, _ = r.Config(ctx, "appenddirname")
+	if err := r.checkBaseName("appendfilename", a.fileName); err != nil {
+		return nil, err
+	}
+	a.dirName, _ = r.Config(ctx, "appenddirname") // Redis 7+
+	if a.dirName != "" {
+		if err := r.checkBaseName("appenddirname", a.dirName); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
 // upload is one entry put into the container: a directory, or a file whose
-// content is the local file Src or Data.
+// content is the verified backup From, the local file Src, or Data.
 type upload struct {
 	Name string // relative to the destination directory
 	Dir  bool
+	From *Verified
 	Src  string
 	Data []byte
 }
@@ -206,7 +227,9 @@ func putFiles(ctx context.Context, cli *client.Client, id, destDir string, hdr t
 				}
 				var r io.Reader = bytes.NewReader(e.Data)
 				h.Size = int64(len(e.Data))
-				if e.Src != "" {
+				if e.From != nil {
+					r, h.Size = e.From.Reader(), e.From.Size()
+				} else if e.Src != "" {
 					f, err := os.Open(e.Src)
 					if err != nil {
 						return err
@@ -242,15 +265,15 @@ func putFiles(ctx context.Context, cli *client.Client, id, destDir string, hdr t
 // appenddirname holding the RDB as its base file and a manifest naming it;
 // on older Redis an appendfilename holding the RDB (an AOF with an RDB
 // preamble and no commands after it).
-func aofUploads(aof aofConfig, src string) []upload {
+func aofUploads(aof aofConfig, src *Verified) []upload {
 	if aof.dirName == "" {
-		return []upload{{Name: aof.fileName, Src: src}}
+		return []upload{{Name: aof.fileName, From: src}}
 	}
 	base := aof.fileName + ".1.base.rdb"
 	manifest := fmt.Sprintf("file %s seq 1 type b\n", base)
 	return []upload{
 		{Name: aof.dirName, Dir: true},
-		{Name: path.Join(aof.dirName, base), Src: src},
+		{Name: path.Join(aof.dirName, base), From: src},
 		{Name: path.Join(aof.dirName, aof.fileName+".manifest"), Data: []byte(manifest)},
 	}
 }

@@ -51,6 +51,9 @@ type Manifest struct {
 	// backup whose restore it protects against).
 	SafetyCopy   bool   `json:"safetyCopy,omitempty"`
 	SafetyCopyOf string `json:"safetyCopyOf,omitempty"`
+	// RDBChecked: "crc64", or "none" when the file carries no checksum and
+	// was walked only (rdb.Info.Checked).
+	RDBChecked string `json:"rdbChecked,omitempty"`
 }
 
 // SafetyReason is the reason a restore records on its safety copy.

@@ -20,9 +20,12 @@ import (
 	"time"
 )
 
-// MaxVersion is the newest RDB format this verifier walks (Redis 7.4 and
-// 8.x write version 12; src/rdb.h, RDB_VERSION).
-const MaxVersion = 12
+// MaxVersion is the newest RDB format this verifier walks: 12 is what Redis
+// 7.4 to 8.4 write (src/rdb.h, RDB_VERSION), 13 Redis 8.6's (streams with
+// idempotent-producer data, key metadata records). Redis 8.8's version 14
+// (an array type) is refused by name: its layout is not one this verifier
+// has been checked against.
+const MaxVersion = 13
 
 // Info is what verification learned about a file.
 type Info struct {
@@ -79,6 +82,7 @@ func (i Info) Integrity() string {
 
 // Opcodes from Redis's rdb.h.
 const (
+	opKeyMeta      = 243 // RDB 13: module metadata classes of the next key
 	opSlotInfo     = 244
 	opFunction2    = 245
 	opFunction     = 246 // pre-GA (7.0 rc), Redis refuses it
@@ -120,6 +124,7 @@ const (
 	tHashListpackExPreG = 23
 	tHashMetadata       = 24
 	tHashListpackEx     = 25
+	tStreamListpacks4   = 26 // RDB 13: with idempotent-producer (IDMP) data
 )
 
 // ebExpireTimeMax is the largest hash field expiry Redis accepts (48 bits).
@@ -153,6 +158,12 @@ func Verify(src io.Reader) (Info, error) { return VerifyAt(src, time.Now()) }
 // VerifyAt is Verify with hash field expiries judged at now.
 func VerifyAt(src io.Reader, now time.Time) (Info, error) {
 	v := &verifier{r: newReader(src), now: now.UnixMilli()}
+	defer func() {
+		v.r.release()
+		if v.z != nil {
+			windows.Put(v.z)
+		}
+	}()
 	err := v.run()
 	return v.info, err
 }
@@ -164,9 +175,7 @@ type verifier struct {
 	z       *lzf  // reused LZF window
 	pl      plain
 	scratch []byte // aux field names
-	key     struct {
-		expiry bool // an expiry opcode came before this key
-	}
+	expiry  bool   // an expiry opcode came before the next key
 }
 
 func (v *verifier) run() error {
@@ -183,8 +192,11 @@ func (v *verifier) run() error {
 		return &Error{Offset: 5, Msg: fmt.Sprintf("bad RDB version %q", head[5:9])}
 	}
 	info.Version = ver
+	if ver == 14 {
+		return &Error{Offset: 5, Msg: "RDB version 14 (Redis 8.8) is newer than this verifier knows (1-13, Redis 2.6 to 8.6); verify it with that server's redis-check-rdb"}
+	}
 	if ver < 1 || ver > MaxVersion {
-		return &Error{Offset: 5, Msg: fmt.Sprintf("RDB version %d is not one Redis 2.6 to 8.x writes (1-%d)", ver, MaxVersion)}
+		return &Error{Offset: 5, Msg: fmt.Sprintf("RDB version %d is not one Redis 2.6 to 8.6 writes (1-%d)", ver, MaxVersion)}
 	}
 	for {
 		op, err := r.byte()
@@ -216,12 +228,12 @@ func (v *verifier) run() error {
 			if err := r.skip(8); err != nil {
 				return err
 			}
-			v.key.expiry = true
+			v.expiry = true
 		case opExpireTime:
 			if err := r.skip(4); err != nil {
 				return err
 			}
-			v.key.expiry = true
+			v.expiry = true
 		case opIdle:
 			if _, err := v.plainLength(); err != nil {
 				return err
@@ -253,6 +265,22 @@ func (v *verifier) run() error {
 			v.module(id)
 			if err := v.moduleValue(id); err != nil {
 				return err
+			}
+		case opKeyMeta: // number of classes (at most 7), each a 4-byte class spec and a module-style value
+			n, err := v.plainLength()
+			if err != nil {
+				return err
+			}
+			if n > 7 {
+				return r.fail("key metadata of %d classes (Redis allows 7)", n)
+			}
+			for range n {
+				if err := r.skip(4); err != nil {
+					return err
+				}
+				if err := v.moduleValue(0); err != nil {
+					return err
+				}
 			}
 		case opFunction:
 			return r.fail("pre-release function record (Redis 7.0 release candidates): no Redis release loads it")
@@ -292,11 +320,11 @@ func (v *verifier) end() error {
 
 // record walks one key and its value of type t.
 func (v *verifier) record(t byte) error {
-	if t > tHashListpackEx || t == 8 {
+	if t > tStreamListpacks4 || t == 8 {
 		return v.r.fail("unknown value type %d", t)
 	}
-	expiry := v.key.expiry
-	v.key.expiry = false
+	expiry := v.expiry
+	v.expiry = false
 	start := v.r.off()
 	if _, err := v.skipString(); err != nil { // the key
 		return err
@@ -469,7 +497,7 @@ func (v *verifier) str() (uint64, bytesSource, error) {
 			return 0, nil, v.r.fail("LZF string with a length of 0")
 		}
 		if v.z == nil {
-			v.z = new(lzf)
+			v.z = windows.Get().(*lzf)
 		}
 		v.z.reset(v.r, clen, ulen)
 		return ulen, v.z, nil
@@ -671,7 +699,7 @@ func (v *verifier) value(t byte) (fate, error) {
 		return v.listpackEx()
 	case tListQuicklist, tListQuicklist2:
 		return v.quicklist(t)
-	case tStreamListpacks, tStreamListpacks2, tStreamListpacks3:
+	case tStreamListpacks, tStreamListpacks2, tStreamListpacks3, tStreamListpacks4:
 		return keep, v.stream(t)
 	case tModulePreGA:
 		return keep, bad("module value in the Redis 4.0 release-candidate format: no Redis release loads it")
@@ -931,6 +959,33 @@ func (v *verifier) stream(t byte) error {
 			}
 		}
 	}
+	if t >= tStreamListpacks4 { // IDMP: duration, max entries, producers; per producer its id and (iid, stream id) entries; 2 counters
+		if err := v.lengths(2); err != nil {
+			return err
+		}
+		producers, err := v.plainLength()
+		if err != nil {
+			return err
+		}
+		for p := uint64(0); p < producers; p++ {
+			if _, err := v.skipString(); err != nil {
+				return err
+			}
+			entries, err := v.plainLength()
+			if err != nil {
+				return err
+			}
+			for e := uint64(0); e < entries; e++ {
+				if _, err := v.skipString(); err != nil {
+					return err
+				}
+				if err := v.lengths(2); err != nil {
+					return err
+				}
+			}
+		}
+		return v.lengths(2)
+	}
 	return nil
 }
 
@@ -940,7 +995,7 @@ func typeName(t byte) string {
 		9: "hash-zipmap", 10: "list-ziplist", 11: "set-intset", 12: "zset-ziplist", 13: "hash-ziplist",
 		14: "quicklist", 15: "stream", 16: "hash-listpack", 17: "zset-listpack", 18: "quicklist-v2",
 		19: "stream-v2", 20: "set-listpack", 21: "stream-v3", 22: "hash-hfe-pre-ga", 23: "hash-listpack-hfe-pre-ga",
-		24: "hash-hfe", 25: "hash-listpack-hfe",
+		24: "hash-hfe", 25: "hash-listpack-hfe", 26: "stream-v4",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -950,7 +1005,7 @@ func typeName(t byte) string {
 
 // LoadableBy returns the newest RDB version a Redis server version loads:
 // 2.6/2.8/3.0 → 6, 3.2 → 7, 4.0 → 8, 5.x/6.x → 9, 7.0 → 10, 7.2 → 11,
-// newer → 12.
+// 7.4 to 8.4 → 12, 8.6 → 13, newer → 14.
 func LoadableBy(redisVersion string) (int, error) {
 	var major, minor int
 	if _, err := fmt.Sscanf(redisVersion, "%d.%d", &major, &minor); err != nil {
@@ -969,6 +1024,10 @@ func LoadableBy(redisVersion string) (int, error) {
 		return 10, nil
 	case major == 7 && minor < 4:
 		return 11, nil
+	case major < 8 || major == 8 && minor < 6:
+		return 12, nil
+	case major == 8 && minor < 8:
+		return 13, nil
 	}
-	return 12, nil
+	return 14, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // bufSize is the reader's one buffer: reads and checksums happen in chunks of
@@ -24,8 +25,21 @@ type reader struct {
 	srcErr  error // sticky error from src (io.EOF at the end)
 }
 
+// buffers are the readers' buffers, reused across verifications: a verify
+// of a small file (or many, as restore and list --verify do) does not
+// allocate 256 KiB each time.
+var buffers = sync.Pool{New: func() any { return new([bufSize]byte) }}
+
 func newReader(src io.Reader) *reader {
-	return &reader{src: src, buf: make([]byte, bufSize)}
+	return &reader{src: src, buf: buffers.Get().(*[bufSize]byte)[:]}
+}
+
+var windows = sync.Pool{New: func() any { return new(lzf) }}
+
+// release returns the buffer; the reader is not used after.
+func (r *reader) release() {
+	buffers.Put((*[bufSize]byte)(r.buf))
+	r.buf = nil
 }
 
 // off is the file offset of the next byte.

@@ -2,12 +2,14 @@
 // redis-check-rdb and sha256sum on the same file, best of several runs of
 // each in one program run:
 //
-//	go run ./bench/rdbverify [-size 500] [-runs 5] [-file dump.rdb] [-keep]
+//	go run ./bench/rdbverify [-size 500] [-runs 5] [-data mixed|random] [-file dump.rdb] [-keep]
 //
 // Without -file it writes a dump of about -size MB with the local Debian
-// redis-server (random and compressible strings, listpack and hashtable
-// hashes, quicklists, sets, sorted sets, a stream, keys with expiries) in a
-// temporary directory, removed at the end unless -keep. Every run reads the
+// redis-server in a temporary directory, removed at the end unless -keep:
+// -data mixed (random and compressible strings, listpack and hashtable
+// hashes, quicklists, sets, sorted sets, a stream, keys with expiries) or
+// -data random (4 KiB random strings only: the checksum's share at its
+// largest). Every run reads the
 // file from the page cache (one warm-up read first), so the figures compare
 // the programs' work, not the disk.
 package main
@@ -33,12 +35,19 @@ func main() {
 	runs := flag.Int("runs", 5, "runs of each tool; the best is kept")
 	file := flag.String("file", "", "an existing RDB to measure (default: generate one)")
 	keep := flag.Bool("keep", false, "keep the generated file")
+	flag.StringVar(&data, "data", "mixed", "what to generate: mixed or random")
 	flag.Parse()
+	if data != "mixed" && data != "random" {
+		fmt.Fprintln(os.Stderr, "rdbverify: -data is mixed or random")
+		os.Exit(2)
+	}
 	if err := run(*size, *runs, *file, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "rdbverify:", err)
 		os.Exit(1)
 	}
 }
+
+var data string // -data
 
 func run(sizeMB, runs int, file string, keep bool) error {
 	if file == "" {
@@ -164,7 +173,7 @@ func generate(dir string, sizeMB int) (string, error) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	fmt.Printf("generating about %d MB with %s...\n", sizeMB, version())
+	fmt.Printf("generating about %d MB (%s) with %s...\n", sizeMB, data, version())
 	t0 := time.Now()
 	pipe := exec.Command("redis-cli", "-s", sock, "--pipe")
 	in, err := pipe.StdinPipe()
@@ -190,7 +199,11 @@ func generate(dir string, sizeMB int) (string, error) {
 	text := strings.Repeat("the quick brown fox jumps over the lazy dog; ", 60) // LZF-compressible
 	budget := int64(sizeMB) * 1e6 * 3 / 2                                       // what the loop counts overstates the dump by about a half
 	var written int64
-	for i := 0; written < budget; i++ {
+	for i := 0; data == "random" && written < budget*2/3; i++ {
+		cmd("SET", fmt.Sprintf("r:%d", i), random(4096))
+		written += 4096
+	}
+	for i := 0; data == "mixed" && written < budget; i++ {
 		switch i % 10 {
 		case 0, 1, 2: // random 1 KiB strings
 			cmd("SET", fmt.Sprintf("s:%d", i), random(1024))

@@ -118,6 +118,7 @@ func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 	cmd.Flags().IntVar(&opts.Backup.KeepMin, "keep-min", 3, "never delete the newest N backups")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "no output on success, one line on failure (for cron)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "bound on each backup")
+	cmd.Flags().DurationVar(&opts.Backup.SaveTimeout, "save-timeout", 0, "bound on the SAVE/BGSAVE (default: 2m + 1s per 16 MiB of Redis's used memory)")
 }
 
 // fill completes the options from the flags and the project.
@@ -162,6 +163,9 @@ func RunRedis(ctx context.Context, opts *RedisOptions) error {
 	}
 	if !opts.Quiet {
 		fmt.Fprintf(opts.IO.Out, "%s  %s  RDB v%d  %d keys  sha256 %s  (%s)\n", res.Path, humanSize(m.Size), m.RDBVersion, m.RDBKeys, m.SHA256[:12], res.Duration)
+		if m.RDBChecked == "none" {
+			fmt.Fprintln(opts.IO.Out, "  walked, not checksummed: Redis saved it without a CRC-64 (rdbchecksum no); the manifest's SHA-256 covers it from now on")
+		}
 		if len(res.Pruned) > 0 {
 			fmt.Fprintf(opts.IO.ErrOut, "rotated out: %s\n", strings.Join(res.Pruned, ", "))
 		}
@@ -271,6 +275,7 @@ type listed struct {
 	Age        string `json:"age"`
 	SafetyCopy bool   `json:"safetyCopy"`
 	Verified   *bool  `json:"verified,omitempty"`
+	Checked    string `json:"checked,omitempty"` // what --verify checked
 	Error      string `json:"error,omitempty"`
 }
 
@@ -325,11 +330,13 @@ func List(opts *ListOptions) error {
 	for _, e := range l.Own {
 		li := listed{Entry: e, Age: opts.Now.Sub(e.Time).Round(time.Minute).String(), SafetyCopy: e.IsSafetyCopy()}
 		if opts.Verify {
-			_, _, err := backup.VerifyFile(e.Path)
+			info, m, err := backup.VerifyFile(e.Path)
 			ok := err == nil
 			li.Verified = &ok
 			if err != nil {
 				li.Error = err.Error()
+			} else {
+				li.Checked = backup.Checked(info, m)
 			}
 		}
 		out.Backups = append(out.Backups, li)
@@ -354,8 +361,11 @@ func List(opts *ListOptions) error {
 					kind += " (before restoring " + of + ")"
 				}
 			}
+			if li.Manifest.RDBChecked == "none" {
+				verified = "at backup (walked, not checksummed)"
+			}
 			if li.Verified != nil {
-				verified = map[bool]string{true: "ok", false: "FAILED: " + li.Error}[*li.Verified]
+				verified = map[bool]string{true: "ok: " + li.Checked, false: "FAILED: " + li.Error}[*li.Verified]
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", li.Time.Format("2006-01-02 15:04:05"), humanSize(li.Size), li.Age, li.Manifest.RDBKeys, kind, verified, li.Name)
 		}
@@ -437,6 +447,8 @@ type verdict struct {
 	OK         bool   `json:"ok"`
 	RDBVersion int    `json:"rdbVersion,omitempty"`
 	Keys       int64  `json:"keys"`
+	Checked    string `json:"checked,omitempty"`       // CRC-64, or walked only, and the manifest's SHA-256
+	Dropped    int64  `json:"droppedOnLoad,omitempty"` // keys in the file Redis drops on load (not in keys)
 	Error      string `json:"error,omitempty"`
 }
 
@@ -460,9 +472,11 @@ func Verify(opts *VerifyOptions) error {
 	var out []verdict
 	failed := 0
 	for _, p := range files {
-		info, _, err := backup.VerifyFile(p)
-		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys}
-		if err != nil {
+		info, m, err := backup.VerifyFile(p)
+		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys, Dropped: info.Dropped.Total()}
+		if err == nil {
+			v.Checked = backup.Checked(info, m)
+		} else {
 			v.Error = err.Error()
 			failed++
 		}
@@ -475,7 +489,11 @@ func Verify(opts *VerifyOptions) error {
 	} else {
 		for _, v := range out {
 			if v.OK {
-				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys)\n", v.File, v.RDBVersion, v.Keys)
+				dropped := ""
+				if v.Dropped > 0 {
+					dropped = fmt.Sprintf(" and %d that Redis drops on load", v.Dropped)
+				}
+				fmt.Fprintf(opts.IO.Out, "ok      %s (RDB v%d, %d keys%s; %s)\n", v.File, v.RDBVersion, v.Keys, dropped, v.Checked)
 			} else {
 				fmt.Fprintf(opts.IO.Out, "FAILED  %s: %s\n", v.File, v.Error)
 			}

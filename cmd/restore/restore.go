@@ -70,6 +70,7 @@ and verifies the backup that would be restored and changes nothing.`,
 	redis.Flags().BoolVar(&opts.DryRun, "dry-run", false, "name and verify the backup that would be restored; change nothing")
 	redis.Flags().DurationVar(&opts.Restore.StopTimeout, "stop-timeout", 30*time.Second, "how long Redis may take to stop")
 	redis.Flags().DurationVar(&opts.Restore.WaitTimeout, "wait-timeout", 5*time.Minute, "how long Redis may take to load and become healthy")
+	redis.Flags().DurationVar(&opts.Restore.SaveTimeout, "save-timeout", 0, "bound on the safety copy's BGSAVE (default: 2m + 1s per 16 MiB of Redis's used memory)")
 	cmd.AddCommand(redis)
 	return cmd
 }
@@ -84,10 +85,13 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	opts.Restore.File = file
-	info, m, err := backup.VerifyFile(file)
+	vf, err := backup.OpenVerified(file) // the one verification: Restore uploads from this descriptor
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("refusing to restore %s: %w", file, err))
 	}
+	defer vf.Close()
+	opts.Restore.Verified = vf
+	info, m := vf.Info, vf.Manifest
 	if m != nil && m.Project != opts.Restore.Project {
 		fmt.Fprintf(opts.IO.ErrOut, "WARNING: %s is a backup of project %q, not of %s\n", file, m.Project, opts.Restore.Project)
 	}
@@ -108,8 +112,8 @@ func Run(ctx context.Context, opts *Options) error {
 		if m != nil {
 			when = m.CreatedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "Replace all data of %s/%s with %s (%d keys, taken %s)? A safety copy is taken first. [y/N] ",
-			opts.Restore.Project, opts.Restore.Service, file, info.Keys, when)
+		fmt.Fprintf(opts.IO.ErrOut, "Replace all data of %s/%s with %s (%d keys, taken %s; %s)? A safety copy is taken first. [y/N] ",
+			opts.Restore.Project, opts.Restore.Service, file, info.Keys, when, backup.Checked(info, m))
 		line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing changed"))
