@@ -367,20 +367,25 @@ func bigRedis(t *testing.T, project string) *backup.Redis {
 	return r
 }
 
-// waitForTemp waits until a temporary backup file in dir has data in it.
-func waitForTemp(t *testing.T, dir string, within time.Duration) string {
+// waitForTemp waits until a temporary backup file in dir has data in it;
+// say adds what the writer said when it does not happen.
+func waitForTemp(t *testing.T, dir string, within time.Duration, say func() string) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		temps, _ := backup.Temps(dir)
-		for _, tf := range temps {
-			if tf.Size > 0 && strings.HasSuffix(strings.SplitN(tf.Name, ".tmp-", 2)[0], ".rdb") {
-				return tf.Path
+		des, _ := os.ReadDir(dir)
+		for _, de := range des {
+			n := de.Name()
+			if strings.HasPrefix(n, ".redis_") && strings.Contains(n, ".rdb.tmp-") {
+				if info, err := de.Info(); err == nil && info.Size() > 0 {
+					return filepath.Join(dir, n)
+				}
 			}
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no backup was being written in %s within %s", dir, within)
+	des, _ := os.ReadDir(dir)
+	t.Fatalf("no backup was being written in %s within %s; there: %v; it said:\n%s", dir, within, des, say())
 	return ""
 }
 
@@ -421,7 +426,7 @@ func TestDaemonAndKilledRuns(t *testing.T) {
 			<-done
 		}
 	})
-	tmp := waitForTemp(t, bdir, 75*time.Second)
+	tmp := waitForTemp(t, bdir, 75*time.Second, derr.String)
 	daemon.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -448,10 +453,12 @@ func TestDaemonAndKilledRuns(t *testing.T) {
 
 	// A run killed outright leaves its temporary file: list shows it.
 	kill := exec.Command(testenv.Difyctl(t), append(args, "backup", "redis", "--backup-dir", bdir)...)
+	var kerr strings.Builder
+	kill.Stderr = &kerr
 	if err := kill.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tmp = waitForTemp(t, bdir, 60*time.Second)
+	tmp = waitForTemp(t, bdir, 60*time.Second, kerr.String)
 	kill.Process.Kill()
 	kill.Wait()
 	if _, err := os.Stat(tmp); err != nil {
