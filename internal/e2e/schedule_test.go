@@ -45,7 +45,7 @@ func startCron(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	select {
 	case err := <-exited:
-		if strings.Contains(out.String(), "already running") {
+		if strings.Contains(out.String(), "can't lock") || strings.Contains(out.String(), "already running") {
 			t.Logf("using the cron daemon already running")
 			return
 		}
@@ -214,10 +214,19 @@ func TestScheduleInstallRefusesAJobThatFails(t *testing.T) {
 	if _, err := os.Stat(cronFile); !os.IsNotExist(err) {
 		t.Fatalf("entry left behind: %v", err)
 	}
-	// --no-test installs, with a warning.
-	res = run(t, nil, append(args, "--no-test")...)
-	if res.code != 0 || !strings.Contains(res.stderr, "WARNING: the job will fail") {
-		t.Fatalf("--no-test: exit %d\n%s", res.code, res.stderr)
+	// --no-test installs, with a warning; difyctl invoked through a symlink
+	// stays the symlink in the entry (replacing it upgrades the job).
+	link := filepath.Join(t.TempDir(), "difyctl")
+	if err := os.Symlink(testenv.Difyctl(t), link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(link, append(args, "--no-test")...)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "WARNING: the job will fail") {
+		t.Fatalf("--no-test: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(cronFile); !strings.Contains(string(b), " '"+link+"' ") {
+		t.Fatalf("binary path not kept as invoked (%s):\n%s", link, b)
 	}
 	for _, bad := range [][]string{{"--cron", "0 0 31 2 *"}, {"--cron", "0 0 30 2 *"}, {"--retention-days", "-1"}, {"--keep-min", "-2"}} {
 		if res := run(t, nil, append(args, bad...)...); res.code != 2 {
@@ -318,6 +327,11 @@ func TestTwoProjectsShareABackupDirectory(t *testing.T) {
 			t.Fatalf("%s restored another project's data", p.name)
 		}
 	}
+	// A name as `backup list` prints it is accepted by restore.
+	res = run(t, nil, append(argsB, "restore", "redis", lb.Own[0].Name, "--backup-dir", bdir, "--dry-run")...)
+	if res.code != 0 || !strings.Contains(res.stdout, "would restore "+lb.Own[0].Path+" ") {
+		t.Fatalf("restore NAME --dry-run: exit %d %s %s", res.code, res.stdout, res.stderr)
+	}
 	// After the restore the safety copy is the newest file of a; latest is not it.
 	res = run(t, nil, append(argsA, "restore", "redis", "latest", "--backup-dir", bdir, "--dry-run")...)
 	if res.code != 0 || !strings.Contains(res.stdout, "would restore "+latestA+" ") {
@@ -340,6 +354,14 @@ func TestTwoProjectsShareABackupDirectory(t *testing.T) {
 	}
 	if safety != 1 {
 		t.Fatalf("safety copy rotated out while its backup is kept: %+v", la.Own)
+	}
+	// --retention-days 0 --keep-min 0 keeps exactly the backup just written.
+	res = run(t, nil, append(argsA, "backup", "redis", "--backup-dir", bdir, "--retention-days", "0", "--keep-min", "0", "-o", "json")...)
+	var written backup.Result
+	json.Unmarshal([]byte(res.stdout), &written)
+	la, _ = backup.ListProject(bdir, pa)
+	if res.code != 0 || len(la.Own) != 1 || la.Own[0].Path != written.Path {
+		t.Fatalf("retention 0, keep-min 0: exit %d, left %+v (wrote %s)", res.code, la.Own, written.Path)
 	}
 	// Negative retention is refused everywhere, and prune does not create a mistyped directory.
 	for _, a := range [][]string{append(backupA[:len(backupA):len(backupA)], "--retention-days", "-1"), append(argsA, "backup", "prune", "--backup-dir", bdir, "--keep-min", "-1")} {
