@@ -35,7 +35,10 @@ func startCron(t *testing.T) {
 		}
 		t.Skip("cron(8) not installed")
 	}
-	cmd := exec.Command(bin, "-f")
+	// Under timeout(1): should the test binary die without its cleanups (a
+	// test timeout panics), cron still stops within 15 minutes. timeout
+	// passes our SIGTERM on to cron.
+	cmd := exec.Command("timeout", "15m", bin, "-f")
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -158,6 +161,12 @@ func TestScheduleRunsUnderRealCron(t *testing.T) {
 	}
 	if _, err := os.Stat(pwned); err == nil {
 		t.Fatal("the injected ;touch ran")
+	}
+	// The log, the status file and the entry hold no secret.
+	for _, p := range []string{backup.LogPath(bdir, project), backup.StatusPath(bdir, project), cronFile} {
+		if b, _ := os.ReadFile(p); strings.Contains(string(b), redisPassword) {
+			t.Fatalf("the Redis password is in %s", p)
+		}
 	}
 
 	// `backup list` names it; `backup verify NAME` accepts that name.
