@@ -101,18 +101,6 @@ func ParseName(name string) (time.Time, bool) {
 	return t, true
 }
 
-// NewName returns a free backup name in dir for time t.
-func NewName(dir string, t time.Time) string {
-	base := "redis_" + t.UTC().Format(stampLayout)
-	name := base + ".rdb"
-	for n := 2; ; n++ {
-		if _, err := os.Lstat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
-			return name
-		}
-		name = fmt.Sprintf("%s_%d.rdb", base, n)
-	}
-}
-
 // List returns the backups in dir, oldest first. Files whose names are not
 // ours are ignored.
 func List(dir string) ([]Entry, error) {
