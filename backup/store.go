@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/capread"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
@@ -119,7 +120,7 @@ func ManifestPath(backup string) string { return backup + ".json" }
 
 // ReadManifest reads a backup's manifest.
 func ReadManifest(backup string) (*Manifest, error) {
-	b, err := os.ReadFile(ManifestPath(backup))
+	b, err := capread.File(ManifestPath(backup), 1<<20) // a manifest is a few hundred bytes
 	if err != nil {
 		return nil, err
 	}
