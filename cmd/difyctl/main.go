@@ -11,6 +11,7 @@ import (
 
 	"github.com/difyctl/difyctl/cmd/root"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
 func main() {
@@ -34,7 +35,7 @@ func run() int {
 		return cmdutil.ExitInterrupted
 	}
 	if msg := err.Error(); msg != "" && !isSilent(err) {
-		fmt.Fprintf(f.IOStreams.ErrOut, "difyctl: %s\n", msg)
+		fmt.Fprintf(f.IOStreams.ErrOut, "difyctl: %s\n", termsafe.Text(msg)) // errors quote the engine, containers, Redis
 	}
 	if strings.HasPrefix(err.Error(), "unknown command ") {
 		return cmdutil.ExitUsage // cobra's own usage error
