@@ -26,6 +26,7 @@ type lineWriter struct {
 	buf    []byte
 	cut    int64 // bytes dropped from the current line
 	emit   func(line []byte, cut int64) error
+	out    []byte // reused for each written line
 }
 
 func newLineWriter(w io.Writer, mu *sync.Mutex, prefix string, escape bool) *lineWriter {
@@ -73,8 +74,7 @@ func (p *lineWriter) flush() error {
 }
 
 func (p *lineWriter) write(line []byte, cut int64) error {
-	var out []byte
-	out = append(out, p.prefix...)
+	out := append(p.out[:0], p.prefix...)
 	if p.escape {
 		out = append(out, termsafe.Line(string(line))...)
 	} else {
@@ -84,6 +84,7 @@ func (p *lineWriter) write(line []byte, cut int64) error {
 		out = fmt.Appendf(out, " [... %d bytes cut]", cut)
 	}
 	out = append(out, '\n')
+	p.out = out
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, err := p.w.Write(out)
