@@ -306,7 +306,8 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 	for _, c := range cs {
 		width = max(width, len(c.Service))
 	}
-	var mu sync.Mutex // one line at a time on w
+	out := newLogOut(w, o.Follow) // one line at a time on w, buffered (logline.go)
+	defer out.close()
 	var wg sync.WaitGroup
 	var errs errList
 	for _, c := range cs {
@@ -319,7 +320,7 @@ func Logs(ctx context.Context, cli *client.Client, cs []ProjectContainer, o Logs
 				return
 			}
 			defer rc.Close()
-			pw := newLineWriter(w, &mu, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
+			pw := newLineWriter(out, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
 			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
 				errs.add(fmt.Errorf("%s: %w", c.Name, err))
 			}
