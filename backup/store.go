@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/capread"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
@@ -136,7 +137,7 @@ func ManifestPath(backup string) string { return backup + ".json" }
 
 // ReadManifest reads a backup's manifest.
 func ReadManifest(backup string) (*Manifest, error) {
-	b, err := os.ReadFile(ManifestPath(backup))
+	b, err := capread.File(ManifestPath(backup), 1<<20) // a manifest is a few hundred bytes
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,13 @@
 package compose
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
@@ -15,23 +17,73 @@ import (
 // whatever a container prints (a 300 MB line without a newline).
 const MaxLogLine = 64 << 10
 
+// logOut is the output the containers' lines share: whole lines, one at a
+// time, through a 64 KiB buffer (one write per buffer, not per line),
+// flushed every 100 ms when following and at the end.
+type logOut struct {
+	mu   sync.Mutex
+	bw   *bufio.Writer
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newLogOut(w io.Writer, follow bool) *logOut {
+	o := &logOut{bw: bufio.NewWriterSize(w, 64<<10)}
+	if follow {
+		o.stop, o.done = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(o.done)
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-o.stop:
+					return
+				case <-t.C:
+					o.mu.Lock()
+					o.bw.Flush()
+					o.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return o
+}
+
+func (o *logOut) writeLine(b []byte) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, err := o.bw.Write(b)
+	return err
+}
+
+func (o *logOut) close() error {
+	if o.stop != nil {
+		close(o.stop)
+		<-o.done
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bw.Flush()
+}
+
 // lineWriter cuts a container's log stream into whole lines, each at most
-// MaxLogLine bytes, and writes them with a prefix, one line at a time under
-// a lock shared by the containers. Each byte is looked at once (linear
-// time); memory is one MaxLogLine buffer.
+// MaxLogLine bytes, and writes them with a prefix to the shared logOut.
+// Each byte is looked at once (linear time); memory is one MaxLogLine
+// buffer.
 type lineWriter struct {
-	w      io.Writer
-	mu     *sync.Mutex
+	out    *logOut
 	prefix string
 	escape bool // control characters escaped (a terminal)
 	buf    []byte
 	cut    int64 // bytes dropped from the current line
 	emit   func(line []byte, cut int64) error
+	line   []byte // reused for each written line
 }
 
-func newLineWriter(w io.Writer, mu *sync.Mutex, prefix string, escape bool) *lineWriter {
+func newLineWriter(out *logOut, prefix string, escape bool) *lineWriter {
 	// The prefix names the service from a container label: always escaped.
-	lw := &lineWriter{w: w, mu: mu, prefix: termsafe.String(prefix), escape: escape, buf: make([]byte, 0, 4096)}
+	lw := &lineWriter{out: out, prefix: termsafe.String(prefix), escape: escape, buf: make([]byte, 0, 4096)}
 	lw.emit = lw.write
 	return lw
 }
@@ -74,8 +126,7 @@ func (p *lineWriter) flush() error {
 }
 
 func (p *lineWriter) write(line []byte, cut int64) error {
-	var out []byte
-	out = append(out, p.prefix...)
+	out := append(p.line[:0], p.prefix...)
 	if p.escape {
 		out = append(out, termsafe.Line(string(line))...)
 	} else {
@@ -85,10 +136,8 @@ func (p *lineWriter) write(line []byte, cut int64) error {
 		out = fmt.Appendf(out, " [... %d bytes cut]", cut)
 	}
 	out = append(out, '\n')
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, err := p.w.Write(out)
-	return err
+	p.line = out
+	return p.out.writeLine(out)
 }
 
 // LogLine is one line of `logs -o json`. Cut counts the bytes dropped from
@@ -102,18 +151,14 @@ type LogLine struct {
 
 // newJSONLineWriter writes each line as one LogLine object (JSON escapes
 // control characters itself).
-func newJSONLineWriter(w io.Writer, mu *sync.Mutex, service, container string) *lineWriter {
-	lw := &lineWriter{w: w, mu: mu, buf: make([]byte, 0, 4096)}
+func newJSONLineWriter(out *logOut, service, container string) *lineWriter {
+	lw := &lineWriter{out: out, buf: make([]byte, 0, 4096)}
 	lw.emit = func(line []byte, cut int64) error {
-		out, err := json.Marshal(LogLine{Service: service, Container: container, Line: string(line), Cut: cut})
+		b, err := json.Marshal(LogLine{Service: service, Container: container, Line: string(line), Cut: cut})
 		if err != nil {
 			return err
 		}
-		out = append(out, '\n')
-		mu.Lock()
-		defer mu.Unlock()
-		_, err = w.Write(out)
-		return err
+		return out.writeLine(append(b, '\n'))
 	}
 	return lw
 }

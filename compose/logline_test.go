@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 )
 
 func TestLineWriterCapsAndPrefixes(t *testing.T) {
 	var out bytes.Buffer
-	var mu sync.Mutex
-	lw := newLineWriter(&out, &mu, "api | ", false)
+	lo := newLogOut(&out, false)
+	lw := newLineWriter(lo, "api | ", false)
 	long := strings.Repeat("x", MaxLogLine+1000)
 	// Written in odd pieces, the way the engine's frames arrive.
 	in := "short\n" + long + "\nsplit "
@@ -20,6 +20,7 @@ func TestLineWriterCapsAndPrefixes(t *testing.T) {
 	}
 	lw.Write([]byte("line\nunfinished"))
 	lw.flush()
+	lo.close()
 	want := "api | short\n" + "api | " + strings.Repeat("x", MaxLogLine) + " [... 1000 bytes cut]\n" + "api | split line\n" + "api | unfinished\n"
 	if out.String() != want {
 		t.Fatalf("got %d bytes, want %d; tail %q", out.Len(), len(want), out.String()[max(0, out.Len()-80):])
@@ -29,9 +30,11 @@ func TestLineWriterCapsAndPrefixes(t *testing.T) {
 func TestLineWriterEscapesOnlyWhenAsked(t *testing.T) {
 	line := "\x1b]0;pwned\x07\x1b[1Ahello\tworld\n"
 	var raw, esc bytes.Buffer
-	var mu sync.Mutex
-	newLineWriter(&raw, &mu, "", false).Write([]byte(line))
-	newLineWriter(&esc, &mu, "", true).Write([]byte(line))
+	r, e := newLogOut(&raw, true), newLogOut(&esc, false)
+	newLineWriter(r, "", false).Write([]byte(line))
+	newLineWriter(e, "", true).Write([]byte(line))
+	r.close()
+	e.close()
 	if raw.String() != line {
 		t.Fatalf("raw stream changed: %q", raw.String())
 	}
@@ -43,7 +46,7 @@ func TestLineWriterEscapesOnlyWhenAsked(t *testing.T) {
 // A line far longer than the cap keeps memory at the cap: the buffer never
 // grows past MaxLogLine.
 func TestLineWriterConstantMemory(t *testing.T) {
-	lw := newLineWriter(&bytes.Buffer{}, &sync.Mutex{}, "", false)
+	lw := newLineWriter(newLogOut(&bytes.Buffer{}, false), "", false)
 	chunk := bytes.Repeat([]byte("y"), 1<<20)
 	for range 64 {
 		lw.Write(chunk)
@@ -68,5 +71,26 @@ func TestTailLines(t *testing.T) {
 	}
 	if len(newTailLines(0).Lines()) != 0 {
 		t.Fatal("n=0")
+	}
+}
+
+// Following, lines reach the output within the flush period, not at the end.
+func TestLogOutFlushesWhenFollowing(t *testing.T) {
+	var buf bytes.Buffer
+	o := newLogOut(&buf, true)
+	defer o.close()
+	o.writeLine([]byte("now\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o.mu.Lock()
+		got := buf.String()
+		o.mu.Unlock()
+		if got == "now\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not flushed: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

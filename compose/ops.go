@@ -348,7 +348,8 @@ func Logs(ctx context.Context, cli engine.Engine, cs []ProjectContainer, o LogsO
 	for _, c := range cs {
 		width = max(width, len(c.Service))
 	}
-	var mu sync.Mutex // one line at a time on w
+	out := newLogOut(w, o.Follow) // one line at a time on w, buffered (logline.go)
+	defer out.close()
 	var wg sync.WaitGroup
 	var errs errList
 	for _, c := range cs {
@@ -363,9 +364,9 @@ func Logs(ctx context.Context, cli engine.Engine, cs []ProjectContainer, o LogsO
 			defer rc.Close()
 			var pw *lineWriter
 			if o.JSON {
-				pw = newJSONLineWriter(w, &mu, c.Service, c.Name)
+				pw = newJSONLineWriter(out, c.Service, c.Name)
 			} else {
-				pw = newLineWriter(w, &mu, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
+				pw = newLineWriter(out, fmt.Sprintf("%-*s | ", width, c.Service), o.Escape)
 			}
 			if _, err := stdcopyDemux(pw, rc); err != nil && ctx.Err() == nil {
 				errs.add(fmt.Errorf("%s: %w", c.Name, err))

@@ -44,7 +44,7 @@ func run(longMiB, linesMiB int, bin string) error {
 		return err
 	}
 	defer bench.Close()
-	fmt.Printf("%-34s %-14s %10s %14s\n", "case", "tool", "time", "peak RSS")
+	fmt.Printf("%-34s %-14s %10s %10s %14s\n", "case", "tool", "time", "CPU", "peak RSS")
 	for _, c := range []struct {
 		name, script string
 	}{
@@ -63,11 +63,11 @@ func run(longMiB, linesMiB int, bin string) error {
 			{"difyctl logs", []string{bench.Bin, "--project-dir", bench.Dir, "-p", project, "logs"}},
 			{"docker logs", []string{"docker", "logs", id}},
 		} {
-			d, rss, err := measure(tool.args)
+			d, cpu, rss, err := measure(tool.args)
 			if err != nil {
 				return fmt.Errorf("%s: %w", tool.name, err)
 			}
-			fmt.Printf("%-34s %-14s %9.1fs %11.1f MiB\n", c.name, tool.name, d.Seconds(), float64(rss)/1024)
+			fmt.Printf("%-34s %-14s %9.1fs %9.1fs %11.1f MiB\n", c.name, tool.name, d.Seconds(), cpu.Seconds(), float64(rss)/1024)
 		}
 	}
 	return nil
@@ -102,22 +102,25 @@ func produce(ctx context.Context, cli *client.Client, project, script string) (s
 	return res.ID, nil
 }
 
-// measure runs args with stdout to /dev/null: wall time and peak RSS (KiB).
-func measure(args []string) (time.Duration, int64, error) {
+// measure runs args with stdout to /dev/null: wall time, CPU time (user +
+// system: the rest of the wall time is the engine reading its log) and peak
+// RSS (KiB).
+func measure(args []string) (time.Duration, time.Duration, int64, error) {
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer devnull.Close()
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = devnull, os.Stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("%v: %w", args, err)
+		return 0, 0, 0, fmt.Errorf("%v: %w", args, err)
 	}
 	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
-		return 0, 0, fmt.Errorf("no rusage")
+		return 0, 0, 0, fmt.Errorf("no rusage")
 	}
-	return time.Since(start), ru.Maxrss, nil
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Since(start), cpu, ru.Maxrss, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
+	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
@@ -515,6 +516,9 @@ type PruneOptions struct {
 	KeepMin   int
 	DryRun    bool
 	Now       time.Time
+	// ProjectDir, when set, has its .env.bak-* copies rotated by the same
+	// rule (internal/envbak): they hold rotated secrets.
+	ProjectDir string
 }
 
 func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
@@ -529,11 +533,11 @@ func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
 			if err := backup.ValidateRetention(days, opts.KeepMin); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 			}
-			_, project, dir, _, err := c.Target(f)
+			pdir, project, dir, _, err := c.Target(f)
 			if err != nil {
 				return err
 			}
-			opts.Dir, opts.Project, opts.JSON, opts.Now = dir, project, f.JSON(), time.Now()
+			opts.Dir, opts.Project, opts.JSON, opts.Now, opts.ProjectDir = dir, project, f.JSON(), time.Now(), pdir
 			opts.Retention = time.Duration(days) * 24 * time.Hour
 			return Prune(opts)
 		},
@@ -567,12 +571,20 @@ func Prune(opts *PruneOptions) error {
 			return err
 		}
 	}
+	var envPlan backup.PrunePlan
+	if opts.ProjectDir != "" {
+		if envPlan, err = envbak.Prune(opts.ProjectDir, opts.Now, opts.Retention, opts.KeepMin, opts.DryRun); err != nil {
+			return err
+		}
+	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, struct {
 			backup.PrunePlan
-			DryRun bool `json:"dryRun"`
-		}{plan, opts.DryRun})
+			EnvCopies backup.PrunePlan `json:"envCopies"`
+			DryRun    bool             `json:"dryRun"`
+		}{plan, envPlan, opts.DryRun})
 	}
+	plan.Remove = append(plan.Remove, envPlan.Remove...) // text: one list
 	verb := "deleted"
 	if opts.DryRun {
 		verb = "would delete"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/difyctl/difyctl/cmd/root"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
 func main() {
@@ -83,7 +84,7 @@ func report(w io.Writer, jsonOut bool, msg string, code int, silent bool) {
 		return
 	}
 	if !silent && msg != "" {
-		fmt.Fprintf(w, "difyctl: %s\n", msg)
+		fmt.Fprintf(w, "difyctl: %s\n", termsafe.Text(msg)) // errors quote the engine, containers, Redis
 	}
 }
 

@@ -27,7 +27,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "env",
 		Short: "Validate, upgrade, read and change the project's .env",
 	}
-	cmd.AddCommand(newValidateCmd(f), newUpgradeCmd(f), newGetCmd(f), newSetCmd(f), newImportCmd(f))
+	cmd.AddCommand(newValidateCmd(f), newUpgradeCmd(f), newGetCmd(f), newSetCmd(f), newImportCmd(f), newBackupsCmd(f))
 	return cmd
 }
 

@@ -65,8 +65,12 @@ func (f *Factory) trustProject(dir string) error {
 	}
 	if !f.trustWarned && os.Geteuid() == 0 {
 		f.trustWarned = true
-		for _, w := range warn {
-			fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s\n", w)
+		if len(warn) > 0 { // one line, however many paths
+			more := ""
+			if len(warn) > 1 {
+				more = fmt.Sprintf(" (%d more path(s) alike; difyctl doctor lists them)", len(warn)-1)
+			}
+			fmt.Fprintf(f.IOStreams.ErrOut, "warning: %s%s\n", warn[0], more)
 		}
 	}
 	return nil

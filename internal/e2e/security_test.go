@@ -303,10 +303,8 @@ func TestSecurityRootTrustsProject(t *testing.T) {
 		if !strings.HasPrefix(lines[0], "warning: "+p+" is owned by user "+owner.name) {
 			t.Fatalf("stderr %q", r.stderr)
 		}
-		for _, l := range lines {
-			if strings.Count(l, "warning:") > 1 {
-				t.Fatalf("more than one warning per line: %q", l)
-			}
+		if strings.Count(r.stderr, "warning:") != 1 || !strings.Contains(lines[0], "more path(s) alike") {
+			t.Fatalf("want one warning line, got %q", r.stderr)
 		}
 		r = runRoot(t, bin, nil, "--project-dir", p, "doctor")
 		if !strings.Contains(r.stdout, "warn  project files") || !strings.Contains(r.stdout, owner.name) {
@@ -351,4 +349,29 @@ func TestSecurityRootTrustsProject(t *testing.T) {
 			t.Fatalf("told: exit %d %s", r.code, r.stderr)
 		}
 	})
+}
+
+// Finding 7: .env.bak-* copies (rotated secrets) follow the backups'
+// retention and are listed by `env backups`.
+func TestEnvCopiesRotated(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("COMPOSE_PROJECT_NAME=rot\n"), 0o600)
+	old, recent := ".env.bak-20200101T000000Z", ".env.bak-20200102T000000Z"
+	for _, n := range []string{old, recent} {
+		os.WriteFile(filepath.Join(dir, n), []byte("SECRET_KEY=old\n"), 0o600)
+	}
+	r := run(t, nil, "--project-dir", dir, "env", "backups")
+	if r.code != 0 || !strings.Contains(r.stdout, old) || !strings.Contains(r.stdout, recent) {
+		t.Fatalf("env backups: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "--project-dir", dir, "backup", "prune", "--retention-days", "7", "--keep-min", "1")
+	if r.code != 0 || !strings.Contains(r.stdout, "deleted "+old) {
+		t.Fatalf("prune: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, old)); err == nil {
+		t.Fatal("old copy kept")
+	}
+	if _, err := os.Stat(filepath.Join(dir, recent)); err != nil {
+		t.Fatal("the newest keep-min copy deleted")
+	}
 }

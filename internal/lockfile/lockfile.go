@@ -6,7 +6,7 @@
 // difyctl runs as root from cron in directories other users may write, so a
 // lock is taken without trusting the path: the directory is opened and
 // checked (a directory owned by the caller or root, not writable by group or
-// others), the file is opened relative to it with O_NOFOLLOW|O_CLOEXEC and
+// others unless sticky), the file is opened relative to it with O_NOFOLLOW|O_CLOEXEC and
 // checked on the open descriptor (a regular file owned by the caller with one
 // link) before anything is written to it. A planted symlink or hard link is
 // refused, never truncated. The file is removed on release.
@@ -138,7 +138,7 @@ func checkFile(st *unix.Stat_t, path string) error {
 
 // CheckDirFd checks an open directory is one whose entries only the caller
 // (or root) can change: owned by the effective user or root, not writable by
-// group or others.
+// group or others unless sticky.
 func CheckDirFd(fd int, path string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -147,7 +147,10 @@ func CheckDirFd(fd int, path string) error {
 	if int(st.Uid) != os.Geteuid() && st.Uid != 0 {
 		return &UnsafeError{Path: path, Reason: fmt.Sprintf("the directory is owned by uid %d, not by uid %d running difyctl or root", st.Uid, os.Geteuid()), Fix: "use a directory you own (chown it, or set DIFYCTL_LOCK_DIR)"}
 	}
-	if st.Mode&0o022 != 0 {
+	// A sticky directory (/tmp, a tmpfs mount) is accepted: others may
+	// create names in it but not remove or replace ours, and what they
+	// plant is refused by the file checks (not ours, a link).
+	if st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
 		return &UnsafeError{Path: path, Reason: fmt.Sprintf("the directory is writable by group or others (mode %04o)", st.Mode&0o7777), Fix: "chmod go-w " + path}
 	}
 	return nil

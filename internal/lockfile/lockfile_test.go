@@ -106,6 +106,13 @@ func TestRefusesWritableDir(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, "p.lock")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("lock file created in a refused directory")
 	}
+	// Sticky (as /tmp): others cannot replace our entries; accepted.
+	os.Chmod(dir, os.ModeSticky|0o777)
+	unlock, err := Acquire(filepath.Join(dir, "p.lock"), "x")
+	if err != nil {
+		t.Fatalf("sticky directory: %v", err)
+	}
+	unlock()
 }
 
 func TestRefusesOtherOwner(t *testing.T) {

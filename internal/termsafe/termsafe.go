@@ -19,6 +19,19 @@ func String(s string) string { return escape(s, false) }
 // Line escapes the control characters of one log line, keeping tabs.
 func Line(s string) string { return escape(s, true) }
 
+// Text escapes the control characters of a multi-line message (an error
+// quoting the engine, a container or Redis), keeping newlines and tabs.
+func Text(s string) string {
+	if !strings.Contains(s, "\n") {
+		return Line(s)
+	}
+	parts := strings.Split(s, "\n")
+	for i, p := range parts {
+		parts[i] = Line(p)
+	}
+	return strings.Join(parts, "\n")
+}
+
 func escape(s string, keepTab bool) string {
 	if clean(s, keepTab) {
 		return s

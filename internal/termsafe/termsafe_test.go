@@ -33,3 +33,9 @@ func TestLineKeepsTabs(t *testing.T) {
 		t.Fatal("Error")
 	}
 }
+
+func TestText(t *testing.T) {
+	if got := Text("a\x1b[2J\n\tb\rc\n"); got != "a\\x1b[2J\n\tb\\rc\n" {
+		t.Fatalf("%q", got)
+	}
+}
