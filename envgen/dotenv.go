@@ -366,6 +366,11 @@ func (d *Doc) Set(key, value string) {
 	q := Quote(value)
 	if i, ok := d.index[key]; ok {
 		s := &d.segs[i]
+		if s.valueOff >= 0 && s.valueOff < len(s.raw) {
+			// Keep the operator's quoting (a quoted value may also be
+			// followed on its line by another statement).
+			q = quoteLike(s.raw[s.valueOff], value)
+		}
 		switch {
 		case s.valueOff < 0:
 			s.raw = s.raw + "=" + q
@@ -439,6 +444,24 @@ func Quote(v string) string {
 	if !strings.ContainsAny(v, "'\n\r\\") {
 		return "'" + v + "'"
 	}
+	return doubleQuote(v)
+}
+
+// quoteLike quotes v as the value it replaces was quoted, when it can.
+func quoteLike(orig byte, v string) string {
+	switch orig {
+	case '\'':
+		if !strings.ContainsAny(v, "'\n\r\\") {
+			return "'" + v + "'"
+		}
+		return doubleQuote(v)
+	case '"':
+		return doubleQuote(v)
+	}
+	return Quote(v)
+}
+
+func doubleQuote(v string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)
 	return `"` + r.Replace(v) + `"`
 }
