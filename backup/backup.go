@@ -17,6 +17,7 @@ import (
 
 	"github.com/difyctl/difyctl/backup/rdb"
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 )
 
 // Options for one backup.
@@ -185,9 +186,13 @@ func stream(ctx context.Context, cli *client.Client, id, src string, w io.Writer
 // VerifyFile verifies a stored backup: the RDB walk and checksum, and the
 // manifest's size and SHA-256 when a manifest exists.
 func VerifyFile(p string) (rdb.Info, *Manifest, error) {
+	// A missing, unreadable or non-regular file is an input-file error (exit 2).
+	if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
+		return rdb.Info{}, nil, inputfile.Wrap(p, errors.New("is not a regular file (a directory?), not a backup"))
+	}
 	f, err := os.Open(p)
 	if err != nil {
-		return rdb.Info{}, nil, err
+		return rdb.Info{}, nil, inputfile.Mark(err)
 	}
 	defer f.Close()
 	h := sha256.New()

@@ -16,6 +16,7 @@ import (
 	"github.com/difyctl/difyctl/backup"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/lockfile"
@@ -328,6 +329,9 @@ func Verify(opts *VerifyOptions) error {
 	failed := 0
 	for _, p := range files {
 		info, _, err := backup.VerifyFile(p)
+		if opts.Which != "all" && inputfile.Is(err) {
+			return err // the file named cannot be read: exit 2
+		}
 		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys}
 		if err != nil {
 			v.Error = err.Error()
