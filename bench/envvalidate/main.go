@@ -125,7 +125,7 @@ func writeEnv(path string, base []byte, n int) (int64, error) {
 type measurement struct {
 	wall    time.Duration
 	cpu     time.Duration // user + system: what the run cost, whatever else the machine does
-	rss     int64 // bytes
+	rss     int64         // bytes
 	printed int64
 }
 
