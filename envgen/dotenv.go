@@ -264,6 +264,9 @@ func scanStatement(s string, start, line int) (seg, int, error) {
 		if end > start && s[end-1] == '\r' {
 			end--
 		}
+		if int(st.valueOff) > end-start {
+			st.valueOff = int32(end - start) // KEY=<spaces and CR>: an empty value
+		}
 		return st, end, nil
 	}
 	q := val[0]

@@ -128,7 +128,7 @@ func TestFindingsCappedAndExcerpts(t *testing.T) {
 func FuzzReaderMatchesCompose(f *testing.F) {
 	for _, s := range []string{
 		"A=1\n", "export A=1\r\nB='x' # c\r\n", "A=\"x\ny\"\nB=$A\n", "\uFEFFK: v\n", "A=\"x\" B=2\n",
-		"A=1 #c\n#x\n\nB\n", "A-B.C[0]=v\n", "A='a\\'\nB=1\n", "A=\"\\$x\\n\"\n", "A=${B:-d}\n",
+		"A=1 #c\n#x\n\nB\n", "A=\r\nB= \r\n", "A=\r", "A= #c\r\n", "A-B.C[0]=v\n", "A='a\\'\nB=1\n", "A=\"\\$x\\n\"\n", "A=${B:-d}\n",
 	} {
 		f.Add(s, "new\\value$x")
 	}

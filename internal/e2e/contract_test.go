@@ -281,6 +281,18 @@ func contractCases() []contractCase {
 		{name: "version engine unreachable", args: []string{"version"}, env: noEngine, want: 3, says: []string{"Version:", "unreachable"}},
 		{name: "ps engine unreachable", args: []string{"ps"}, env: noEngine, want: 3},
 		{name: "down engine unreachable", args: []string{"down"}, env: noEngine, want: 3},
+		{name: "logs engine unreachable", args: []string{"logs"}, env: noEngine, want: 3},
+		{name: "stop engine unreachable", args: []string{"stop"}, env: noEngine, want: 3},
+		{name: "backup redis engine unreachable", args: []string{"backup", "redis"}, env: noEngine, want: 3},
+
+		// What docker compose reads, difyctl reads (godotenv refused these
+		// and printed the rest of the file).
+		{name: "key with a dash, CRLF, BOM", setup: func(t *testing.T, d string) {
+			b, _ := os.ReadFile(filepath.Join(d, ".env"))
+			b = append([]byte("\uFEFF"), bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))...)
+			b = append(b, "my-custom.key[0]=value\r\n"...)
+			os.WriteFile(filepath.Join(d, ".env"), b, 0o600)
+		}, args: []string{"env", "get", "my-custom.key[0]"}, want: 0, says: []string{"value"}},
 
 		// Results under -o json.
 		{name: "config", args: []string{"config"}, want: 0, says: []string{"MASKED"}},
