@@ -22,8 +22,12 @@ var ErrNotExist = fs.ErrNotExist
 // ReadFile parses the .env at path. Every error is an input-file error
 // (exit 2) that names the file, and for a line that cannot be read its number
 // and variable, never its text.
+//
+// ${VAR} in values and bare KEY lines are resolved against the process
+// environment first, as docker compose resolves them, so that `env get`
+// and `config` agree.
 func ReadFile(path string) (*Doc, error) {
-	return ReadFileWithLookup(path, nil)
+	return ReadFileWithLookup(path, os.LookupEnv)
 }
 
 // ReadFileWithLookup is ReadFile with lookup consulted first for ${VAR}

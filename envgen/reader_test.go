@@ -196,3 +196,21 @@ func FuzzReaderMatchesCompose(f *testing.F) {
 		}
 	})
 }
+
+// ReadFile resolves ${VAR} and bare KEY lines against the process
+// environment first, as docker compose does (env get and config agree).
+func TestReadFileUsesProcessEnvironment(t *testing.T) {
+	t.Setenv("I24_FROM_ENV", "from-env")
+	p := filepath.Join(t.TempDir(), ".env")
+	os.WriteFile(p, []byte("A=${I24_FROM_ENV}-y\nI24_FROM_ENV\n"), 0o600)
+	d, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := dotenv.GetEnvFromFile(map[string]string{"I24_FROM_ENV": "from-env"}, []string{p})
+	for _, k := range []string{"A", "I24_FROM_ENV"} {
+		if got, _ := d.Get(k); got != want[k] || got == "" {
+			t.Errorf("%s = %q, compose reads %q", k, got, want[k])
+		}
+	}
+}
