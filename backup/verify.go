@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,9 +27,14 @@ type Verified struct {
 
 // OpenVerified opens p and verifies it; the caller closes the result.
 func OpenVerified(p string) (*Verified, error) {
+	// A missing, unreadable or non-regular file is an input-file error (exit 2).
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, err
+		return nil, inputfile.Mark(err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, inputfile.Wrap(p, errors.New("is not a regular file (a directory?), not a backup"))
 	}
 	v := &Verified{Path: p, file: f}
 	h := sha256.New()

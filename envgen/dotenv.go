@@ -32,14 +32,17 @@ type Doc struct {
 	lines bool
 }
 
+// seg is one statement with the text before it (lead), or text alone (key
+// "").
 type seg struct {
-	raw       string // the bytes as they stand in the file
-	key       string // "" for text between statements
+	lead      string // comments, blank lines and line endings before the statement
+	raw       string // the statement's bytes as they stand in the file
+	key       string // "" for text alone
 	value     string // decoded value
-	valueOff  int    // where the value starts in raw (-1: no '=', inherited)
+	valueOff  int32  // where the value starts in raw (-1: no '=', inherited)
+	line      int32  // 1-based line where the statement starts
+	commentAt int32  // >0: raw[commentAt:] is an inline comment to keep on edit
 	unset     bool   // an inherited key (KEY alone) that the environment does not set
-	line      int    // 1-based line where the statement starts
-	commentAt int    // >0: raw[commentAt:] is an inline comment to keep on edit
 }
 
 // ParseError names the line and the variable that could not be read. It never
@@ -82,23 +85,28 @@ func Parse(data []byte) (*Doc, error) {
 // first for ${VAR} in values and for keys written without '=', as docker
 // compose consults the process environment.
 func ParseWithLookup(data []byte, lookup func(string) (string, bool)) (*Doc, error) {
-	s := string(data)
-	d := &Doc{eol: "\n", index: map[string]int{}, lines: true}
+	return parseString(string(data), lookup)
+}
+
+func parseString(s string, lookup func(string) (string, bool)) (*Doc, error) {
+	d := &Doc{eol: "\n", lines: true}
 	if strings.HasPrefix(s, utf8BOM) {
 		d.bom, s = true, s[len(utf8BOM):]
 	}
+	// At most one statement a line: allocate once.
+	n := strings.Count(s, "\n") + 1
+	d.segs = make([]seg, 0, n)
+	d.index = make(map[string]int, n)
 	if i := strings.IndexByte(s, '\n'); i > 0 && s[i-1] == '\r' {
 		d.eol = "\r\n"
 	}
-	seen := map[string]string{}
 	look := func(k string) (string, bool) {
 		if lookup != nil {
 			if v, ok := lookup(k); ok {
 				return v, true
 			}
 		}
-		v, ok := seen[k]
-		return v, ok
+		return d.Get(k) // values read so far
 	}
 	line, counted := 1, 0 // line number at byte `counted`
 	lineAt := func(pos int) int {
@@ -132,9 +140,6 @@ func ParseWithLookup(data []byte, lookup func(string) (string, bool)) (*Doc, err
 		if start < 0 {
 			break
 		}
-		if start > text {
-			d.segs = append(d.segs, seg{raw: s[text:start]})
-		}
 		st, end, err := scanStatement(s, start, lineAt(start))
 		if err != nil {
 			return nil, err
@@ -143,24 +148,23 @@ func ParseWithLookup(data []byte, lookup func(string) (string, bool)) (*Doc, err
 		if st.valueOff < 0 {
 			v, ok := look(st.key)
 			st.value, st.unset = v, !ok
+		} else if v, ok := literalValue(raw, st); ok {
+			st.value = v
 		} else {
 			env, err := dotenv.UnmarshalWithLookup(raw, look)
 			if err != nil {
 				// compose-go's message quotes the text: keep only the kind.
-				return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value cannot be read (unbalanced quote or a bad ${...} reference)"}
+				return nil, &ParseError{Line: int(st.line), Key: st.key, Msg: "the value cannot be read (unbalanced quote or a bad ${...} reference)"}
 			}
 			st.value = env[st.key]
 		}
 		if strings.IndexByte(st.value, 0) >= 0 {
-			return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value contains a NUL byte, which no process environment can hold; edit the file to remove it"}
+			return nil, &ParseError{Line: int(st.line), Key: st.key, Msg: "the value contains a NUL byte, which no process environment can hold; edit the file to remove it"}
 		}
 		if !utf8.ValidString(st.value) {
-			return nil, &ParseError{Line: st.line, Key: st.key, Msg: "the value is not valid UTF-8 text; re-save the file as UTF-8"}
+			return nil, &ParseError{Line: int(st.line), Key: st.key, Msg: "the value is not valid UTF-8 text; re-save the file as UTF-8"}
 		}
-		st.raw = raw
-		if !st.unset {
-			seen[st.key] = st.value
-		}
+		st.raw, st.lead = raw, s[text:start]
 		d.index[st.key] = len(d.segs)
 		d.segs = append(d.segs, st)
 		pos, text = end, end
@@ -171,10 +175,36 @@ func ParseWithLookup(data []byte, lookup func(string) (string, bool)) (*Doc, err
 	return d, nil
 }
 
+// literalValue returns the value of a statement that has nothing for
+// compose-go's parser to decode (no backslash, no $), as that parser would
+// return it: a substring of the file, without allocating. The fuzz test
+// compares the two on random input.
+func literalValue(raw string, st seg) (string, bool) {
+	v := raw[st.valueOff:]
+	if v == "" {
+		return "", true
+	}
+	switch v[0] {
+	case '\'', '"':
+		inner := v[1 : len(v)-1]
+		if strings.IndexByte(inner, '\\') >= 0 || (v[0] == '"' && strings.IndexByte(inner, '$') >= 0) {
+			return "", false
+		}
+		return inner, true
+	}
+	if st.commentAt > 0 {
+		v = raw[st.valueOff:st.commentAt]
+	}
+	if strings.IndexByte(v, '$') >= 0 {
+		return "", false
+	}
+	return strings.TrimRightFunc(v, unicode.IsSpace), true
+}
+
 // scanStatement finds the end of the statement at s[start:] as compose-go's
 // parser does (locateKeyName, extractVarValue).
 func scanStatement(s string, start, line int) (seg, int, error) {
-	st := seg{line: line}
+	st := seg{line: int32(line)}
 	src := s[start:]
 	if exportRe.MatchString(src) {
 		src = strings.TrimLeftFunc(strings.TrimPrefix(src, "export"), isSpace)
@@ -219,7 +249,7 @@ func scanStatement(s string, start, line int) (seg, int, error) {
 	}
 	rest := src[sep+1:]
 	vs := len(rest) - len(strings.TrimLeftFunc(rest, isSpace))
-	st.valueOff = base + sep + 1 + vs - start
+	st.valueOff = int32(base + sep + 1 + vs - start)
 	val := rest[vs:]
 	vbase := base + sep + 1 + vs
 	if val == "" || (val[0] != '"' && val[0] != '\'') {
@@ -229,10 +259,13 @@ func scanStatement(s string, start, line int) (seg, int, error) {
 		}
 		end := vbase + n
 		if c := strings.Index(val[:n], " #"); c >= 0 {
-			st.commentAt = vbase + c - start
+			st.commentAt = int32(vbase + c - start)
 		}
 		if end > start && s[end-1] == '\r' {
 			end--
+		}
+		if int(st.valueOff) > end-start {
+			st.valueOff = int32(end - start) // KEY=<spaces and CR>: an empty value
 		}
 		return st, end, nil
 	}
@@ -257,7 +290,7 @@ func scanStatement(s string, start, line int) (seg, int, error) {
 func (d *Doc) Bytes() []byte {
 	n := 0
 	for _, s := range d.segs {
-		n += len(s.raw)
+		n += len(s.lead) + len(s.raw)
 	}
 	var b bytes.Buffer
 	b.Grow(n + len(utf8BOM))
@@ -265,6 +298,7 @@ func (d *Doc) Bytes() []byte {
 		b.WriteString(utf8BOM)
 	}
 	for _, s := range d.segs {
+		b.WriteString(s.lead)
 		b.WriteString(s.raw)
 	}
 	return b.Bytes()
@@ -297,14 +331,15 @@ func (d *Doc) Line(key string) int {
 	if !d.lines {
 		n := 1
 		for j := range d.segs {
+			n += strings.Count(d.segs[j].lead, "\n")
 			if d.segs[j].key != "" {
-				d.segs[j].line = n
+				d.segs[j].line = int32(n)
 			}
 			n += strings.Count(d.segs[j].raw, "\n")
 		}
 		d.lines = true
 	}
-	return d.segs[i].line
+	return int(d.segs[i].line)
 }
 
 // Keys returns the assigned keys in file order (of their first
@@ -341,6 +376,9 @@ func (d *Doc) endsWithNewline() bool {
 		if r := d.segs[i].raw; r != "" {
 			return strings.HasSuffix(r, "\n")
 		}
+		if r := d.segs[i].lead; r != "" {
+			return strings.HasSuffix(r, "\n")
+		}
 	}
 	return true
 }
@@ -366,10 +404,15 @@ func (d *Doc) Set(key, value string) {
 	q := Quote(value)
 	if i, ok := d.index[key]; ok {
 		s := &d.segs[i]
+		if s.valueOff >= 0 && int(s.valueOff) < len(s.raw) {
+			// Keep the operator's quoting (a quoted value may also be
+			// followed on its line by another statement).
+			q = quoteLike(s.raw[s.valueOff], value)
+		}
 		switch {
 		case s.valueOff < 0:
 			s.raw = s.raw + "=" + q
-			s.valueOff = len(s.raw) - len(q)
+			s.valueOff = int32(len(s.raw) - len(q))
 		default:
 			tail := ""
 			if s.commentAt > 0 {
@@ -377,14 +420,14 @@ func (d *Doc) Set(key, value string) {
 			}
 			s.raw = s.raw[:s.valueOff] + q + tail
 			if s.commentAt > 0 {
-				s.commentAt = s.valueOff + len(q)
+				s.commentAt = s.valueOff + int32(len(q))
 			}
 		}
 		s.value, s.unset = value, false
 		d.lines = false
 		return
 	}
-	d.appendLine(seg{raw: key + "=" + q, key: key, value: value, valueOff: len(key) + 1})
+	d.appendLine(seg{raw: key + "=" + q, key: key, value: value, valueOff: int32(len(key) + 1)})
 }
 
 // AppendComment adds a comment line (or a blank line for "").
@@ -401,26 +444,32 @@ func (d *Doc) AppendComment(text string) {
 func (d *Doc) commentLines(fn func(l string) (string, bool)) bool {
 	for i := range d.segs {
 		s := &d.segs[i]
-		if s.key != "" {
-			continue
+		if editLines(&s.lead, fn) || (s.key == "" && editLines(&s.raw, fn)) {
+			return true
 		}
-		off := 0
-		for off <= len(s.raw) {
-			n := strings.IndexByte(s.raw[off:], '\n')
-			end := len(s.raw)
-			if n >= 0 {
-				end = off + n
-			}
-			l := strings.TrimSuffix(s.raw[off:end], "\r")
-			if repl, ok := fn(l); ok {
-				s.raw = s.raw[:off] + repl + s.raw[off+len(l):]
-				return true
-			}
-			if n < 0 {
-				break
-			}
-			off = end + 1
+	}
+	return false
+}
+
+// editLines calls fn on each line of *text and replaces the first line fn
+// changes.
+func editLines(text *string, fn func(l string) (string, bool)) bool {
+	t := *text
+	for off := 0; off <= len(t); {
+		n := strings.IndexByte(t[off:], '\n')
+		end := len(t)
+		if n >= 0 {
+			end = off + n
 		}
+		l := strings.TrimSuffix(t[off:end], "\r")
+		if repl, ok := fn(l); ok {
+			*text = t[:off] + repl + t[off+len(l):]
+			return true
+		}
+		if n < 0 {
+			break
+		}
+		off = end + 1
 	}
 	return false
 }
@@ -439,6 +488,24 @@ func Quote(v string) string {
 	if !strings.ContainsAny(v, "'\n\r\\") {
 		return "'" + v + "'"
 	}
+	return doubleQuote(v)
+}
+
+// quoteLike quotes v as the value it replaces was quoted, when it can.
+func quoteLike(orig byte, v string) string {
+	switch orig {
+	case '\'':
+		if !strings.ContainsAny(v, "'\n\r\\") {
+			return "'" + v + "'"
+		}
+		return doubleQuote(v)
+	case '"':
+		return doubleQuote(v)
+	}
+	return Quote(v)
+}
+
+func doubleQuote(v string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)
 	return `"` + r.Replace(v) + `"`
 }

@@ -3,8 +3,10 @@ package envgen
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/difyctl/difyctl/internal/atomicfile"
@@ -20,8 +22,12 @@ var ErrNotExist = fs.ErrNotExist
 // ReadFile parses the .env at path. Every error is an input-file error
 // (exit 2) that names the file, and for a line that cannot be read its number
 // and variable, never its text.
+//
+// ${VAR} in values and bare KEY lines are resolved against the process
+// environment first, as docker compose resolves them, so that `env get`
+// and `config` agree.
 func ReadFile(path string) (*Doc, error) {
-	return ReadFileWithLookup(path, nil)
+	return ReadFileWithLookup(path, os.LookupEnv)
 }
 
 // ReadFileWithLookup is ReadFile with lookup consulted first for ${VAR}
@@ -37,15 +43,30 @@ func ReadFileWithLookup(path string, lookup func(string) (string, bool)) (*Doc, 
 	if st.IsDir() {
 		return nil, inputfile.Wrap(path, errors.New("is a directory, not a .env file"))
 	}
-	b, err := os.ReadFile(path)
+	s, err := readString(path, st.Size())
 	if err != nil {
 		return nil, inputfile.Mark(err)
 	}
-	d, err := ParseWithLookup(b, lookup)
+	d, err := parseString(s, lookup)
 	if err != nil {
 		return nil, inputfile.Wrap(path, err)
 	}
 	return d, nil
+}
+
+// readString reads a file into one string without a second copy.
+func readString(path string, size int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	var b strings.Builder
+	b.Grow(int(size) + 1)
+	if _, err := io.Copy(&b, f); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // WriteFile writes d to path atomically through atomicfile.ReplaceFile: a

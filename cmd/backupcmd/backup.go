@@ -17,6 +17,7 @@ import (
 	"github.com/difyctl/difyctl/backup"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -474,6 +475,9 @@ func Verify(opts *VerifyOptions) error {
 	failed := 0
 	for _, p := range files {
 		info, m, err := backup.VerifyFile(p)
+		if opts.Which != "all" && inputfile.Is(err) {
+			return err // the file named cannot be read: exit 2
+		}
 		v := verdict{File: p, OK: err == nil, RDBVersion: info.Version, Keys: info.Keys, Dropped: info.Dropped.Total()}
 		if err == nil {
 			v.Checked = backup.Checked(info, m)

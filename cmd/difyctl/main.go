@@ -37,26 +37,34 @@ func (e signalError) exitCode() int {
 func run(args []string) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	go func() {
-		if s, ok := <-sigs; ok {
-			cancel(signalError{s})
-		}
+		s := <-sigs
+		cancel(signalError{s})
+		// A second signal ends the process at once: the command did not
+		// stop on the first.
+		s = <-sigs
+		fmt.Fprintln(os.Stderr, "difyctl: second signal; stopping now")
+		os.Exit(signalError{s}.exitCode())
 	}()
 
 	f := cmdutil.NewFactory()
 	cmd := root.New(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	var se signalError
+	if errors.As(context.Cause(ctx), &se) && err == nil {
+		// A run a signal ended (a daemon's, a follow) exits 128+n all the
+		// same, as a shell reports it.
+		err = cmdutil.SilentError(se.exitCode())
+	}
 	if err == nil {
 		return cmdutil.ExitOK
 	}
 	jsonOut := f.JSON() || wantsJSON(args)
 	code := cmdutil.ExitCode(err)
 	msg := err.Error()
-	var se signalError
 	if errors.As(context.Cause(ctx), &se) {
 		code = se.exitCode()
 		if cmdutil.IsSilent(err) {

@@ -159,8 +159,10 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 			}
 		}
 	}
-	if exists && st.Mode()&fs.ModeSymlink != 0 {
-		err = envgen.WriteFile(path, d) // through the link, in its target's directory
+	if exists {
+		// The operator's file: through a link to its target, keeping the
+		// mode and owner it has.
+		err = envgen.WriteFile(path, d)
 	} else {
 		err = os.Rename(filepath.Join(stage, ".env"), path)
 		if err == nil {

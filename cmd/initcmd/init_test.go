@@ -75,6 +75,25 @@ func TestForceTwiceInOneSecondKeepsBoth(t *testing.T) {
 	if !strings.HasSuffix(r2.Backup, "_2") {
 		t.Fatalf("second copy named %s, want the _2 rule", r2.Backup)
 	}
+	if st, _ := os.Stat(env); st.Mode().Perm() != 0o600 {
+		t.Fatalf(".env mode %v", st.Mode().Perm())
+	}
+}
+
+// An existing .env keeps its mode (and owner) through init --force.
+func TestForceKeepsMode(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, ".env")
+	if err := os.WriteFile(env, []byte("A=1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(env, 0o640)
+	if _, err := Write(dir, nil, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(env); st.Mode().Perm() != 0o640 {
+		t.Fatalf(".env mode %v, want 0640 kept", st.Mode().Perm())
+	}
 }
 
 // A symlinked .env stays a symlink and its target changes.

@@ -53,7 +53,7 @@ func ResolveName(dir, flag string, getenv func(string) string) (name, source str
 		case rerr == nil && strings.TrimSpace(v) != "":
 			name, source = strings.TrimSpace(v), path
 		case rerr != nil && !errors.Is(rerr, fs.ErrNotExist):
-			return "", "", fmt.Errorf("reading %s for COMPOSE_PROJECT_NAME: %w", path, rerr)
+			return "", "", fmt.Errorf("%w (read for COMPOSE_PROJECT_NAME)", rerr)
 		default:
 			name, source = DefaultName, "default"
 		}
