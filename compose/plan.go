@@ -172,6 +172,11 @@ func MakePlan(in PlanInput) (*Plan, error) {
 		}
 	}
 	plan.Orphans, plan.Warnings = orphans(p, in.Existing, in.RemoveOrphans)
+	for _, o := range in.Existing {
+		if c := byService[o.Service]; c != nil && c.ID != o.ID && !o.Oneoff && plan.item(o.Service) != nil {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("container %s is a second container of service %s (left by an interrupted replacement?); up leaves it alone: remove it with \"docker rm -f %s\" once you have kept what you need from it", o.Name, o.Service, o.Name))
+		}
+	}
 	return plan, nil
 }
 
