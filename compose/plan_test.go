@@ -129,7 +129,7 @@ func TestMakePlanWarnings(t *testing.T) {
 func TestInheritVolumes(t *testing.T) {
 	anon := func(c byte) string { return strings.Repeat(string(c), 64) }
 	spec := &Spec{Host: &container.HostConfig{Mounts: []mount.Mount{
-		{Type: mount.TypeVolume, Target: "/declared"},                  // volumes: [/declared]
+		{Type: mount.TypeVolume, Target: "/declared"},                 // volumes: [/declared]
 		{Type: mount.TypeVolume, Source: "p_named", Target: "/named"}, // a named volume stays
 		{Type: mount.TypeBind, Source: "/host", Target: "/bound"},
 	}}}

@@ -39,7 +39,7 @@ import (
 
 // Behaviour is what a service's container does once started.
 type Behaviour struct {
-	StartErr error  // ContainerStart fails with this, for containers created after Behave
+	StartErr error // ContainerStart fails with this, for containers created after Behave
 	since    int
 	Exit     *int   // exits right away with this code
 	Health   string // with a healthcheck: "healthy" or "unhealthy" right after start; "" stays "starting"
@@ -186,7 +186,9 @@ func (e *Engine) id(kind string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (e *Engine) record(format string, a ...any) { e.calls = append(e.calls, fmt.Sprintf(format, a...)) }
+func (e *Engine) record(format string, a ...any) {
+	e.calls = append(e.calls, fmt.Sprintf(format, a...))
+}
 
 // find looks a container up by ID, ID prefix or name; e.mu is held.
 func (e *Engine) find(ref string) (*Container, error) {
