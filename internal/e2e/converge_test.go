@@ -158,6 +158,7 @@ func record(t *testing.T, n int, outs []outcome) {
 
 // Case 1: recreating a container keeps the data of its anonymous volumes.
 func TestConvergeKeepsAnonymousVolumes(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	file := "services:\n  cache:\n    image: " + img + "\n    environment: {A: \"%s\"}\n"
@@ -203,6 +204,7 @@ func removeAnonymousVolumes(t *testing.T, cli *client.Client, name string) {
 // Case 2: a change whose new container cannot be created takes nothing
 // down: every old container keeps running.
 func TestConvergeCreateFailureKeepsOldContainers(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	before := "services:\n  a:\n    image: " + img + "\n    environment: {S: \"1\"}\n  b:\n    image: " + img + "\n    environment: {S: \"1\"}\n"
@@ -239,6 +241,7 @@ func orNone(s string) string {
 
 // Case 3: a container disconnected from its network is recreated.
 func TestConvergeRepairsNetwork(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
@@ -264,6 +267,7 @@ func TestConvergeRepairsNetwork(t *testing.T) {
 // Case 4: a service without restart: stopped by hand is started again (it
 // is no one-shot job: nothing waits for it to complete).
 func TestConvergeStartsStoppedService(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
@@ -286,6 +290,7 @@ func TestConvergeStartsStoppedService(t *testing.T) {
 
 // Case 5: an image rebuilt under the same tag is picked up.
 func TestConvergeImageUpdatedUnderSameTag(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	tag := uniqueTag()
 	var outs []outcome
@@ -319,6 +324,7 @@ func freePort(t *testing.T) int {
 // Case 6: a service renamed keeps its old container as an orphan: up says
 // who holds the port and how to remove it; --remove-orphans does.
 func TestConvergeOrphans(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
@@ -348,6 +354,7 @@ func TestConvergeOrphans(t *testing.T) {
 // Case 7: a second project on the same bind-mounted data is refused,
 // naming the project that runs on it.
 func TestConvergeRefusesSecondProjectOnSameData(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
@@ -370,6 +377,7 @@ func TestConvergeRefusesSecondProjectOnSameData(t *testing.T) {
 // Case 8: after a profile switch, the service of the profile turned off is
 // named with how to remove it; --remove-orphans removes it (its data stays).
 func TestConvergeProfileSwitch(t *testing.T) {
+	t.Parallel() // each has its own projects and image tags; the suite stays within its time
 	cli := testenv.Fixtures(t)
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
