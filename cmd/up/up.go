@@ -230,6 +230,10 @@ func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Proj
 		listCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		cs, _ := compose.List(listCtx, cli, p.Name, true)
+		if len(cs) == 0 {
+			fmt.Fprintln(o.IO.ErrOut, "interrupted; project "+p.Name+" has no containers")
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		}
 		fmt.Fprintln(o.IO.ErrOut, "interrupted; containers of project "+p.Name+":")
 		for _, c := range cs {
 			fmt.Fprintf(o.IO.ErrOut, "  %-20s %-10s %s\n", c.Service, c.State, c.Health)
