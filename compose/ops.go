@@ -292,7 +292,13 @@ func Start(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report
 		}
 		each(groups[svc], func(c ProjectContainer) {
 			report.emit(c.Service, StateStarting, c.Name)
-			if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
+			// ctx bounds the waiting, not the start itself: a busy engine
+			// taking longer than --wait-timeout to start a container is not
+			// a dependency that never became ready.
+			startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			_, err := cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+			cancel()
+			if err != nil {
 				fail(c, err.Error(), nil)
 				return
 			}
