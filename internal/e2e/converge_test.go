@@ -399,3 +399,66 @@ func TestConvergeProfileSwitch(t *testing.T) {
 	}
 	record(t, 8, outs)
 }
+
+// pushImage builds ref from the busybox fixture with stamp and pushes it to
+// the test registry, then removes it locally (so a pull has work to do).
+func pushImage(t *testing.T, cli *client.Client, ref, stamp string) {
+	t.Helper()
+	ctx := context.Background()
+	df := "FROM " + testenv.ImageBusybox + "\nCOPY stamp /stamp\n" + `CMD ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]` + "\n"
+	if err := testenv.BuildImage(ctx, cli, ref, df, map[string][]byte{"stamp": []byte(stamp)}); err != nil {
+		t.Fatal(err)
+	}
+	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="}) // {}: anonymous
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg, err := range push.JSONMessages(ctx) {
+		if err == nil && msg.Error != nil {
+			t.Fatalf("push: %s", msg.Error.Message)
+		}
+		if err != nil {
+			t.Fatalf("push: %v", err)
+		}
+	}
+	push.Close()
+}
+
+// difyctl pull (and up --pull always) pick up an image pushed again under
+// the same tag; up then recreates on it.
+func TestPullPicksUpImageUpdatedUnderSameTag(t *testing.T) {
+	t.Parallel()
+	cli := testenv.Fixtures(t)
+	reg := testenv.StartRegistry(t)
+	ref := reg.Host + "/difyctl-e2e/pulled-" + uniqueTag() + ":latest"
+	t.Cleanup(func() { cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
+	pushImage(t, cli, ref, "one")
+	project := testenv.ProjectName(t, cli)
+	dir := t.TempDir()
+	writeFile(t, dir, "services:\n  app:\n    image: "+ref+"\n")
+	if r := difyctlTool().up(t, dir, project); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	first, _ := cli.ImageInspect(context.Background(), ref)
+	t.Cleanup(func() { cli.ImageRemove(context.Background(), first.ID, client.ImageRemoveOptions{Force: true}) })
+	pushImage(t, cli, ref, "two")
+	// The push left the new image tagged locally: give the tag back to the
+	// old one, so only a pull can bring the new one.
+	if _, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: first.ID, Target: ref}); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "--project-dir", dir, "-p", project, "pull", "-f", "compose.yaml", "--progress", "plain")
+	if r.code != 0 || !strings.Contains(r.stdout, ref+": updated") {
+		t.Fatalf("pull: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	dry := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--dry-run")
+	if !strings.Contains(dry.stdout, "app                    recreate (image "+ref+" now is") {
+		t.Fatalf("dry run after pull:\n%s%s", dry.stdout, dry.stderr)
+	}
+	if r := difyctlTool().up(t, dir, project); r.code != 0 {
+		t.Fatalf("up: %s", r.stderr)
+	}
+	if stamp, _ := docker(t, "exec", project+"-app-1", "cat", "/stamp"); stamp != "two" {
+		t.Fatalf("after pull and up the container runs stamp %q", stamp)
+	}
+}
