@@ -480,6 +480,14 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	if lg.code != 0 || !strings.Contains(lg.stdout, "api | ") || !strings.Contains(lg.stdout, "API_VERSION_2") {
 		t.Fatalf("logs: %s %s", lg.stdout, lg.stderr)
 	}
+	// logs -o json: one JSON object a line.
+	lg = run(t, nil, append(args, "-o", "json", "logs", "--tail", "3", "api")...)
+	for _, line := range strings.Split(strings.TrimSpace(lg.stdout), "\n") {
+		var l compose.LogLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Service != "api" || l.Container != project+"-api-1" {
+			t.Fatalf("logs -o json line %q: %v", line, err)
+		}
+	}
 
 	// stop, then start: start gates on the depends_on conditions as up does.
 	if r = run(t, nil, append(args, "stop", "--progress", "plain")...); r.code != 0 {
