@@ -431,7 +431,9 @@ func TestPullPicksUpImageUpdatedUnderSameTag(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	reg := testenv.StartRegistry(t)
 	ref := reg.Host + "/difyctl-e2e/pulled-" + uniqueTag() + ":latest"
-	t.Cleanup(func() { cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}) })
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
 	pushImage(t, cli, ref, "one")
 	project := testenv.ProjectName(t, cli)
 	dir := t.TempDir()
