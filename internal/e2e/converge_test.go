@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -44,6 +45,22 @@ func convImage(t *testing.T, cli *client.Client, tag, stamp string) string {
 		cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
 	return ref
+}
+
+// convProject is a project name of the test's own, removed when the test
+// ends, and once more a few seconds later: docker compose, failing, can
+// return before the engine has finished a create it asked for (case 2 left
+// a "<id>_<project>-b-1" container behind).
+func convProject(t *testing.T, cli *client.Client) string {
+	var name string
+	t.Cleanup(func() {
+		time.Sleep(3 * time.Second)
+		if err := testenv.RemoveProject(context.Background(), cli, name); err != nil {
+			t.Errorf("second cleanup of project %s: %v", name, err)
+		}
+	})
+	name = testenv.ProjectName(t, cli)
+	return name
 }
 
 func uniqueTag() string {
@@ -164,7 +181,7 @@ func TestConvergeKeepsAnonymousVolumes(t *testing.T) {
 	file := "services:\n  cache:\n    image: " + img + "\n    environment: {A: \"%s\"}\n"
 	var outs []outcome
 	for _, tl := range tools(t) {
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, fmt.Sprintf(file, "1"))
 		if r := tl.up(t, dir, project); r.code != 0 {
@@ -211,7 +228,7 @@ func TestConvergeCreateFailureKeepsOldContainers(t *testing.T) {
 	after := "services:\n  a:\n    image: " + img + "\n    cpus: 999\n    environment: {S: \"2\"}\n  b:\n    image: " + img + "\n    environment: {S: \"2\"}\n"
 	var outs []outcome
 	for _, tl := range tools(t) {
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, before)
 		if r := tl.up(t, dir, project); r.code != 0 {
@@ -246,7 +263,7 @@ func TestConvergeRepairsNetwork(t *testing.T) {
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
 	for _, tl := range tools(t) {
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, "services:\n  app:\n    image: "+img+"\n")
 		if r := tl.up(t, dir, project); r.code != 0 {
@@ -272,7 +289,7 @@ func TestConvergeStartsStoppedService(t *testing.T) {
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
 	for _, tl := range tools(t) {
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, "services:\n  app:\n    image: "+img+"\n")
 		if r := tl.up(t, dir, project); r.code != 0 {
@@ -296,7 +313,7 @@ func TestConvergeImageUpdatedUnderSameTag(t *testing.T) {
 	var outs []outcome
 	for _, tl := range tools(t) {
 		img := convImage(t, cli, tag, "one")
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, "services:\n  app:\n    image: "+img+"\n")
 		if r := tl.up(t, dir, project); r.code != 0 {
@@ -330,7 +347,7 @@ func TestConvergeOrphans(t *testing.T) {
 	var outs []outcome
 	for _, tl := range tools(t) {
 		port := freePort(t)
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		svc := func(name string) string {
 			return fmt.Sprintf("services:\n  %s:\n    image: %s\n    ports: [\"127.0.0.1:%d:8080\"]\n", name, img, port)
@@ -359,7 +376,7 @@ func TestConvergeRefusesSecondProjectOnSameData(t *testing.T) {
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
 	for _, tl := range tools(t) {
-		first, second := testenv.ProjectName(t, cli), testenv.ProjectName(t, cli)
+		first, second := convProject(t, cli), convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, "services:\n  db:\n    image: "+img+"\n    volumes: [\"./data:/data\"]\n")
 		if r := difyctlTool().up(t, dir, first); r.code != 0 {
@@ -382,7 +399,7 @@ func TestConvergeProfileSwitch(t *testing.T) {
 	img := convImage(t, cli, uniqueTag(), "one")
 	var outs []outcome
 	for _, tl := range tools(t) {
-		project := testenv.ProjectName(t, cli)
+		project := convProject(t, cli)
 		dir := t.TempDir()
 		writeFile(t, dir, "services:\n  app:\n    image: "+img+"\n  weaviate:\n    image: "+img+"\n    profiles: [weaviate]\n    volumes: [\"./volumes/weaviate:/data\"]\n")
 		if r := tl.up(t, dir, project, "--profile", "weaviate"); r.code != 0 {
@@ -435,7 +452,7 @@ func TestPullPicksUpImageUpdatedUnderSameTag(t *testing.T) {
 		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
 	pushImage(t, cli, ref, "one")
-	project := testenv.ProjectName(t, cli)
+	project := convProject(t, cli)
 	dir := t.TempDir()
 	writeFile(t, dir, "services:\n  app:\n    image: "+ref+"\n")
 	if r := difyctlTool().up(t, dir, project); r.code != 0 {
