@@ -113,6 +113,39 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 	if err := checkSupported(s); err != nil {
 		return nil, err
 	}
+	if s.NetworkMode != "" {
+		return nil, &UnsupportedError{Service: s.Name, Field: "network_mode"}
+	}
+	cfg := containerConfig(s, labels)
+	host, err := hostConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	if host.Mounts, err = mounts(p, s); err != nil {
+		return nil, err
+	}
+	if err := ports(s, cfg, host); err != nil {
+		return nil, err
+	}
+	spec := &Spec{Service: s, Name: ContainerName(p.Name, s), Config: cfg, Host: host, Aliases: map[string][]string{}}
+	for _, key := range networkOrder(s) {
+		name := NetworkName(p, key)
+		aliases := []string{s.Name}
+		if n := s.Networks[key]; n != nil {
+			aliases = append(aliases, n.Aliases...)
+		}
+		spec.Networks = append(spec.Networks, name)
+		spec.Aliases[name] = aliases
+	}
+	if len(spec.Networks) > 0 {
+		host.NetworkMode = container.NetworkMode(spec.Networks[0])
+	}
+	return spec, nil
+}
+
+// containerConfig is the container's own configuration: image, command,
+// environment, labels, stop and health settings.
+func containerConfig(s types.ServiceConfig, labels map[string]string) *container.Config {
 	env := make([]string, 0, len(s.Environment))
 	for k, v := range s.Environment {
 		if v != nil {
@@ -146,6 +179,12 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 			}
 		}
 	}
+	return cfg
+}
+
+// hostConfig is what the host gives the container: privileges, restart
+// policy, limits, extra hosts, tmpfs, DNS.
+func hostConfig(s types.ServiceConfig) (*container.HostConfig, error) {
 	dns, err := toAddrs(s.DNS)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: dns: %w; give IP addresses", s.Name, err)
@@ -155,20 +194,8 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 		ShmSize: int64(s.ShmSize), DNS: dns, ReadonlyRootfs: s.ReadOnly, Sysctls: s.Sysctls,
 		PortBindings: network.PortMap{},
 	}
-	switch r := s.Restart; {
-	case r == "" || r == "no":
-		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyDisabled}
-	case r == "always":
-		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyAlways}
-	case r == "unless-stopped":
-		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
-	case strings.HasPrefix(r, "on-failure"):
-		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyOnFailure}
-		if _, n, ok := strings.Cut(r, ":"); ok {
-			host.RestartPolicy.MaximumRetryCount, _ = strconv.Atoi(n)
-		}
-	default:
-		return nil, &UnsupportedError{Service: s.Name, Field: "restart: " + r}
+	if host.RestartPolicy, err = restartPolicy(s); err != nil {
+		return nil, err
 	}
 	names := make([]string, 0, len(s.Ulimits))
 	for n := range s.Ulimits {
@@ -183,6 +210,45 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 		}
 		host.Ulimits = append(host.Ulimits, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
 	}
+	resources(s, host)
+	for h, ips := range s.ExtraHosts {
+		for _, ip := range ips {
+			host.ExtraHosts = append(host.ExtraHosts, h+":"+ip)
+		}
+	}
+	sort.Strings(host.ExtraHosts)
+	if len(s.Tmpfs) > 0 {
+		host.Tmpfs = map[string]string{}
+		for _, t := range s.Tmpfs {
+			path, opts, _ := strings.Cut(t, ":")
+			host.Tmpfs[path] = opts
+		}
+	}
+	return host, nil
+}
+
+func restartPolicy(s types.ServiceConfig) (container.RestartPolicy, error) {
+	switch r := s.Restart; {
+	case r == "" || r == "no":
+		return container.RestartPolicy{Name: container.RestartPolicyDisabled}, nil
+	case r == "always":
+		return container.RestartPolicy{Name: container.RestartPolicyAlways}, nil
+	case r == "unless-stopped":
+		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}, nil
+	case strings.HasPrefix(r, "on-failure"):
+		rp := container.RestartPolicy{Name: container.RestartPolicyOnFailure}
+		if _, n, ok := strings.Cut(r, ":"); ok {
+			rp.MaximumRetryCount, _ = strconv.Atoi(n)
+		}
+		return rp, nil
+	default:
+		return container.RestartPolicy{}, &UnsupportedError{Service: s.Name, Field: "restart: " + r}
+	}
+}
+
+// resources sets memory and CPU limits: mem_limit and cpus, overridden by
+// deploy.resources.
+func resources(s types.ServiceConfig, host *container.HostConfig) {
 	host.Memory = int64(s.MemLimit)
 	host.NanoCPUs = int64(s.CPUS * 1e9)
 	if d := s.Deploy; d != nil {
@@ -198,19 +264,12 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 			host.MemoryReservation = int64(r.MemoryBytes)
 		}
 	}
-	for h, ips := range s.ExtraHosts {
-		for _, ip := range ips {
-			host.ExtraHosts = append(host.ExtraHosts, h+":"+ip)
-		}
-	}
-	sort.Strings(host.ExtraHosts)
-	if len(s.Tmpfs) > 0 {
-		host.Tmpfs = map[string]string{}
-		for _, t := range s.Tmpfs {
-			path, opts, _ := strings.Cut(t, ":")
-			host.Tmpfs[path] = opts
-		}
-	}
+}
+
+// mounts are the service's volumes as engine mounts: bind sources made
+// absolute, named volumes given their engine names.
+func mounts(p *types.Project, s types.ServiceConfig) ([]mount.Mount, error) {
+	var out []mount.Mount
 	for _, v := range s.Volumes {
 		m := mount.Mount{Target: v.Target, ReadOnly: v.ReadOnly}
 		switch v.Type {
@@ -232,37 +291,47 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 		default:
 			return nil, &UnsupportedError{Service: s.Name, Field: "volumes type " + v.Type}
 		}
-		host.Mounts = append(host.Mounts, m)
+		out = append(out, m)
 	}
+	return out, nil
+}
+
+// ports sets the exposed and published ports.
+func ports(s types.ServiceConfig, cfg *container.Config, host *container.HostConfig) error {
 	for _, e := range s.Expose {
 		port, err := network.ParsePort(withProto(e, ""))
 		if err != nil {
-			return nil, fmt.Errorf("service %s: expose %q: %w", s.Name, e, err)
+			return fmt.Errorf("service %s: expose %q: %w", s.Name, e, err)
 		}
 		cfg.ExposedPorts[port] = struct{}{}
 	}
 	for _, pc := range s.Ports {
 		port, err := network.ParsePort(withProto(strconv.Itoa(int(pc.Target)), pc.Protocol))
 		if err != nil {
-			return nil, fmt.Errorf("service %s: port %d: %w", s.Name, pc.Target, err)
+			return fmt.Errorf("service %s: port %d: %w", s.Name, pc.Target, err)
 		}
 		cfg.ExposedPorts[port] = struct{}{}
 		b := network.PortBinding{HostPort: pc.Published}
 		if pc.HostIP != "" {
 			ip, err := netip.ParseAddr(pc.HostIP)
 			if err != nil {
-				return nil, fmt.Errorf("service %s: port host_ip %q: %w", s.Name, pc.HostIP, err)
+				return fmt.Errorf("service %s: port host_ip %q: %w", s.Name, pc.HostIP, err)
 			}
 			b.HostIP = ip
 		}
 		host.PortBindings[port] = append(host.PortBindings[port], b)
 	}
-	spec := &Spec{Service: s, Name: ContainerName(p.Name, s), Config: cfg, Host: host, Aliases: map[string][]string{}}
+	return nil
+}
+
+// networkOrder is the service's networks as compose orders them: by
+// priority, then name.
+func networkOrder(s types.ServiceConfig) []string {
 	nets := make([]string, 0, len(s.Networks))
 	for key := range s.Networks {
 		nets = append(nets, key)
 	}
-	sort.Slice(nets, func(i, j int) bool { // compose: by priority, then name
+	sort.Slice(nets, func(i, j int) bool {
 		pi, pj := 0, 0
 		if n := s.Networks[nets[i]]; n != nil {
 			pi = n.Priority
@@ -275,22 +344,7 @@ func Convert(p *types.Project, s types.ServiceConfig, labels map[string]string) 
 		}
 		return nets[i] < nets[j]
 	})
-	if s.NetworkMode != "" {
-		return nil, &UnsupportedError{Service: s.Name, Field: "network_mode"}
-	}
-	for _, key := range nets {
-		name := NetworkName(p, key)
-		aliases := []string{s.Name}
-		if n := s.Networks[key]; n != nil {
-			aliases = append(aliases, n.Aliases...)
-		}
-		spec.Networks = append(spec.Networks, name)
-		spec.Aliases[name] = aliases
-	}
-	if len(nets) > 0 {
-		host.NetworkMode = container.NetworkMode(spec.Networks[0])
-	}
-	return spec, nil
+	return nets
 }
 
 func withProto(port, proto string) string {

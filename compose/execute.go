@@ -247,7 +247,7 @@ func (x *executor) restartAfterDependency(it *PlanItem) bool {
 func (x *executor) failed(it *PlanItem, id, reason string, st *health.State) error {
 	x.fails.add(it.Service, id, reason, st)
 	x.report.emit(it.Service, StateFailed, reason)
-	if it.Outcome == "" {
+	if it.Outcome != OutcomeRolledBack && it.Outcome != OutcomeNotReplaced {
 		it.Outcome = OutcomeFailed
 	}
 	return errors.New(reason)

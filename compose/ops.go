@@ -258,77 +258,93 @@ func Stop(ctx context.Context, cli engine.Engine, cs []ProjectContainer, timeout
 // are named in the error it wraps.
 func Start(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report Reporter) error {
 	nodes, edges := containerEdges(cs)
-	needs := map[string]map[health.Condition]bool{}
+	st := &starter{ctx: ctx, cli: cli, report: report, needs: map[string]map[health.Condition]bool{}}
 	for _, es := range edges {
 		for _, e := range es {
-			if needs[e.to] == nil {
-				needs[e.to] = map[health.Condition]bool{}
+			if st.needs[e.to] == nil {
+				st.needs[e.to] = map[health.Condition]bool{}
 			}
-			needs[e.to][e.cond] = true
+			st.needs[e.to][e.cond] = true
 		}
 	}
 	groups := byService(cs)
-	var errs errList
-	var fails failures
 	newGraph(nodes, edges).walk(ctx, false, func(svc string, own gates, b *blocked) {
 		if b != nil {
 			for _, c := range groups[svc] {
-				errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
+				st.errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
 			}
 			return
 		}
-		var failed sync.Once
-		var anyFailed atomic.Bool
-		fail := func(c ProjectContainer, reason string, st *health.State) {
-			anyFailed.Store(true)
-			report.emit(c.Service, StateFailed, reason)
-			errs.add(fmt.Errorf("%s: %s", c.Name, reason))
-			if st != nil {
-				fails.add(c.Service, c.ID, reason, st)
-			}
-			failed.Do(func() { own.settle(errors.New(reason)) })
+		st.service(svc, groups[svc], own)
+	})
+	if fe := st.fails.report(ctx, cli, st.errs.join()); fe != nil {
+		return fe
+	}
+	return st.errs.join()
+}
+
+// starter is one run of Start.
+type starter struct {
+	ctx    context.Context // bounds the waiting
+	cli    engine.Engine
+	report Reporter
+	needs  map[string]map[health.Condition]bool // what dependents wait for, per service
+	errs   errList
+	fails  failures
+}
+
+// service starts a service's containers, then waits for what its
+// dependents wait for (health, completion), opening its gates as it goes.
+func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
+	var failed sync.Once
+	var anyFailed atomic.Bool
+	fail := func(c ProjectContainer, reason string, hs *health.State) {
+		anyFailed.Store(true)
+		st.report.emit(c.Service, StateFailed, reason)
+		st.errs.add(fmt.Errorf("%s: %s", c.Name, reason))
+		if hs != nil {
+			st.fails.add(c.Service, c.ID, reason, hs)
 		}
-		each(groups[svc], func(c ProjectContainer) {
-			report.emit(c.Service, StateStarting, c.Name)
-			if _, err := cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
-				fail(c, err.Error(), nil)
-				return
+		failed.Do(func() { own.settle(errors.New(reason)) })
+	}
+	each(cs, func(c ProjectContainer) {
+		st.report.emit(c.Service, StateStarting, c.Name)
+		// ctx bounds the waiting, not the start itself: a busy engine
+		// taking longer than --wait-timeout to start a container is not a
+		// dependency that never became ready.
+		startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
+		_, err := st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+		cancel()
+		if err != nil {
+			fail(c, err.Error(), nil)
+			return
+		}
+		st.report.emit(c.Service, StateStarted, c.Name)
+	})
+	if anyFailed.Load() {
+		return
+	}
+	own.open(health.Started, nil)
+	for _, cond := range []health.Condition{health.Healthy, health.CompletedSuccessfully} {
+		if !st.needs[svc][cond] || cond == health.Healthy && st.needs[svc][health.CompletedSuccessfully] {
+			continue // nobody waits for it; completion implies health
+		}
+		each(cs, func(c ProjectContainer) {
+			hs, err := health.Wait(st.ctx, st.cli, c.ID, cond)
+			if err != nil {
+				fail(c, health.Reason(st.ctx, err, "timed out waiting for it "+conditionWord(string(cond))), &hs)
+			} else if cond == health.CompletedSuccessfully {
+				st.report.emit(c.Service, StateCompleted, "exited 0")
+			} else {
+				st.report.emit(c.Service, StateHealthy, healthDetail(hs))
 			}
-			report.emit(c.Service, StateStarted, c.Name)
 		})
 		if anyFailed.Load() {
 			return
 		}
-		own.open(health.Started, nil)
-		for _, cond := range []health.Condition{health.Healthy, health.CompletedSuccessfully} {
-			if !needs[svc][cond] || cond == health.Healthy && needs[svc][health.CompletedSuccessfully] {
-				continue // nobody waits for it; completion implies health
-			}
-			each(groups[svc], func(c ProjectContainer) {
-				st, err := health.Wait(ctx, cli, c.ID, cond)
-				if err != nil {
-					fail(c, health.Reason(ctx, err, "timed out waiting for it "+conditionWord(string(cond))), &st)
-					return
-				}
-				if cond == health.CompletedSuccessfully {
-					report.emit(c.Service, StateCompleted, "exited 0")
-				} else {
-					report.emit(c.Service, StateHealthy, healthDetail(st))
-				}
-			})
-			if anyFailed.Load() {
-				return
-			}
-			own.open(cond, nil)
-			if cond == health.CompletedSuccessfully {
-				own.open(health.Healthy, nil)
-			}
-		}
-	})
-	if fe := fails.report(ctx, cli, errs.join()); fe != nil {
-		return fe
+		own.open(cond, nil)
+		own.open(health.Healthy, nil) // completed implies healthy
 	}
-	return errs.join()
 }
 
 // LogsOptions for Logs.

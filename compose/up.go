@@ -3,7 +3,6 @@ package compose
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -135,110 +134,6 @@ func prepareResources(ctx context.Context, cli engine.Engine, o UpOptions, plan 
 		return err
 	}
 	return ensureBindDirs(p, plan)
-}
-
-// selectServices returns the services to run in dependency order: the
-// requested ones (all when none) and what they depend on. A dependency on a
-// service that is not in the project (its profile is inactive) is skipped
-// with a note when it is required: false, and is an error otherwise.
-func selectServices(p *types.Project, requested []string) (names []string, levels map[string]int, notes []string, err error) {
-	skipped := map[string][]string{} // inactive optional dependency -> who named it
-	want := map[string]bool{}
-	var visit func(name string, from string) error
-	visit = func(name, from string) error {
-		s, ok := p.Services[name]
-		if !ok {
-			if from == "" {
-				return fmt.Errorf("no service %q in the project (its profile may be inactive)", name)
-			}
-			return fmt.Errorf("service %s depends on %s, which is not active; enable its profile or mark the dependency required: false", from, name)
-		}
-		if want[name] {
-			return nil
-		}
-		want[name] = true
-		for dep, d := range s.DependsOn {
-			if _, ok := p.Services[dep]; !ok && !d.Required {
-				skipped[dep] = append(skipped[dep], name)
-				continue
-			}
-			if err := visit(dep, name); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if len(requested) == 0 {
-		for name := range p.Services {
-			requested = append(requested, name)
-		}
-	}
-	for _, n := range requested {
-		if err := visit(n, ""); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	// Disabled services compose-go kept aside also count as inactive.
-	out := make([]string, 0, len(want))
-	for n := range want {
-		out = append(out, n)
-	}
-	levels = dependencyLevels(p, out)
-	sort.Slice(out, func(i, j int) bool {
-		if levels[out[i]] != levels[out[j]] {
-			return levels[out[i]] < levels[out[j]]
-		}
-		return out[i] < out[j]
-	})
-	// One note per inactive dependency, naming who would have used it.
-	for dep, by := range skipped {
-		sort.Strings(by)
-		notes = append(notes, fmt.Sprintf("optional dependency %s is not active (its profile is off), skipped for %s", dep, strings.Join(by, ", ")))
-	}
-	sort.Strings(notes)
-	return out, levels, notes, nil
-}
-
-// dependencyLevels gives each service its depth in the dependency graph.
-func dependencyLevels(p *types.Project, names []string) map[string]int {
-	levels := map[string]int{}
-	var depth func(string, int) int
-	depth = func(n string, guard int) int {
-		if l, ok := levels[n]; ok {
-			return l
-		}
-		if guard > len(p.Services) {
-			return 0 // a cycle; compose-go rejects those at load
-		}
-		l := 0
-		for dep := range p.Services[n].DependsOn {
-			if _, ok := p.Services[dep]; ok {
-				l = max(l, depth(dep, guard+1)+1)
-			}
-		}
-		levels[n] = l
-		return l
-	}
-	for _, n := range names {
-		depth(n, 0)
-	}
-	return levels
-}
-
-func serviceLabels(p *types.Project, s types.ServiceConfig, hash, envFile string, o UpOptions) map[string]string {
-	return map[string]string{
-		LabelProject:         p.Name,
-		LabelService:         s.Name,
-		LabelNumber:          "1",
-		LabelOneoff:          "False",
-		LabelConfigHash:      hash,
-		LabelWorkingDir:      p.WorkingDir,
-		LabelConfigFiles:     strings.Join(o.ConfigFiles, ","),
-		LabelEnvironmentFile: envFile,
-		LabelDependencies:    dependsOnLabel(s),
-		LabelImage:           s.Image,
-		LabelVersion:         o.Version,
-	}
 }
 
 // lastLogs returns the last n log lines of a container.

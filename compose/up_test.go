@@ -413,3 +413,16 @@ func TestUpDataDirectoryOfAnotherProject(t *testing.T) {
 		t.Fatalf("second project: %v", err)
 	}
 }
+
+// A container made for a service whose dependency failed is removed; when
+// that removal fails, the report says so instead of dropping the error.
+func TestUpReportsFailedRemoval(t *testing.T) {
+	e := fakeEngine()
+	e.Behave("init", enginefake.Behaviour{Exit: enginefake.Exit(1)})
+	e.Behave("db", enginefake.Behaviour{Health: "healthy"})
+	e.FailRemove("api", errors.New("device or resource busy"))
+	_, ev, err := up(t, e, project(t, twoTier))
+	if err == nil || !ev.has("api", StateSkipped, "removing the container made for it failed: device or resource busy") {
+		t.Fatalf("%v %+v", err, ev.all)
+	}
+}

@@ -56,12 +56,20 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up [--profile P]... [SERVICE...]",
 		Short: "Create and start the project: dependency order, parallel, gated on health",
-		Long: `Create networks, volumes and bind-mount directories, create every container up
-front, then start each service as soon as its depends_on conditions hold
-(service_started, service_healthy, service_completed_successfully), in
-parallel where the graph allows, driven by engine events. Returns when every
-started service is running and healthy (a one-shot job: exited 0), like
-"docker compose up -d --wait". Without a .env, writes one first (as init).`,
+		Long: `Converge the project on its files. First a plan, changing nothing: per
+container keep, start, recreate (configuration changed, the image tag names
+another image now, a network or alias missing) or, for orphans, remove
+(--remove-orphans) or warn; --dry-run prints it. Then pre-flight checks
+(published ports free, no other project on the same data directories),
+networks, volumes and bind-mount directories. Then every new container and
+every replacement is created up front (a replacement under a temporary name,
+with the old container's anonymous volumes), and each service is started or
+swapped in as soon as its depends_on conditions hold (service_started,
+service_healthy, service_completed_successfully), driven by engine events;
+a replacement that fails to start is removed and the old container runs
+again. Returns when every started service is running and healthy (a one-shot
+job: exited 0), like "docker compose up -d --wait". Without a .env, writes
+one first (as init).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.setPolicies(noRecreate, forceRecreate, pull); err != nil {
 				return err
@@ -230,6 +238,10 @@ func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Proj
 		listCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		cs, _ := compose.List(listCtx, cli, p.Name, true)
+		if len(cs) == 0 {
+			fmt.Fprintln(o.IO.ErrOut, "interrupted; project "+p.Name+" has no containers")
+			return cmdutil.SilentError(cmdutil.ExitInterrupted)
+		}
 		fmt.Fprintln(o.IO.ErrOut, "interrupted; containers of project "+p.Name+":")
 		for _, c := range cs {
 			fmt.Fprintf(o.IO.ErrOut, "  %-20s %-10s %s\n", c.Service, c.State, c.Health)

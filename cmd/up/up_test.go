@@ -74,3 +74,47 @@ func TestPrepareRefusesContradictionAndErrors(t *testing.T) {
 		t.Fatalf("profiles %v", o.Load.Profiles)
 	}
 }
+
+func TestSetPolicies(t *testing.T) {
+	o := &Options{}
+	if err := o.setPolicies(true, true, ""); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("both recreate flags: %v", err)
+	}
+	for _, c := range []struct {
+		no, force bool
+		pull      string
+		recreate  compose.RecreatePolicy
+		want      compose.PullPolicy
+	}{
+		{false, false, "", compose.RecreateDiverged, ""},
+		{true, false, "never", compose.RecreateNever, compose.PullNever},
+		{false, true, "always", compose.RecreateForce, compose.PullAlways},
+		{false, false, "missing", compose.RecreateDiverged, compose.PullMissing},
+	} {
+		if err := o.setPolicies(c.no, c.force, c.pull); err != nil || o.Recreate != c.recreate || o.Pull != c.want {
+			t.Fatalf("%+v: %v %s %s", c, err, o.Recreate, o.Pull)
+		}
+	}
+	if err := o.setPolicies(false, false, "sometimes"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("--pull sometimes: %v", err)
+	}
+}
+
+// After a failure, the message says what changed and what was left.
+func TestChangesNamesWhatChangedAndWhatNot(t *testing.T) {
+	res := &compose.UpResult{Plan: []compose.PlanItem{
+		{Service: "db", Outcome: compose.OutcomeRolledBack},
+		{Service: "api", Outcome: compose.OutcomeNotReplaced},
+		{Service: "cache", Outcome: compose.OutcomeReplaced},
+		{Service: "web", Outcome: compose.OutcomeKept},
+	}}
+	got := changes(res)
+	for _, want := range []string{"changed: cache replaced", "db not replaced: the replacement failed to start, the old container runs again", "api not replaced: the old container is left as it was", "every other container is left as it was"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("%q lacks %q", got, want)
+		}
+	}
+	if changes(&compose.UpResult{}) != "nothing else was changed" {
+		t.Fatal(changes(&compose.UpResult{}))
+	}
+}

@@ -147,6 +147,19 @@ services:
 	if !strings.Contains(out, "interrupted; containers of project "+project) || !regexp.MustCompile(`slowdb\s+running`).MatchString(out) {
 		t.Fatalf("no list of what runs:\n%s", out)
 	}
+	// Progress says what was interrupted, with each container's real state,
+	// and the JSON stream ends with a JSON event.
+	evs := events(t, out)
+	var slow, app bool
+	for _, e := range evs {
+		slow = slow || e.Service == "slowdb" && e.State == compose.StateInterrupted && strings.Contains(e.Detail, "container running")
+		app = app || e.Service == "app" && e.State == compose.StateInterrupted && strings.Contains(e.Detail, "waiting for slowdb to be healthy")
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last compose.Event
+	if !slow || !app || json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil || last.State != compose.StateError {
+		t.Fatalf("interrupted progress (slowdb %v, app %v, last line %q):\n%s", slow, app, lines[len(lines)-1], out)
+	}
 	cs := containerIDs(t, cli, project)
 	if cs["slowdb"] == "" {
 		t.Fatalf("slowdb was removed on interrupt: %v", cs)
@@ -466,6 +479,14 @@ func TestUpDependencyOrderIdempotenceDown(t *testing.T) {
 	lg := run(t, nil, append(args, "logs", "--tail", "5", "api")...)
 	if lg.code != 0 || !strings.Contains(lg.stdout, "api | ") || !strings.Contains(lg.stdout, "API_VERSION_2") {
 		t.Fatalf("logs: %s %s", lg.stdout, lg.stderr)
+	}
+	// logs -o json: one JSON object a line.
+	lg = run(t, nil, append(args, "-o", "json", "logs", "--tail", "3", "api")...)
+	for _, line := range strings.Split(strings.TrimSpace(lg.stdout), "\n") {
+		var l compose.LogLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Service != "api" || l.Container != project+"-api-1" {
+			t.Fatalf("logs -o json line %q: %v", line, err)
+		}
 	}
 
 	// stop, then start: start gates on the depends_on conditions as up does.

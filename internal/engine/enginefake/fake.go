@@ -84,6 +84,7 @@ type Engine struct {
 	volumes    map[string]volume.Volume
 	behaviour  map[string]Behaviour // by service
 	failCreate map[string]error     // by service
+	failRemove map[string]error     // by service
 	subs       map[*sub]struct{}
 	calls      []string
 	seq        int
@@ -95,7 +96,7 @@ var _ engine.Engine = (*Engine)(nil)
 func New() *Engine {
 	return &Engine{images: map[string]Image{}, remote: map[string]Image{}, containers: map[string]*Container{},
 		networks: map[string]network.Inspect{}, volumes: map[string]volume.Volume{}, behaviour: map[string]Behaviour{},
-		failCreate: map[string]error{}, subs: map[*sub]struct{}{}}
+		failCreate: map[string]error{}, failRemove: map[string]error{}, subs: map[*sub]struct{}{}}
 }
 
 // AddImage makes ref present locally.
@@ -126,6 +127,13 @@ func (e *Engine) FailCreate(service string, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.failCreate[service] = err
+}
+
+// FailRemove makes removing service's containers fail with err.
+func (e *Engine) FailRemove(service string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failRemove[service] = err
 }
 
 // Calls is every state-changing call so far, "verb name" each, in order.
@@ -418,6 +426,10 @@ func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.Contain
 	e.mu.Lock()
 	c, err := e.find(ref)
 	if err != nil {
+		e.mu.Unlock()
+		return client.ContainerRemoveResult{}, err
+	}
+	if err := e.failRemove[c.Service()]; err != nil {
 		e.mu.Unlock()
 		return client.ContainerRemoveResult{}, err
 	}
