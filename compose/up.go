@@ -3,7 +3,6 @@ package compose
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"

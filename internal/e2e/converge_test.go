@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,7 +76,7 @@ type tool struct {
 
 func difyctlTool() tool {
 	return tool{name: "difyctl", up: func(t *testing.T, dir, project string, args ...string) result {
-		return run(t, nil, append([]string{"--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--progress", "plain"}, args...)...)
+		return run(t, nil, append([]string{"--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain"}, args...)...)
 	}}
 }
 
@@ -329,15 +328,6 @@ func TestConvergeImageUpdatedUnderSameTag(t *testing.T) {
 	record(t, 5, outs)
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Case 6: a service renamed keeps its old container as an orphan: up says
 // who holds the port and how to remove it; --remove-orphans does.
 func TestConvergeOrphans(t *testing.T) {
@@ -466,11 +456,11 @@ func TestPullPicksUpImageUpdatedUnderSameTag(t *testing.T) {
 	if _, err := cli.ImageTag(context.Background(), client.ImageTagOptions{Source: first.ID, Target: ref}); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, nil, "--project-dir", dir, "-p", project, "pull", "-f", "compose.yaml", "--progress", "plain")
+	r := run(t, nil, "--project-dir", dir, "-p", project, "pull", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain")
 	if r.code != 0 || !strings.Contains(r.stdout, ref+": updated") {
 		t.Fatalf("pull: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	dry := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", "compose.yaml", "--dry-run")
+	dry := run(t, nil, "--project-dir", dir, "-p", project, "up", "-f", filepath.Join(dir, "compose.yaml"), "--dry-run")
 	if !strings.Contains(dry.stdout, "app                    recreate (image "+ref+" now is") {
 		t.Fatalf("dry run after pull:\n%s%s", dry.stdout, dry.stderr)
 	}

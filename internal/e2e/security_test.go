@@ -278,7 +278,7 @@ func TestSecurityRootTrustsProject(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newProject(strings.ReplaceAll(tc.name, " ", "-"))
 			named := tc.attack(p)
-			for _, args := range [][]string{{"config"}, {"-f", "compose.yaml", "up", "--dry-run"}, {"ps"}} {
+			for _, args := range [][]string{{"config"}, {"-f", filepath.Join(p, "compose.yaml"), "up", "--dry-run"}, {"ps"}} {
 				r := runRoot(t, bin, nil, append([]string{"--project-dir", p}, args...)...)
 				if r.code != 1 || !strings.Contains(r.stderr, "refusing to run as root: "+named) || !strings.Contains(r.stderr, "chmod go-w "+named) {
 					t.Fatalf("%v: exit %d, stderr %s", args, r.code, r.stderr)
