@@ -3,6 +3,7 @@ package envgen
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -175,3 +176,39 @@ func (d *Doc) setHeader(version string) {
 }
 
 func templateVersion() string { return templates.DifyVersion() }
+
+// SelectionVars are the variables whose values follow from DB_TYPE and
+// VECTOR_STORE: setting either through ApplySelection moves them with it.
+var SelectionVars = []string{"DB_TYPE", "VECTOR_STORE"}
+
+// ApplySelection makes d agree with the profiles its DB_TYPE and
+// VECTOR_STORE name (after one of them was set): every variable the
+// selection fixes (COMPOSE_PROFILES, hosts, ports, ...) is set to the
+// selection's value, and what the newly chosen profiles need and d lacks is
+// added as env upgrade adds it (fresh secrets included). It returns the
+// names it changed or added, in that order. Extras in COMPOSE_PROFILES stay.
+func ApplySelection(d *Doc, schema *Schema, rand io.Reader, now time.Time) ([]string, error) {
+	sel, err := profiles.FromEnv(d.Map())
+	if err != nil {
+		return nil, err
+	}
+	env := d.Map()
+	vars := sel.Vars()
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var changed []string
+	for _, k := range keys {
+		if cur, ok := env[k]; !ok || cur != vars[k] {
+			d.Set(k, vars[k])
+			changed = append(changed, k)
+		}
+	}
+	rep, err := Upgrade(d, schema, rand, now)
+	if err != nil {
+		return changed, err
+	}
+	return append(changed, rep.Added...), nil
+}

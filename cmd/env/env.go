@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,6 +323,15 @@ func Set(opts *SetOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %s is a secret and now sits in your shell history; prefer \"difyctl env set %s --stdin\"\n", opts.Key, opts.Key)
 	}
 	also := envgen.SetLinked(d, opts.Key, opts.Value)
+	if slices.Contains(envgen.SelectionVars, opts.Key) {
+		// A database or vector store switch moves what follows from it:
+		// COMPOSE_PROFILES, hosts, ports, and the new profile's variables.
+		moved, err := envgen.ApplySelection(d, envgen.DefaultSchema(), rand.Reader, time.Now())
+		if err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s=%s: %w", opts.Key, opts.Value, err))
+		}
+		also = append(also, moved...)
+	}
 	touched := append([]string{opts.Key}, also...)
 	var bad []string
 	for _, fd := range envgen.Validate(d, envgen.DefaultSchema()) {

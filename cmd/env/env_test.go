@@ -94,6 +94,38 @@ func TestSetKeepsPairsTied(t *testing.T) {
 	}
 }
 
+// Switching the database or the vector store moves what follows from it, in
+// either order, and the result validates (it used to be refused both ways).
+func TestSetSwitchesProfiles(t *testing.T) {
+	dir := initProject(t)
+	path := filepath.Join(dir, ".env")
+	io, _, _, _ := iostreams.Test()
+	before, _ := envgen.ReadFile(path)
+	secret, _ := before.Get("SECRET_KEY")
+	for _, kv := range [][2]string{{"VECTOR_STORE", "qdrant"}, {"DB_TYPE", "mysql"}} {
+		if err := Set(&SetOptions{IO: io, Path: path, Key: kv[0], Value: kv[1]}); err != nil {
+			t.Fatalf("%s=%s: %v", kv[0], kv[1], err)
+		}
+	}
+	d, err := envgen.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"COMPOSE_PROFILES": "qdrant,mysql,collaboration", "DB_HOST": "db_mysql", "DB_PORT": "3306", "SECRET_KEY": secret} {
+		if got, _ := d.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if v, _ := d.Get("QDRANT_API_KEY"); len(v) < 16 {
+		t.Errorf("QDRANT_API_KEY not generated: %q", v)
+	}
+	for _, f := range envgen.Validate(d, envgen.DefaultSchema()) {
+		if f.Severity == envgen.Error {
+			t.Errorf("after the switch: %s", f)
+		}
+	}
+}
+
 func TestUpgradeDryRunChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, ".env")
