@@ -28,6 +28,7 @@ type Options struct {
 	IO         *iostreams.IOStreams
 	JSON       bool
 	ProjectDir string
+	Project    string // the resolved project name, recorded in .env
 	Profiles   []string
 	Force      bool
 	Now        func() time.Time
@@ -56,11 +57,11 @@ agree with another set consistently. Refuses to overwrite an existing .env
 without --force; with it, keeps a timestamped copy first.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, _, err := f.Project()
+			dir, name, err := f.Project()
 			if err != nil {
 				return err
 			}
-			opts.ProjectDir, opts.JSON = dir, f.JSON()
+			opts.ProjectDir, opts.Project, opts.JSON = dir, name, f.JSON()
 			return Run(cmd.Context(), opts)
 		},
 	}
@@ -81,7 +82,7 @@ func ProfileCompletion(*cobra.Command, []string, string) ([]string, cobra.ShellC
 
 // Run writes the .env.
 func Run(_ context.Context, opts *Options) error {
-	res, err := Write(opts.ProjectDir, opts.Profiles, opts.Force, opts.Now())
+	res, err := WriteProject(opts.ProjectDir, opts.Project, opts.Profiles, opts.Force, opts.Now())
 	if err != nil {
 		return err
 	}
@@ -96,6 +97,19 @@ func Run(_ context.Context, opts *Options) error {
 	return nil
 }
 
+// sourceModule is difyctl's own module path (go.mod's first line).
+const sourceModule = "module github.com/difyctl/difyctl"
+
+// isSourceTree reports whether dir is a checkout of difyctl itself.
+func isSourceTree(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(first) == sourceModule
+}
+
 // Write generates and writes the .env and the support files the services
 // mount; up uses it for a project without one. It is all or nothing:
 // everything is first written into a temporary directory inside dir (same
@@ -104,9 +118,20 @@ func Run(_ context.Context, opts *Options) error {
 // (with force) is kept as a copy with a name no earlier copy has; a symlinked
 // .env stays a link and the file it points to gets the new content.
 func Write(dir string, names []string, force bool, now time.Time) (Result, error) {
+	return WriteProject(dir, "", names, force, now)
+}
+
+// WriteProject is Write that also records the compose project name in .env
+// (COMPOSE_PROJECT_NAME), so that difyctl and a plain "docker compose" in
+// the directory are one project on the same data, not two (compose would
+// otherwise name the project after the directory).
+func WriteProject(dir, project string, names []string, force bool, now time.Time) (Result, error) {
 	sel, err := profiles.Select(names, false)
 	if err != nil {
 		return Result{}, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if isSourceTree(dir) {
+		return Result{}, cmdutil.UsageError("%s is difyctl's source tree; a deployment (its .env holds every secret) needs a project directory of its own: mkdir -p ~/dify && difyctl init --project-dir ~/dify", dir)
 	}
 	path := filepath.Join(dir, ".env")
 	res := Result{Path: path, Profiles: sel}
@@ -123,6 +148,9 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, now)
 	if err != nil {
 		return res, err
+	}
+	if project != "" {
+		d.Set("COMPOSE_PROJECT_NAME", project)
 	}
 
 	stage, err := os.MkdirTemp(dir, ".difyctl-init-*")

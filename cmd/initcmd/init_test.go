@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -165,5 +166,36 @@ func TestInitOnTinyTmpfsLeavesNothing(t *testing.T) {
 				t.Fatalf("rerun: %v", err)
 			}
 		})
+	}
+}
+
+// init records the project name, so that a plain "docker compose" in the
+// directory names the same project (it would use the directory's name).
+func TestWriteRecordsProjectName(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := WriteProject(dir, "shop-dify", nil, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := envgen.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := d.Get("COMPOSE_PROJECT_NAME"); v != "shop-dify" {
+		t.Fatalf("COMPOSE_PROJECT_NAME = %q", v)
+	}
+}
+
+// A deployment never lands in difyctl's own checkout (git add -A would
+// commit its secrets).
+func TestRefusesSourceTree(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(root, nil, false, time.Now()); err == nil || !strings.Contains(err.Error(), "source tree") {
+		t.Fatalf("init in the source tree: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".env")); err == nil {
+		t.Fatal("a .env was written into the source tree")
 	}
 }

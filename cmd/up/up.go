@@ -132,7 +132,7 @@ func Prepare(o *Options) error {
 		if o.DryRun {
 			return cmdutil.UsageError("%s does not exist; run \"difyctl init\" (or up without --dry-run, which writes it)", path)
 		}
-		res, err := initcmd.Write(o.Load.ProjectDir, o.Profiles, false, o.Now())
+		res, err := initcmd.WriteProject(o.Load.ProjectDir, o.Load.ProjectName, o.Profiles, false, o.Now())
 		if err != nil {
 			return err
 		}
