@@ -17,7 +17,7 @@ dockerd_log=${DIFYCTL_DOCKERD_LOG:-/var/log/difyctl-dockerd.log}
 
 # Debian packages the engine and the fixture images come from.
 need=()
-for pkg in docker.io busybox-static redis-server redis-tools tmux cron; do
+for pkg in docker.io busybox-static redis-server redis-tools tmux cron postgresql mariadb-server mariadb-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

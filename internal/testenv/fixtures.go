@@ -31,6 +31,10 @@ const (
 	ImageRedis   = "difyctl-test/redis:latest"
 	ImageTestsvc = "difyctl-test/testsvc:latest"
 	ImageBusybox = "difyctl-test/busybox:latest"
+	// ImagePostgres stands in for Dify's postgres:15-alpine (see dbfixtures.go).
+	ImagePostgres = "difyctl-test/postgres:latest"
+	// ImageMariaDB stands in for Dify's mysql:8.0 (see dbfixtures.go).
+	ImageMariaDB = "difyctl-test/mariadb:latest"
 )
 
 // inputsLabel records the hash of everything an image was built from, so an
@@ -81,6 +85,11 @@ func fixtures() []fixture {
 			ref:     ImageTestsvc,
 			entries: testsvcEntries,
 			config:  "ENTRYPOINT [\"/testsvc\"]\n",
+		},
+		{
+			ref:     ImagePostgres,
+			entries: postgresEntries,
+			config:  postgresConfig(),
 		},
 	}
 }
@@ -356,27 +365,33 @@ func redisEntries() ([]entry, error) {
 
 // testsvcEntries builds the project's test service as a static binary.
 func testsvcEntries(ctx context.Context) ([]entry, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "difyctl-testsvc-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "testsvc")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, "./internal/testsvc")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building testsvc: %w\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
+	data, err := staticGoBinary(ctx, "./internal/testsvc")
 	if err != nil {
 		return nil, err
 	}
 	return append(baseEntries(), entry{name: "testsvc", mode: 0o755, data: data}), nil
+}
+
+// staticGoBinary builds a package of this module static and reproducibly
+// (so the image hash changes only when its source does) and returns it.
+func staticGoBinary(ctx context.Context, pkg string) ([]byte, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "difyctl-fixture-bin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building %s: %w\n%s", pkg, err, out)
+	}
+	return os.ReadFile(bin)
 }
 
 // RepoRoot finds the module root from the working directory.
