@@ -210,3 +210,79 @@ func postgresEntries(ctx context.Context) ([]entry, error) {
 	r.dir("var/run/postgresql", 0o3777)
 	return r.finish(), nil
 }
+
+// As the official mysql image: data in /var/lib/mysql, port 3306, the server
+// is the command and flags alone are its arguments.
+const mariadbConfig = rootPath +
+	"VOLUME /var/lib/mysql\n" +
+	"ENTRYPOINT [\"/usr/local/bin/mariadb-entrypoint\"]\n" +
+	"EXPOSE 3306\nCMD [\"mariadbd\"]\n"
+
+// mariadbEntries: Debian's MariaDB server, client, dump and admin programs
+// (with the mysql* names Dify's healthcheck and the backup use),
+// mariadb-install-db and what it runs, the share directory (system tables,
+// error messages, character sets), a my.cnf, and the entrypoint.
+func mariadbEntries(ctx context.Context) ([]entry, error) {
+	r, err := dbBase(
+		"root:x:0:0:root:/root:/bin/sh\nmysql:x:999:999:mysql:/var/lib/mysql:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+		"root:x:0:\nmysql:x:999:\nnogroup:x:65534:\n")
+	if err != nil {
+		return nil, err
+	}
+	for _, bin := range []struct{ path, pkg string }{
+		{"/usr/sbin/mariadbd", "mariadb-server"},
+		{"/usr/bin/mariadb", "mariadb-client"},
+		{"/usr/bin/mariadb-dump", "mariadb-client"},
+		{"/usr/bin/mariadb-admin", "mariadb-client"},
+		{"/usr/bin/my_print_defaults", "mariadb-server"},
+		{"/usr/bin/resolveip", "mariadb-server"},
+	} {
+		if err := r.elf(bin.path, bin.pkg); err != nil {
+			return nil, err
+		}
+	}
+	const installDB = "/usr/bin/mariadb-install-db" // a shell script, run by busybox sh
+	if _, err := os.Stat(installDB); err != nil {
+		return nil, fmt.Errorf("%s missing: install Debian's mariadb-server (make test does)", installDB)
+	}
+	r.file(installDB, 0o755)
+	for link, target := range map[string]string{
+		"usr/sbin/mysqld":          "mariadbd",
+		"usr/bin/mysql":            "mariadb",
+		"usr/bin/mysqldump":        "mariadb-dump",
+		"usr/bin/mysqladmin":       "mariadb-admin",
+		"usr/bin/mysql_install_db": "mariadb-install-db",
+	} {
+		r.add(entry{name: link, link: target})
+	}
+	const share = "/usr/share/mysql"
+	err = filepath.WalkDir(share, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			r.dir(path, 0o755)
+			return nil
+		}
+		if st, err := os.Stat(path); err != nil || st.IsDir() {
+			return nil
+		}
+		r.file(path, 0o644)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (install Debian's mariadb-server)", share, err)
+	}
+	r.dir("usr/lib/mysql/plugin", 0o755)
+	r.add(entry{name: "etc/mysql/my.cnf", mode: 0o644, data: []byte(
+		"[mysqld]\nskip-host-cache\nskip-name-resolve\ndatadir=/var/lib/mysql\nsocket=/run/mysqld/mysqld.sock\n" +
+			"[client]\nsocket=/run/mysqld/mysqld.sock\n")})
+	ep, err := staticGoBinary(ctx, "./internal/testenv/dbentry")
+	if err != nil {
+		return nil, err
+	}
+	r.add(entry{name: "usr/local/bin/mariadb-entrypoint", mode: 0o755, data: ep})
+	r.dir("var/lib/mysql", 0o755)
+	r.dir("run/mysqld", 0o755)
+	return r.finish(), nil
+}

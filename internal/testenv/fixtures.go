@@ -91,6 +91,11 @@ func fixtures() []fixture {
 			entries: postgresEntries,
 			config:  postgresConfig(),
 		},
+		{
+			ref:     ImageMariaDB,
+			entries: mariadbEntries,
+			config:  mariadbConfig,
+		},
 	}
 }
 
