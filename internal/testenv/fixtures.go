@@ -155,12 +155,26 @@ func (fx fixture) ensure(ctx context.Context, cli *client.Client, log io.Writer)
 	if err != nil {
 		return err
 	}
-	if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.Config != nil && img.Config.Labels[inputsLabel] == hash {
-		fmt.Fprintf(log, "fixture %s: up to date (%s)\n", fx.ref, hash[:12])
-		return nil
+	oldID := ""
+	if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.Config != nil {
+		if img.Config.Labels[inputsLabel] == hash {
+			fmt.Fprintf(log, "fixture %s: up to date (%s)\n", fx.ref, hash[:12])
+			return nil
+		}
+		oldID = img.ID
 	}
 	fmt.Fprintf(log, "fixture %s: building (%d files, %d KiB context)\n", fx.ref, len(entries), ctxTar.Len()>>10)
-	return buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash})
+	if err := buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash}); err != nil {
+		return err
+	}
+	// The image the new build replaced is left without a name: remove it
+	// unless a container still uses it (then the engine refuses, harmlessly).
+	if oldID != "" {
+		if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.ID != oldID {
+			cli.ImageRemove(ctx, oldID, client.ImageRemoveOptions{PruneChildren: true})
+		}
+	}
+	return nil
 }
 
 // BuildImage builds ref from a Dockerfile and the files beside it (name ->

@@ -128,16 +128,29 @@ func secretFile(content string) (string, func(), error) {
 	return path, func() { os.RemoveAll(dir) }, nil
 }
 
+// serverArgs is the command as the official entrypoints read it: none or
+// flags alone run the server (servers[0]) with them; a command naming one of
+// servers runs it after initialisation; anything else runs as given.
+func serverArgs(args []string, servers ...string) ([]string, bool) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return append([]string{servers[0]}, args...), true
+	}
+	for _, s := range servers {
+		if args[0] == s {
+			return args, true
+		}
+	}
+	return args, false
+}
+
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 func quoteLit(s string) string   { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
 
 // postgres: POSTGRES_USER, POSTGRES_PASSWORD, POSTGRES_DB, PGDATA,
 // POSTGRES_INITDB_ARGS, POSTGRES_HOST_AUTH_METHOD as the official image.
 func postgres(args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		args = append([]string{"postgres"}, args...)
-	}
-	if args[0] != "postgres" {
+	args, isServer := serverArgs(args, "postgres")
+	if !isServer {
 		return execv(args[0], args[1:]) // e.g. `sh`: not the server
 	}
 	acc, err := lookup("postgres")
@@ -227,10 +240,8 @@ func appendFile(path, s string) error {
 // MYSQL_USER / MYSQL_PASSWORD as the official mysql image; data in
 // /var/lib/mysql.
 func mariadb(args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		args = append([]string{"mariadbd"}, args...)
-	}
-	if args[0] != "mariadbd" && args[0] != "mysqld" {
+	args, isServer := serverArgs(args, "mariadbd", "mysqld")
+	if !isServer {
 		return execv(args[0], args[1:])
 	}
 	acc, err := lookup("mysql")
