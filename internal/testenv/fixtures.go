@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
@@ -164,9 +165,11 @@ func (fx fixture) ensure(ctx context.Context, cli *client.Client, log io.Writer)
 		oldID = img.ID
 	}
 	fmt.Fprintf(log, "fixture %s: building (%d files, %d KiB context)\n", fx.ref, len(entries), ctxTar.Len()>>10)
+	start := time.Now()
 	if err := buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash}); err != nil {
 		return err
 	}
+	fmt.Fprintf(log, "fixture %s: built in %s\n", fx.ref, time.Since(start).Round(100*time.Millisecond))
 	// The image the new build replaced is left without a name: remove it
 	// unless a container still uses it (then the engine refuses, harmlessly).
 	if oldID != "" {
