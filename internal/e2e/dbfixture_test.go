@@ -141,7 +141,10 @@ func TestPostgresFixtureUnderDifyService(t *testing.T) {
 		t.Fatalf("a wrong password was not refused: exit %d %s", code, stderr)
 	}
 	dbQuery(t, cli, name, nil, "psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", db, "-c",
-		"CREATE TABLE accounts (id serial PRIMARY KEY, email text NOT NULL); "+
+		// Dify's first migration creates uuid-ossp: the modules and extension
+		// scripts are in the image.
+		`CREATE EXTENSION IF NOT EXISTS "uuid-ossp"; `+
+			"CREATE TABLE accounts (id uuid PRIMARY KEY DEFAULT uuid_generate_v4(), email text NOT NULL); "+
 			"INSERT INTO accounts (email) SELECT 'user' || g || '@example.com' FROM generate_series(1, 1000) g;")
 
 	// pg_dump -Fc streamed out of the container into a host file.
@@ -178,7 +181,7 @@ func TestPostgresFixtureUnderDifyService(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pg_restore --list: exit %d: %s", code, stderr)
 	}
-	if !tocHas(toc.String(), "TABLE public accounts") || !tocHas(toc.String(), "TABLE DATA public accounts") {
+	if !tocHas(toc.String(), "EXTENSION - uuid-ossp") || !tocHas(toc.String(), "TABLE public accounts") || !tocHas(toc.String(), "TABLE DATA public accounts") {
 		t.Fatalf("pg_restore --list does not list the table accounts:\n%s", toc.String())
 	}
 	// And it restores: into a new database, with every row.
@@ -192,8 +195,8 @@ func TestPostgresFixtureUnderDifyService(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pg_restore into a new database: exit %d: %s", code, stderr)
 	}
-	if got := dbQuery(t, cli, name, nil, "psql", "-U", user, "-d", "restored", "-tAc", "SELECT count(*), count(DISTINCT email) FROM accounts"); got != "1000|1000" {
-		t.Fatalf("restored rows: %q, want 1000|1000", got)
+	if got := dbQuery(t, cli, name, nil, "psql", "-U", user, "-d", "restored", "-tAc", "SELECT count(*), count(DISTINCT email), count(DISTINCT id) FROM accounts"); got != "1000|1000|1000" {
+		t.Fatalf("restored rows: %q, want 1000|1000|1000", got)
 	}
 }
 
