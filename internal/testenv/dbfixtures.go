@@ -61,23 +61,31 @@ func (r *rootfs) dir(name string, mode int64) { r.add(entry{name: name, dir: tru
 // file copies a host file (following symlinks) to the same path in the image.
 func (r *rootfs) file(path string, mode int64) { r.add(entry{name: path, mode: mode, source: path}) }
 
-// elf copies a host executable or library to the same path in the image and
-// records the shared libraries ldd names for it.
-func (r *rootfs) elf(path string, pkg string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%s missing: install Debian's %s (make test does)", path, pkg)
+// elf copies host executables or libraries to the same paths in the image
+// and records the shared libraries ldd names for them (one ldd for all).
+func (r *rootfs) elf(pkg string, paths ...string) error {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s missing: install Debian's %s (make test does)", p, pkg)
+		}
+		r.file(p, 0o755)
 	}
-	r.file(path, 0o755)
-	out, err := exec.Command("ldd", path).Output()
+	out, err := exec.Command("ldd", paths...).Output()
 	if err != nil {
-		return fmt.Errorf("ldd %s: %w", path, err)
+		return fmt.Errorf("ldd %s: %w", strings.Join(paths, " "), err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
+	file := paths[0]
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "not found") {
-			return fmt.Errorf("ldd %s: %s", path, strings.TrimSpace(sc.Text()))
+		l := sc.Text()
+		if !strings.HasPrefix(l, "\t") && strings.HasSuffix(l, ":") {
+			file = strings.TrimSuffix(l, ":") // a section per file when ldd gets several
+			continue
 		}
-		if m := lddPath.FindStringSubmatch(sc.Text()); m != nil {
+		if strings.Contains(l, "not found") {
+			return fmt.Errorf("ldd %s: %s", file, strings.TrimSpace(l))
+		}
+		if m := lddPath.FindStringSubmatch(l); m != nil {
 			r.libs[m[1]] = true
 		}
 	}
@@ -158,10 +166,9 @@ func postgresEntries(ctx context.Context) ([]entry, error) {
 		return nil, err
 	}
 	major := filepath.Base(vdir)
+	var elfs []string
 	for _, bin := range []string{"postgres", "initdb", "pg_ctl", "pg_dump", "pg_dumpall", "pg_restore", "psql", "pg_isready", "createdb"} {
-		if err := r.elf(filepath.Join(vdir, "bin", bin), "postgresql-"+major); err != nil {
-			return nil, err
-		}
+		elfs = append(elfs, filepath.Join(vdir, "bin", bin))
 	}
 	mods, _ := filepath.Glob(filepath.Join(vdir, "lib", "*.so"))
 	for _, m := range mods {
@@ -169,9 +176,10 @@ func postgresEntries(ctx context.Context) ([]entry, error) {
 		case "llvmjit.so", "sepgsql.so": // LLVM (hundreds of MB) and SELinux: not needed
 			continue
 		}
-		if err := r.elf(m, "postgresql-"+major); err != nil {
-			return nil, err
-		}
+		elfs = append(elfs, m)
+	}
+	if err := r.elf("postgresql-"+major, elfs...); err != nil {
+		return nil, err
 	}
 	share := filepath.Join("/usr/share/postgresql", major)
 	err = filepath.WalkDir(share, func(path string, d fs.DirEntry, err error) error {
@@ -237,7 +245,7 @@ func mariadbEntries(ctx context.Context) ([]entry, error) {
 		{"/usr/bin/my_print_defaults", "mariadb-server"},
 		{"/usr/bin/resolveip", "mariadb-server"},
 	} {
-		if err := r.elf(bin.path, bin.pkg); err != nil {
+		if err := r.elf(bin.pkg, bin.path); err != nil {
 			return nil, err
 		}
 	}
