@@ -162,7 +162,7 @@ func postgres(args []string) error {
 	if err := own(pgdata, acc, 0o700); err != nil {
 		return fmt.Errorf("data directory %s: %w", pgdata, err)
 	}
-	if err := own("/var/run/postgresql", acc, 0o3777); err != nil {
+	if err := own("/var/run/postgresql", acc, os.ModeSetgid|os.ModeSticky|0o777); err != nil {
 		return err
 	}
 	if err := become(acc); err != nil {
@@ -298,7 +298,12 @@ func mariadbInit(datadir string) error {
 		cmd.Stdin = strings.NewReader(sql)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return fmt.Errorf("mariadb client: %w: %s", err, strings.TrimSpace(string(out)))
+			// The server may quote the statement back: never the password.
+			msg := strings.TrimSpace(string(out))
+			if pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "***")
+			}
+			return fmt.Errorf("mariadb client: %w: %s", err, msg)
 		}
 		return nil
 	}
