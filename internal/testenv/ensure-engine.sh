@@ -17,7 +17,7 @@ dockerd_log=${DIFYCTL_DOCKERD_LOG:-/var/log/difyctl-dockerd.log}
 
 # Debian packages the engine and the fixture images come from.
 need=()
-for pkg in docker.io busybox-static redis-server redis-tools tmux cron; do
+for pkg in docker.io busybox-static redis-server redis-tools tmux cron postgresql mariadb-server mariadb-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,8 +27,18 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # The packages the fixture images are copied from (redis, postgresql,
+  # mariadb) must not start their services on the host: a policy-rc.d (only
+  # when the host has none) lets only the engine's services start.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\ncase "$1" in docker|containerd) exit 0 ;; *) exit 101 ;; esac\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if trap -p EXIT | grep -q policy; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 engine_up() { timeout 5 docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1; }

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
@@ -31,6 +32,10 @@ const (
 	ImageRedis   = "difyctl-test/redis:latest"
 	ImageTestsvc = "difyctl-test/testsvc:latest"
 	ImageBusybox = "difyctl-test/busybox:latest"
+	// ImagePostgres stands in for Dify's postgres:15-alpine (see dbfixtures.go).
+	ImagePostgres = "difyctl-test/postgres:latest"
+	// ImageMariaDB stands in for Dify's mysql:8.0 (see dbfixtures.go).
+	ImageMariaDB = "difyctl-test/mariadb:latest"
 )
 
 // inputsLabel records the hash of everything an image was built from, so an
@@ -81,6 +86,16 @@ func fixtures() []fixture {
 			ref:     ImageTestsvc,
 			entries: testsvcEntries,
 			config:  "ENTRYPOINT [\"/testsvc\"]\n",
+		},
+		{
+			ref:     ImagePostgres,
+			entries: postgresEntries,
+			config:  postgresConfig(),
+		},
+		{
+			ref:     ImageMariaDB,
+			entries: mariadbEntries,
+			config:  mariadbConfig,
 		},
 	}
 }
@@ -141,12 +156,28 @@ func (fx fixture) ensure(ctx context.Context, cli *client.Client, log io.Writer)
 	if err != nil {
 		return err
 	}
-	if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.Config != nil && img.Config.Labels[inputsLabel] == hash {
-		fmt.Fprintf(log, "fixture %s: up to date (%s)\n", fx.ref, hash[:12])
-		return nil
+	oldID := ""
+	if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.Config != nil {
+		if img.Config.Labels[inputsLabel] == hash {
+			fmt.Fprintf(log, "fixture %s: up to date (%s)\n", fx.ref, hash[:12])
+			return nil
+		}
+		oldID = img.ID
 	}
 	fmt.Fprintf(log, "fixture %s: building (%d files, %d KiB context)\n", fx.ref, len(entries), ctxTar.Len()>>10)
-	return buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash})
+	start := time.Now()
+	if err := buildImage(ctx, cli, &ctxTar, fx.ref, map[string]string{inputsLabel: hash}); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "fixture %s: built in %s\n", fx.ref, time.Since(start).Round(100*time.Millisecond))
+	// The image the new build replaced is left without a name: remove it
+	// unless a container still uses it (then the engine refuses, harmlessly).
+	if oldID != "" {
+		if img, err := cli.ImageInspect(ctx, fx.ref); err == nil && img.ID != oldID {
+			cli.ImageRemove(ctx, oldID, client.ImageRemoveOptions{PruneChildren: true})
+		}
+	}
+	return nil
 }
 
 // BuildImage builds ref from a Dockerfile and the files beside it (name ->
@@ -356,27 +387,33 @@ func redisEntries() ([]entry, error) {
 
 // testsvcEntries builds the project's test service as a static binary.
 func testsvcEntries(ctx context.Context) ([]entry, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "difyctl-testsvc-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "testsvc")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, "./internal/testsvc")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building testsvc: %w\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
+	data, err := staticGoBinary(ctx, "./internal/testsvc")
 	if err != nil {
 		return nil, err
 	}
 	return append(baseEntries(), entry{name: "testsvc", mode: 0o755, data: data}), nil
+}
+
+// staticGoBinary builds a package of this module static and reproducibly
+// (so the image hash changes only when its source does) and returns it.
+func staticGoBinary(ctx context.Context, pkg string) ([]byte, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "difyctl-fixture-bin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w -buildid=", "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building %s: %w\n%s", pkg, err, out)
+	}
+	return os.ReadFile(bin)
 }
 
 // RepoRoot finds the module root from the working directory.
