@@ -75,7 +75,7 @@ func run(args []string) int {
 	} else if strings.HasPrefix(msg, "unknown command ") {
 		code = cmdutil.ExitUsage // cobra's own usage error
 	}
-	report(f.IOStreams.ErrOut, jsonOut, msg, code, cmdutil.IsSilent(err) && se.sig == nil)
+	report(f.IOStreams.ErrOut, jsonOut, msg, code, cmdutil.IsSilent(err) && (se.sig == nil || cmdutil.IsReported(err)))
 	return code
 }
 

@@ -46,6 +46,10 @@ var ExitCodes = []ExitCodeInfo{
 type ExitError struct {
 	Code int
 	Err  error
+	// Reported: the failure was already reported in machine-readable form
+	// (the last event of --progress json); nothing more is printed, not even
+	// "interrupted".
+	Reported bool
 }
 
 func (e *ExitError) Error() string {
@@ -70,6 +74,16 @@ func WithExitCode(code int, err error) error {
 func SilentError(code int) error { return &ExitError{Code: code} }
 
 // IsSilent reports whether err only carries an exit code.
+// ReportedError makes the process exit with code after the failure was
+// reported as the last event of a JSON progress stream.
+func ReportedError(code int) error { return &ExitError{Code: code, Reported: true} }
+
+// IsReported reports whether err is a ReportedError.
+func IsReported(err error) bool {
+	var ee *ExitError
+	return errors.As(err, &ee) && ee.Err == nil && ee.Reported
+}
+
 func IsSilent(err error) bool {
 	var ee *ExitError
 	return errors.As(err, &ee) && ee.Err == nil

@@ -452,7 +452,7 @@ func TestContractFiles(t *testing.T) {
 			t.Fatal("needs root to mount a tmpfs")
 		}
 		dir := t.TempDir()
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
 			t.Fatalf("mount: %v %s", err, out)
 		}
 		t.Cleanup(func() { exec.Command("umount", dir).Run() })

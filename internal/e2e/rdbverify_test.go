@@ -55,11 +55,15 @@ func TestBackupWithoutChecksumSaysSo(t *testing.T) {
 		t.Fatalf("list: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 	res = run(t, nil, append(args, "backup", "list", "--verify", "-o", "json")...)
-	var listed []struct {
-		Checked  string           `json:"checked"`
-		Manifest *backup.Manifest `json:"manifest"`
+	var out struct {
+		Backups []struct {
+			Checked  string           `json:"checked"`
+			Manifest *backup.Manifest `json:"manifest"`
+		} `json:"backups"`
 	}
-	if err := json.Unmarshal([]byte(res.stdout), &listed); err != nil || len(listed) != 1 || listed[0].Manifest.RDBChecked != "none" || !strings.HasPrefix(listed[0].Checked, "walked, not checksummed") {
+	err := json.Unmarshal([]byte(res.stdout), &out)
+	listed := out.Backups
+	if err != nil || len(listed) != 1 || listed[0].Manifest.RDBChecked != "none" || !strings.HasPrefix(listed[0].Checked, "walked, not checksummed") {
 		t.Fatalf("list json: %v\n%s", err, res.stdout)
 	}
 }

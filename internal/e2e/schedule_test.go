@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -484,8 +485,10 @@ func TestDaemonAndKilledRuns(t *testing.T) {
 	daemon.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("daemon after SIGTERM: %v\n%s", err, derr.String())
+		// SIGTERM ends the daemon with 143 (128+15), as a shell reports it.
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 143 {
+			t.Fatalf("daemon after SIGTERM: %v, want exit 143\n%s", err, derr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("daemon did not stop on SIGTERM:\n%s", derr.String())

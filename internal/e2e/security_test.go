@@ -364,6 +364,11 @@ func TestEnvCopiesRotated(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, old) || !strings.Contains(r.stdout, recent) {
 		t.Fatalf("env backups: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
+	// A project that has taken backups: prune refuses a backup directory
+	// that does not exist (a mistyped --backup-dir).
+	if err := os.MkdirAll(filepath.Join(dir, "backups", "redis"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	r = run(t, nil, "--project-dir", dir, "backup", "prune", "--retention-days", "7", "--keep-min", "1")
 	if r.code != 0 || !strings.Contains(r.stdout, "deleted "+old) {
 		t.Fatalf("prune: exit %d %s %s", r.code, r.stdout, r.stderr)

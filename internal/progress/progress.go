@@ -231,7 +231,7 @@ func Finish(w Writer, err error, summary string) error {
 	if err == nil {
 		return nil
 	}
-	return cmdutil.SilentError(cmdutil.ExitCode(err))
+	return cmdutil.ReportedError(cmdutil.ExitCode(err))
 }
 
 func isSilent(err error) bool {
