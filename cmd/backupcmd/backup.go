@@ -22,6 +22,7 @@ import (
 	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/lockfile"
+	"github.com/difyctl/difyctl/internal/project"
 )
 
 // Common are the flags every backup command shares.
@@ -189,6 +190,14 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 		return nil, err
 	}
 	defer eng.Close()
+	// A backup takes turns with the commands that change the project (a
+	// restore into any backup directory, up, down, ...): a second one exits
+	// 4 naming the holder instead of reading a Redis being replaced.
+	unlockProject, err := project.Lock(os.Getenv, opts.Backup.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockProject()
 	res, err := backup.Run(ctx, eng.Client, opts.Backup)
 	if err != nil {
 		return nil, Classify(err)

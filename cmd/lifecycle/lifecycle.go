@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -181,6 +182,9 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 		Use:   "logs [-f] [--tail N] [--since T] [SERVICE...]",
 		Short: "Print the services' logs, each line prefixed with its service",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSince(lo.Since); err != nil {
+				return err
+			}
 			if err := common(f, args, o); err != nil {
 				return err
 			}
@@ -205,6 +209,29 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 	cmd.Flags().StringVarP(&lo.Tail, "tail", "n", "all", "lines from the end of each log")
 	cmd.Flags().StringVar(&lo.Since, "since", "", "only lines since this time (RFC 3339) or duration ago (10m)")
 	return cmd
+}
+
+// sinceLayouts are the absolute times --since takes (as docker logs).
+var sinceLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"}
+
+// checkSince refuses a --since value the engine cannot read (exit 2): a
+// duration (10m), a time in one of sinceLayouts, or a Unix timestamp.
+func checkSince(v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := time.ParseDuration(v); err == nil {
+		return nil
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return nil
+	}
+	for _, l := range sinceLayouts {
+		if _, err := time.Parse(l, v); err == nil {
+			return nil
+		}
+	}
+	return cmdutil.UsageError("--since %q is neither a duration (10m, 2h), a time (2026-01-02T15:04:05Z, 2026-01-02) nor a Unix timestamp", v)
 }
 
 func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.ProjectContainer, error) {

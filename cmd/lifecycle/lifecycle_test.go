@@ -44,3 +44,16 @@ func TestStopTimeoutFlag(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+func TestCheckSince(t *testing.T) {
+	for _, ok := range []string{"", "10m", "2h30m", "2026-01-02", "2026-01-02T15:04:05Z", "2026-01-02T15:04:05", "1767366245", "1767366245.5"} {
+		if err := checkSince(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"garbage", "10 minutes", "2026-13-45"} {
+		if err := checkSince(bad); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%q: want exit 2, got %v", bad, err)
+		}
+	}
+}

@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/difyctl/difyctl/envgen"
+	projectpkg "github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -275,6 +277,7 @@ func contractCases() []contractCase {
 		{name: "restore redis a directory", args: []string{"restore", "redis", "/", "--yes"}, want: 2, says: []string{"not a regular file"}},
 		{name: "backup verify missing", args: []string{"backup", "verify", "missing"}, want: 2},
 		{name: "env set invalid name", args: []string{"env", "set", "BAD-NAME=1"}, want: 2},
+		{name: "logs --since garbage", args: []string{"logs", "--since", "garbage"}, want: 2, says: []string{"--since"}},
 		{name: "env set NUL from stdin", args: []string{"env", "set", "SECRET_KEY", "--stdin"}, stdin: sentinelInBadLine + "\x00\n", want: 2},
 
 		// Engine unreachable: 3, for every command that needs it.
@@ -467,4 +470,28 @@ func TestContractFiles(t *testing.T) {
 			t.Fatalf("the error does not say nothing was left: %s", r.stderr)
 		}
 	})
+}
+
+// A backup takes turns with the commands that change the project, whatever
+// its backup directory: while another difyctl holds the project (a restore,
+// up, down), a backup into another directory exits 4 naming the holder.
+func TestContractBackupWaitsForProject(t *testing.T) {
+	cli := testenv.Engine(t)
+	project := testenv.ProjectName(t, cli)
+	lockDir := t.TempDir()
+	getenv := func(k string) string {
+		if k == "DIFYCTL_LOCK_DIR" {
+			return lockDir
+		}
+		return os.Getenv(k)
+	}
+	unlock, err := projectpkg.Lock(getenv, project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	r := run(t, []string{"DIFYCTL_LOCK_DIR=" + lockDir}, "--project-dir", t.TempDir(), "-p", project, "backup", "redis", "--backup-dir", t.TempDir())
+	if r.code != 4 || !strings.Contains(r.stderr, strconv.Itoa(os.Getpid())) {
+		t.Fatalf("backup while the project is held: exit %d\n%s", r.code, r.stderr)
+	}
 }
