@@ -336,10 +336,12 @@ func (r *Redis) pastSecond(ctx context.Context, last string) error {
 
 // waitBGSave polls INFO persistence until no background save runs and, when
 // before is given, a newer save is recorded. Redis has no event for this; the
-// poll is short and bounded by ctx.
+// poll is bounded by ctx. Each poll is an exec, which costs the engine tens
+// of milliseconds of CPU that the forked save needs: the interval starts at
+// 50 ms (a small dataset is done at once) and grows by half up to 500 ms, so
+// a long save is polled twice a second, not twenty times.
 func (r *Redis) waitBGSave(ctx context.Context, before map[string]string) error {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
+	delay := 50 * time.Millisecond
 	for {
 		info, err := r.Info(ctx, "persistence")
 		if err != nil {
@@ -372,7 +374,11 @@ func (r *Redis) waitBGSave(ctx context.Context, before map[string]string) error 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for BGSAVE in %s: %w", r.Name, ctx.Err())
-		case <-tick.C:
+		case <-time.After(delay):
 		}
+		delay = min(delay*3/2, maxBGSavePoll)
 	}
 }
+
+// maxBGSavePoll is the longest interval between two polls of a BGSAVE.
+const maxBGSavePoll = 500 * time.Millisecond
