@@ -80,6 +80,14 @@ type cmdConn struct {
 func (c *cmdConn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
 	if err == io.EOF && n == 0 {
+		// ssh closed its stdout: its stderr is complete only once the
+		// process is reaped (exec copies it in a goroutine that Wait joins).
+		done := make(chan struct{})
+		go func() { c.finish(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
 		if msg := c.stderr.String(); msg != "" {
 			return 0, fmt.Errorf("ssh to the engine: %s", termsafe.String(strings.TrimSpace(msg)))
 		}
@@ -93,14 +101,19 @@ func (c *cmdConn) Write(p []byte) (int, error) { return c.stdin.Write(p) }
 func (c *cmdConn) CloseWrite() error { return c.stdin.Close() }
 
 func (c *cmdConn) Close() error {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Kill() // harmless when it has exited
+	}
+	c.finish()
+	return nil
+}
+
+// finish closes ssh's stdin and reaps it, once.
+func (c *cmdConn) finish() {
 	c.once.Do(func() {
 		c.stdin.Close()
-		if c.cmd.Process != nil {
-			c.cmd.Process.Kill()
-		}
 		c.cmd.Wait()
 	})
-	return nil
 }
 
 type dummyAddr struct{}
