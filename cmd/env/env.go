@@ -328,7 +328,7 @@ func Set(opts *SetOptions) error {
 		// COMPOSE_PROFILES, hosts, ports, and the new profile's variables.
 		moved, err := envgen.ApplySelection(d, envgen.DefaultSchema(), rand.Reader, time.Now())
 		if err != nil {
-			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s=%s: %w", opts.Key, opts.Value, err))
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s: %w", opts.Key, err))
 		}
 		also = append(also, moved...)
 	}
