@@ -23,6 +23,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/lockfile"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Common are the flags every backup command shares.
@@ -82,6 +83,9 @@ type RedisOptions struct {
 	// one line.
 	Scheduled string
 	retention int
+	// ProjectDir holds the project's journal: an interrupted restore found
+	// there is settled before the backup ("" : not looked for).
+	ProjectDir string
 }
 
 func newRedisCmd(f *cmdutil.Factory) *cobra.Command {
@@ -126,10 +130,11 @@ func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 
 // fill completes the options from the flags and the project.
 func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
-	_, project, dir, pw, err := c.Target(f)
+	pdir, project, dir, pw, err := c.Target(f)
 	if err != nil {
 		return err
 	}
+	opts.ProjectDir = pdir
 	if opts.Backup.Mode != "bgsave" && opts.Backup.Mode != "save" {
 		return cmdutil.UsageError("--mode %q: use bgsave or save", opts.Backup.Mode)
 	}
@@ -198,6 +203,11 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 		return nil, err
 	}
 	defer unlockProject()
+	if opts.ProjectDir != "" {
+		if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.ProjectDir, opts.Backup.Project); err != nil {
+			return nil, err
+		}
+	}
 	res, err := backup.Run(ctx, eng.Client, opts.Backup)
 	if err != nil {
 		return nil, Classify(err)

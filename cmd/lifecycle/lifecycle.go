@@ -23,6 +23,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
@@ -31,16 +32,18 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	JSON     bool
 	Project  string
+	Dir      string // project directory
 	Services []string
 	Engine   func(context.Context) (*client.Client, error)
 	Progress string
 }
 
 func common(f *cmdutil.Factory, args []string, o *Options) error {
-	_, name, err := f.Project()
+	dir, name, err := f.Project()
 	if err != nil {
 		return err
 	}
+	o.Dir = dir
 	o.IO, o.JSON, o.Project, o.Services, o.Engine = f.IOStreams, f.JSON(), name, args, f.Engine
 	return nil
 }
@@ -138,6 +141,7 @@ func newPs(f *cmdutil.Factory) *cobra.Command {
 
 // Ps lists containers.
 func Ps(ctx context.Context, o *Options, all bool) error {
+	recovery.Report(o.IO.ErrOut, o.JSON, o.Dir, o.Project) // an interrupted restore, not settled yet
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return err
@@ -279,6 +283,11 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
 				return err
 			}
 			defer cli.Close()
+			if starts { // an interrupted restore is settled first (internal/journal)
+				if _, err := recovery.Settle(cmd.Context(), cli, o.IO.ErrOut, o.JSON, o.Dir, o.Project); err != nil {
+					return err
+				}
+			}
 			pw, err := o.reporter()
 			if err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Options for restore redis.
@@ -50,7 +51,7 @@ never another project's file, never a restore's safety copy. --dry-run names
 and verifies the backup that would be restored and changes nothing.`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, project, dir, pw, err := c.Target(f)
+			pdir, project, dir, pw, err := c.Target(f)
 			if err != nil {
 				return err
 			}
@@ -60,6 +61,7 @@ and verifies the backup that would be restored and changes nothing.`,
 			}
 			opts.JSON = f.JSON()
 			opts.Restore.Project, opts.Restore.Service, opts.Restore.Dir, opts.Restore.Password = project, c.Service, dir, pw
+			opts.Restore.ProjectDir = pdir
 			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
 			opts.Engine = func() (*backupcmd.Engine, error) { return backupcmd.NewEngine(f) }
 			return Run(cmd.Context(), opts)
@@ -132,6 +134,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer unlockProject()
+	if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.Restore.ProjectDir, opts.Restore.Project); err != nil {
+		return err
+	}
 	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
 	if err != nil {
 		return backupcmd.Classify(err)
