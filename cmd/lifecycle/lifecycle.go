@@ -21,6 +21,7 @@ import (
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
+	"github.com/difyctl/difyctl/internal/recovery"
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
@@ -29,6 +30,7 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	JSON     bool
 	Project  string
+	Dir      string // project directory (its journal)
 	Services []string
 	Engine   func(context.Context) (engine.Engine, error)
 	Progress string
@@ -36,10 +38,11 @@ type Options struct {
 }
 
 func common(f *cmdutil.Factory, args []string, o *Options) error {
-	_, name, err := f.Project()
+	dir, name, err := f.Project()
 	if err != nil {
 		return err
 	}
+	o.Dir = dir
 	o.IO, o.JSON, o.Project, o.Services, o.Engine, o.Getenv = f.IOStreams, f.JSON(), name, args, f.Engine, f.Getenv
 	return nil
 }
@@ -160,6 +163,7 @@ func NewCmdPs(f *cmdutil.Factory, runF func(context.Context, *PsOptions) error) 
 
 // Ps lists containers.
 func Ps(ctx context.Context, o *Options, all bool) error {
+	recovery.Report(o.IO.ErrOut, o.JSON, o.Dir, o.Project) // an interrupted restore, not settled yet
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return err
@@ -348,6 +352,11 @@ func Act(ctx context.Context, o *VerbOptions) error {
 		return err
 	}
 	defer cli.Close()
+	if starts { // an interrupted restore is settled first (internal/journal)
+		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Dir, o.Project); err != nil {
+			return err
+		}
+	}
 	pw, err := o.reporter()
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)

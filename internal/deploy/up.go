@@ -18,6 +18,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // UpOptions for Up.
@@ -78,6 +79,11 @@ func Up(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	defer cli.Close()
+	if !o.DryRun { // an interrupted restore is settled first (internal/journal)
+		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Load.ProjectDir, p.Name); err != nil {
+			return err
+		}
+	}
 	if o.DryRun {
 		// No progress view: a dry run prints its plan and changes nothing
 		// (and a live view left running would leave the terminal's cursor
