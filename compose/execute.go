@@ -34,18 +34,18 @@ const (
 // executor carries out a plan: it waits, calls the engine and reports;
 // every decision was made by the planner.
 type executor struct {
-	cli     engine.Engine
-	plan    *Plan
-	report  Reporter
-	probes  bool            // report every healthcheck probe (an inspect each)
+	cli    engine.Engine
+	plan   *Plan
+	report Reporter
+	probes bool // report every healthcheck probe (an inspect each)
 	// probeInterval is difyctl's early probes' interval (0: the default,
 	// negative: off); see health.WaitWith.
 	probeInterval time.Duration
-	ctx     context.Context // the caller's: cancelled on Ctrl-C
-	waitCtx context.Context // ctx bounded by the wait timeout
-	fails   failures
-	mu      sync.Mutex // guards notes
-	notes   []string
+	ctx           context.Context // the caller's: cancelled on Ctrl-C
+	waitCtx       context.Context // ctx bounded by the wait timeout
+	fails         failures
+	mu            sync.Mutex // guards notes
+	notes         []string
 }
 
 // created is the container made for a plan item in this run ("" none).

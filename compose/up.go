@@ -13,10 +13,10 @@ import (
 
 // UpOptions for Up.
 type UpOptions struct {
-	Project       *types.Project
-	ConfigFiles   []string
-	Services      []string      // only these and their dependencies; empty: all
-	WaitTimeout   time.Duration // bound on the whole wait; 0: none
+	Project     *types.Project
+	ConfigFiles []string
+	Services    []string      // only these and their dependencies; empty: all
+	WaitTimeout time.Duration // bound on the whole wait; 0: none
 	// ProbeInterval: how often difyctl runs a starting service's
 	// healthcheck itself (health.WaitWith); 0: the default (1 s),
 	// health.ProbesOff: never (the engine's status only, as compose).

@@ -197,3 +197,15 @@ func apiAtLeast(v string, major, minor int) bool {
 	}
 	return ma > major || ma == major && mi >= minor
 }
+
+// ProbeIntervalUsage describes --probe-interval.
+const ProbeIntervalUsage = "while a service starts, run its healthcheck every this long through the engine and count the first pass as healthy for its dependents; 0: the engine's own health status only (as docker compose)"
+
+// ProbeIntervalOption maps --probe-interval to Options.ProbeInterval: 0
+// (or less) turns difyctl's probes off.
+func ProbeIntervalOption(flag time.Duration) time.Duration {
+	if flag <= 0 {
+		return ProbesOff
+	}
+	return flag
+}

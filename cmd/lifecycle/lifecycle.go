@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -319,20 +320,26 @@ func newStop(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newStart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
+	var every time.Duration
+	cmd := verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
 		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
-			return compose.Start(ctx, cli, cs, report)
+			return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: health.ProbeIntervalOption(every)})
 		})
+	cmd.Flags().DurationVar(&every, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
+	return cmd
 }
 
 func newRestart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
+	var every time.Duration
+	cmd := verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
 		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
 			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
 				return err
 			}
-			return compose.Start(ctx, cli, cs, report)
+			return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: health.ProbeIntervalOption(every)})
 		})
+	cmd.Flags().DurationVar(&every, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
+	return cmd
 }
 
 // addStopTimeout adds --timeout: how long each container may take to stop.

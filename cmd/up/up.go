@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/initcmd"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/buildinfo"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
@@ -46,6 +47,10 @@ type Options struct {
 	Engine      func(context.Context) (*client.Client, error)
 	Now         func() time.Time
 	Getenv      func(string) string // where DOCKER_CONFIG and HOME come from
+
+	// ProbeInterval as compose.UpOptions.ProbeInterval (0: the default,
+	// health.ProbesOff: the engine's health status only).
+	ProbeInterval time.Duration
 }
 
 // NewCmd returns the up command.
@@ -53,6 +58,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine, Getenv: os.Getenv}
 	var noRecreate, forceRecreate bool
 	var pull string
+	var probeEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "up [--profile P]... [SERVICE...]",
 		Short: "Create and start the project: dependency order, parallel, gated on health",
@@ -79,12 +85,14 @@ one first (as init).`,
 				return err
 			}
 			opts.Load, opts.Embedded, opts.Services, opts.JSON = lo, len(f.Files) == 0, args, f.JSON()
+			opts.ProbeInterval = health.ProbeIntervalOption(probeEvery)
 			return Run(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for services after this long")
+	fl.DurationVar(&probeEvery, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
 	fl.StringVar(&opts.Progress, "progress", progress.Auto, progress.Usage)
 	fl.BoolVar(&noRecreate, "no-recreate", false, "keep existing containers even when their configuration changed")
 	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")
@@ -275,7 +283,7 @@ func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Proj
 
 func (o *Options) upOptions(p *types.Project, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
+		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
 		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 
