@@ -374,6 +374,11 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 		return client.ContainerStartResult{}, err
 	}
 	e.record("start %s", c.Name)
+	if c.Status == container.StateRunning {
+		// As the engine: starting a running container changes nothing.
+		e.mu.Unlock()
+		return client.ContainerStartResult{}, nil
+	}
 	b := e.behaviour[c.Service()]
 	if b.StartErr != nil && c.seq > b.since {
 		e.mu.Unlock()
