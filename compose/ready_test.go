@@ -222,7 +222,9 @@ func TestStartConvergesOverStopInFlight(t *testing.T) {
 	}
 	e.BeginStop("p-db-1")
 	done := make(chan error, 1)
-	go func() { done <- StartWith(context.Background(), e, cs, nil, StartOptions{ProbeInterval: health.ProbesOff}) }()
+	go func() {
+		done <- StartWith(context.Background(), e, cs, nil, StartOptions{ProbeInterval: health.ProbesOff})
+	}()
 	select {
 	case err := <-done:
 		t.Fatalf("start returned while db's stop was being carried out: %v", err)
