@@ -154,8 +154,16 @@ func WaitWith(ctx context.Context, cli engine.Watcher, id string, cond Condition
 			case <-tick:
 				// One probe at a time: a slow one is not joined by another,
 				// nor is one that timed out and may still run.
-				if probing || !w.shouldProbe(st, c) || pr.busy(ctx) {
+				if probing || pr.busy(ctx) {
 					continue
+				}
+				// The state as it is now (an inspect costs the engine far
+				// less than an exec): the engine may have probed since.
+				if nc, err := w.inspect(ctx); err == nil {
+					c, st = nc, FromInspect(nc)
+				}
+				if !w.shouldProbe(st, c) {
+					break wait
 				}
 				probing = true
 				n++
