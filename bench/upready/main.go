@@ -290,6 +290,25 @@ type result struct {
 	ready    time.Duration // first poll with every container ready; 0: never seen
 	err      error         // the tool's failure, if any
 	notReady string        // at exit: the containers not ready
+	readyAt  map[string]time.Duration
+}
+
+// lastReady lists the n services seen ready last, with when.
+func (res result) lastReady(n int) string {
+	type at struct {
+		svc string
+		d   time.Duration
+	}
+	var all []at
+	for s, d := range res.readyAt {
+		all = append(all, at{s, d})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].d > all[j].d })
+	var parts []string
+	for i := 0; i < len(all) && i < n; i++ {
+		parts = append(parts, fmt.Sprintf("%s %s", all[i].svc, r(all[i].d)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // timed runs a tool and polls the project's containers every 200 ms until
@@ -320,7 +339,16 @@ func (b *bench) timed(ctx context.Context, project string, want int, c *exec.Cmd
 			deadline = time.After(2 * time.Minute)
 		case <-tick.C:
 			if r.ready == 0 {
-				if ok, _ := b.allReady(ctx, project, want); ok {
+				ok, _, ready := b.readiness(ctx, project, want)
+				for _, svc := range ready {
+					if _, seen := r.readyAt[svc]; !seen {
+						if r.readyAt == nil {
+							r.readyAt = map[string]time.Duration{}
+						}
+						r.readyAt[svc] = time.Since(start)
+					}
+				}
+				if ok {
 					r.ready = time.Since(start)
 				}
 			}
@@ -344,16 +372,24 @@ func tail(s string, n int) string {
 // allReady: want containers of the project, each running (healthy where it
 // has a healthcheck) or, for a one-shot job, exited 0.
 func (b *bench) allReady(ctx context.Context, project string, want int) (bool, string) {
+	ok, not, _ := b.readiness(ctx, project, want)
+	return ok, not
+}
+
+// readiness also returns the services ready now.
+func (b *bench) readiness(ctx context.Context, project string, want int) (bool, string, []string) {
 	cs, err := b.Cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", compose.ProjectFilter(project))})
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), nil
 	}
-	var not []string
+	var not, ready []string
 	for _, c := range cs.Items {
 		svc := c.Labels[compose.LabelService]
 		switch {
 		case c.State == container.StateExited && strings.HasPrefix(c.Status, "Exited (0)"):
+			ready = append(ready, svc)
 		case c.State == container.StateRunning && !strings.Contains(c.Status, "(health: starting)") && !strings.Contains(c.Status, "(unhealthy)"):
+			ready = append(ready, svc)
 		default:
 			not = append(not, svc+": "+c.Status)
 		}
@@ -362,7 +398,7 @@ func (b *bench) allReady(ctx context.Context, project string, want int) (bool, s
 		not = append(not, fmt.Sprintf("%d of %d containers exist", len(cs.Items), want))
 	}
 	sort.Strings(not)
-	return len(not) == 0, strings.Join(not, "; ")
+	return len(not) == 0, strings.Join(not, "; "), ready
 }
 
 // configService is what the bound needs of `difyctl config -o json`.
@@ -487,6 +523,7 @@ func (b *bench) once(ctx context.Context) error {
 	fmt.Printf("containers: %d; one container start (create + start, median of 3): %s\n", want, r(cstart))
 	fmt.Printf("critical-path bound:            %s  (%d levels: %s)\n", r(bound), levels, strings.Join(chain, " -> "))
 	fmt.Printf("difyctl up:                     %s  (%.2fx the bound; target <= 1.30x); all ready seen at %s\n", r(d.exit), ratio(d.exit, bound), seen(d.ready))
+	fmt.Printf("  seen ready last: %s\n", d.lastReady(5))
 	if b.compose == nil {
 		return nil
 	}
@@ -512,6 +549,7 @@ func (b *bench) once(ctx context.Context) error {
 		cfig = c.ready // the comparison uses when the project was ready
 	}
 	fmt.Printf("docker compose up -d --wait:    %s, %s; all ready seen at %s\n", r(c.exit), how, seen(c.ready))
+	fmt.Printf("  seen ready last: %s\n", c.lastReady(5))
 	if c.err != nil && c.notReady != "" {
 		fmt.Printf("  not ready when compose exited: %s\n", c.notReady)
 	}
