@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -128,24 +127,3 @@ func ConfigFileNames(o LoadOptions) []string {
 // MaskToken replaces secrets in rendered output: plain letters, so the YAML
 // around it stays valid.
 const MaskToken = "MASKED"
-
-// Mask replaces every secret value in b with MaskToken (longest first, so a
-// secret inside another is masked whole).
-func Mask(b []byte, secrets []string) []byte {
-	for _, s := range sortedByLength(secrets) {
-		if len(s) >= 4 {
-			b = bytes.ReplaceAll(b, []byte(s), []byte(MaskToken))
-		}
-	}
-	return b
-}
-
-func sortedByLength(ss []string) []string {
-	out := append([]string(nil), ss...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
