@@ -88,6 +88,10 @@ type Engine struct {
 	subs       map[*sub]struct{}
 	calls      []string
 	seq        int
+	execFn     ExecFunc
+	startFn    StartFunc
+	execs      map[string]*execRun
+	files      map[string]map[string][]byte // by container ID: path -> content
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -364,7 +368,11 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 	}
 	id := c.ID
 	acts := e.run(c, b)
+	fn, cp := e.startFn, *c
 	e.mu.Unlock()
+	if fn != nil {
+		fn(&cp)
+	}
 	for _, a := range acts {
 		e.emit(id, a)
 	}
@@ -694,31 +702,31 @@ func (e *Engine) emit(id string, a events.Action) {
 	}
 }
 
-var errExec = errors.New("enginefake: exec and copy are not modelled; test them end to end")
+var errExec = errors.New("enginefake: exec and copy are not modelled unless the test sets HandleExec / files; test them end to end")
 
-// ExecCreate is not modelled.
-func (e *Engine) ExecCreate(context.Context, string, client.ExecCreateOptions) (client.ExecCreateResult, error) {
-	return client.ExecCreateResult{}, errExec
+// ExecCreate creates an exec, answered by the HandleExec function.
+func (e *Engine) ExecCreate(_ context.Context, ref string, o client.ExecCreateOptions) (client.ExecCreateResult, error) {
+	return e.execCreate(ref, o)
 }
 
-// ExecAttach is not modelled.
-func (e *Engine) ExecAttach(context.Context, string, client.ExecAttachOptions) (client.ExecAttachResult, error) {
-	return client.ExecAttachResult{}, errExec
+// ExecAttach runs the exec and returns its output.
+func (e *Engine) ExecAttach(_ context.Context, id string, _ client.ExecAttachOptions) (client.ExecAttachResult, error) {
+	return e.execAttach(id)
 }
 
-// ExecInspect is not modelled.
-func (e *Engine) ExecInspect(context.Context, string, client.ExecInspectOptions) (client.ExecInspectResult, error) {
-	return client.ExecInspectResult{}, errExec
+// ExecInspect returns the exit code of an exec that ran.
+func (e *Engine) ExecInspect(_ context.Context, id string, _ client.ExecInspectOptions) (client.ExecInspectResult, error) {
+	return e.execInspect(id)
 }
 
-// CopyToContainer is not modelled.
-func (e *Engine) CopyToContainer(context.Context, string, client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
-	return client.CopyToContainerResult{}, errExec
+// CopyToContainer extracts a tar archive into the container's files.
+func (e *Engine) CopyToContainer(_ context.Context, ref string, o client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
+	return client.CopyToContainerResult{}, e.copyTo(ref, o)
 }
 
-// CopyFromContainer is not modelled.
-func (e *Engine) CopyFromContainer(context.Context, string, client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	return client.CopyFromContainerResult{}, errExec
+// CopyFromContainer returns one file of the container as a tar archive.
+func (e *Engine) CopyFromContainer(_ context.Context, ref string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	return e.copyFrom(ref, o)
 }
 
 // Close does nothing.
