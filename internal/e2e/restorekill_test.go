@@ -74,6 +74,16 @@ var restoreLines = []struct{ name, prefix string }{
 	{"loaded", ""}, // "<container> loaded the backup: N keys"
 }
 
+// killPoints are where the test kills the restore: right after a progress
+// line (the step it names has just been asked for; the one before is done
+// and recorded) or halfway to the next line (in the middle of the step:
+// the stop while Redis saves, the upload, the helper's renames, the load).
+// The two safety-backup points show a kill before the journal exists.
+var killPoints = []struct {
+	line int
+	mid  bool
+}{{1, false}, {2, false}, {2, true}, {3, false}, {3, true}, {4, false}, {4, true}, {5, false}, {5, true}, {6, false}}
+
 func lineIndex(line string) int {
 	for i, l := range restoreLines {
 		if (l.prefix != "" && strings.HasPrefix(line, l.prefix)) || (l.name == "loaded" && strings.Contains(line, " loaded the backup: ")) {
@@ -126,34 +136,33 @@ func restoreKillScenario(t *testing.T, aof string) {
 	t.Logf("appendonly %s, %d MiB per set: a whole restore took %s; its steps at %v", aof, mb, time.Since(started).Round(time.Millisecond), at)
 	cur = 0
 	checkSet(t, cli, project, sets[cur])
-	for i := range restoreLines {
-		for _, mid := range []bool{false, true} {
-			if mid && (i+1 >= len(restoreLines) || at[i+1] <= at[i]) {
-				continue
-			}
-			delay := time.Duration(0)
-			point := "right after \"" + restoreLines[i].name + "\""
-			if mid {
-				delay = (at[i+1] - at[i]) / 2
-				point = fmt.Sprintf("between %q and %q (+%s)", restoreLines[i].name, restoreLines[i+1].name, delay.Round(time.Millisecond))
-			}
-			old, want := sets[cur], sets[1-cur]
-			killed, _ := restoreUntil(t, base, want.File, i, delay)
-			r := up()
-			if r.code != 0 {
-				t.Fatalf("kill %s: up exited %d\n%s", point, r.code, r.stderr)
-			}
-			holds := heldSet(t, cli, project, sets)
-			outcome := settledOutcome(t, r.stderr, holds, old, want, killed)
-			t.Logf("appendonly=%s, killed %s: %s", aof, point, outcome)
-			if j, _ := journal.Load(dir, project); j != nil {
-				t.Fatalf("kill %s: journal left after up: %+v", point, j)
-			}
-			if holds == want {
-				cur = 1 - cur
-			}
-			pruneSafetyCopies(t, filepath.Join(dir, "backups", "redis"), sets)
+	for _, kp := range killPoints {
+		i, mid := kp.line, kp.mid
+		if mid && at[i+1] <= at[i] {
+			t.Fatalf("the whole restore printed %q no later than %q: %v", restoreLines[i+1].name, restoreLines[i].name, at)
 		}
+		delay := time.Duration(0)
+		point := "right after \"" + restoreLines[i].name + "\""
+		if mid {
+			delay = (at[i+1] - at[i]) / 2
+			point = fmt.Sprintf("between %q and %q (+%s)", restoreLines[i].name, restoreLines[i+1].name, delay.Round(time.Millisecond))
+		}
+		old, want := sets[cur], sets[1-cur]
+		killed, _ := restoreUntil(t, base, want.File, i, delay)
+		r := up()
+		if r.code != 0 {
+			t.Fatalf("kill %s: up exited %d\n%s", point, r.code, r.stderr)
+		}
+		holds := heldSet(t, cli, project, sets)
+		outcome := settledOutcome(t, r.stderr, holds, old, want, killed)
+		t.Logf("appendonly=%s, killed %s: %s", aof, point, outcome)
+		if j, _ := journal.Load(dir, project); j != nil {
+			t.Fatalf("kill %s: journal left after up: %+v", point, j)
+		}
+		if holds == want {
+			cur = 1 - cur
+		}
+		pruneSafetyCopies(t, filepath.Join(dir, "backups", "redis"), sets)
 	}
 }
 
