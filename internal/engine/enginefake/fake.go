@@ -105,6 +105,10 @@ type Engine struct {
 	apiVersion string
 	calls      []string
 	seq        int
+	execFn     ExecFunc
+	startFn    StartFunc
+	runs       map[string]*execRun // execs answered by execFn (exec.go)
+	files      map[string]map[string][]byte // by container ID: path -> content
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -388,7 +392,11 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 	c.RestartCount = 0
 	acts := e.run(c, b)
 	loop := b.Restarts && c.Status == container.StateRestarting
+	fn, cp := e.startFn, *c
 	e.mu.Unlock()
+	if fn != nil {
+		fn(&cp)
+	}
 	for _, a := range acts {
 		e.emit(id, a)
 	}
@@ -744,40 +752,41 @@ func (e *Engine) emitAttrs(id string, a events.Action, attrs map[string]string) 
 	}
 }
 
-var errExec = errors.New("enginefake: exec and copy are not modelled; test them end to end")
+var errExec = errors.New("enginefake: exec and copy are not modelled unless the test sets HandleExec / files; test them end to end")
 
-// ExecCreate is modelled for containers whose Behaviour has Exec (ready.go).
+// ExecCreate is modelled for containers whose Behaviour has Exec (ready.go),
+// else answered by the HandleExec function (exec.go).
 func (e *Engine) ExecCreate(ctx context.Context, ref string, o client.ExecCreateOptions) (client.ExecCreateResult, error) {
 	if res, ok, err := e.execCreate(ref, o); ok {
 		return res, err
 	}
-	return client.ExecCreateResult{}, errExec
+	return e.handlerExecCreate(ref, o)
 }
 
-// ExecAttach is modelled for execs made by ExecCreate (ready.go).
+// ExecAttach runs an exec made by ExecCreate and returns its output.
 func (e *Engine) ExecAttach(ctx context.Context, id string, _ client.ExecAttachOptions) (client.ExecAttachResult, error) {
 	if res, ok := e.execAttach(ctx, id); ok {
 		return res, nil
 	}
-	return client.ExecAttachResult{}, errExec
+	return e.handlerExecAttach(id)
 }
 
-// ExecInspect is modelled for execs made by ExecCreate (ready.go).
+// ExecInspect returns the exit code of an exec that ran.
 func (e *Engine) ExecInspect(_ context.Context, id string, _ client.ExecInspectOptions) (client.ExecInspectResult, error) {
 	if res, ok := e.execInspect(id); ok {
 		return res, nil
 	}
-	return client.ExecInspectResult{}, errExec
+	return e.handlerExecInspect(id)
 }
 
-// CopyToContainer is not modelled.
-func (e *Engine) CopyToContainer(context.Context, string, client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
-	return client.CopyToContainerResult{}, errExec
+// CopyToContainer extracts a tar archive into the container's files.
+func (e *Engine) CopyToContainer(_ context.Context, ref string, o client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
+	return client.CopyToContainerResult{}, e.copyTo(ref, o)
 }
 
-// CopyFromContainer is not modelled.
-func (e *Engine) CopyFromContainer(context.Context, string, client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	return client.CopyFromContainerResult{}, errExec
+// CopyFromContainer returns one file of the container as a tar archive.
+func (e *Engine) CopyFromContainer(_ context.Context, ref string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	return e.copyFrom(ref, o)
 }
 
 // Close does nothing.
