@@ -298,3 +298,21 @@ func TestProfileSecretsReachTheirServer(t *testing.T) {
 		}
 	}
 }
+
+// The interpolation environment is read by envgen: what docker compose
+// reads (a BOM, CRLF, a key with '-') loads, and a line that cannot be read
+// names the file, the line and the variable, never the value.
+func TestEnvironmentReadsThroughEnvgen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("\uFEFFA=1\r\nmy-key=${A}-x\r\nB\r\n"), 0o600)
+	env, err := Environment(dir, []string{"B=from-process"})
+	if err != nil || env["my-key"] != "1-x" || env["B"] != "from-process" || env["A"] != "1" {
+		t.Fatalf("%v %v", env, err)
+	}
+	const secret = "s3cret-in-a-bad-line"
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("A=1\nSECRET_KEY='"+secret+"\x00'\n"), 0o600)
+	_, err = Environment(dir, nil)
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "SECRET_KEY") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("error: %v", err)
+	}
+}
