@@ -147,7 +147,8 @@ var documentedDeviations = map[string]string{
 // embedded release (../shared/upstream/<VERSION>/) with compose-go, beside
 // difyctl's template, with the same .env and profiles, for every database x
 // vector store pair, and fails on any difference in services, images,
-// depends_on conditions, healthchecks, volumes and networks that is not a
+// depends_on conditions, healthchecks, volumes, networks, commands,
+// entrypoints, published ports and environment names that is not a
 // documented deviation. Under CI=true a missing upstream copy is a failure.
 func TestFidelityWithUpstream(t *testing.T) {
 	up, err := filepath.Abs(filepath.Join("..", "..", "shared", "upstream", templates.DifyVersion(), "docker-compose.yaml"))
@@ -185,8 +186,66 @@ func TestFidelityWithUpstream(t *testing.T) {
 			for _, d := range diffSummaries(ours, theirs) {
 				t.Errorf("%s+%s: undocumented difference from upstream: %s", db, vs, d)
 			}
+			for _, d := range diffDetails(load(t, dir), p) {
+				t.Errorf("%s+%s: undocumented difference from upstream: %s", db, vs, d)
+			}
 		}
 	}
+}
+
+// documentedDetails are the documented deviations (templates/README.md,
+// 2 and 9) in what Summary leaves out: commands and environment names.
+var documentedDetails = map[string]func(ours, theirs *serviceDetail){
+	// 2: the password is read from the environment at start, not put in Cmd.
+	"redis": func(o, u *serviceDetail) {
+		if o.Command == `sh -c exec docker-entrypoint.sh redis-server --requirepass "$REDISCLI_AUTH"` {
+			o.Command, u.Command = "", ""
+		}
+	},
+	// 9: MyScale's users file reads MYSCALE_PASSWORD.
+	"myscale": func(o, u *serviceDetail) {
+		o.EnvNames = slices.DeleteFunc(o.EnvNames, func(n string) bool { return n == "MYSCALE_PASSWORD" })
+	},
+}
+
+// serviceDetail is what the fidelity test compares beyond Summary: the
+// command, entrypoint, published ports and the names of the environment
+// (values differ by design: generated secrets, ${VAR:?} guards).
+type serviceDetail struct {
+	Command, Entrypoint, Ports string
+	EnvNames                   []string
+}
+
+func detailOf(s types.ServiceConfig) serviceDetail {
+	d := serviceDetail{Command: strings.Join(s.Command, " "), Entrypoint: strings.Join(s.Entrypoint, " "), Ports: fmt.Sprint(s.Ports)}
+	for k := range s.Environment {
+		d.EnvNames = append(d.EnvNames, k)
+	}
+	sort.Strings(d.EnvNames)
+	return d
+}
+
+func diffDetails(ours, theirs *types.Project) []string {
+	var out []string
+	names := make([]string, 0, len(ours.Services))
+	for n := range ours.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		u, ok := theirs.Services[n]
+		if !ok {
+			continue // diffSummaries reports it
+		}
+		o, t := detailOf(ours.Services[n]), detailOf(u)
+		if fix := documentedDetails[n]; fix != nil {
+			fix(&o, &t)
+		}
+		if o.Command != t.Command || o.Entrypoint != t.Entrypoint || o.Ports != t.Ports || !slices.Equal(o.EnvNames, t.EnvNames) {
+			out = append(out, fmt.Sprintf("service %s: difyctl %+v upstream %+v", n, o, t))
+		}
+	}
+	return out
 }
 
 func diffSummaries(a, b Summary) []string {
@@ -296,5 +355,23 @@ func TestProfileSecretsReachTheirServer(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The interpolation environment is read by envgen: what docker compose
+// reads (a BOM, CRLF, a key with '-') loads, and a line that cannot be read
+// names the file, the line and the variable, never the value.
+func TestEnvironmentReadsThroughEnvgen(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("\uFEFFA=1\r\nmy-key=${A}-x\r\nB\r\n"), 0o600)
+	env, err := Environment(dir, []string{"B=from-process"})
+	if err != nil || env["my-key"] != "1-x" || env["B"] != "from-process" || env["A"] != "1" {
+		t.Fatalf("%v %v", env, err)
+	}
+	const secret = "s3cret-in-a-bad-line"
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("A=1\nSECRET_KEY='"+secret+"\x00'\n"), 0o600)
+	_, err = Environment(dir, nil)
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "SECRET_KEY") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("error: %v", err)
 	}
 }

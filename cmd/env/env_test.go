@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/cmd/initcmd"
@@ -315,5 +316,31 @@ func TestImportOlderReleaseFolder(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), ".orig") || !strings.Contains(out.String(), "DB_HOST") {
 		t.Errorf("output does not say what happened:\n%s", out)
+	}
+}
+
+// A value read from standard input that ends in a backslash (or holds
+// quotes and $) is written so that docker compose and difyctl read it back
+// as given.
+func TestSetStdinAwkwardValues(t *testing.T) {
+	dir := initProject(t)
+	path := filepath.Join(dir, ".env")
+	for _, v := range []string{`ends-with-backslash-0123456789\`, `it's "quoted" $HOME ${X} \n-0123456789`, `#hash-start-0123456789`} {
+		io, in, _, _ := iostreams.Test()
+		in.WriteString(v + "\n")
+		if err := Set(&SetOptions{IO: io, Path: path, Key: "REDIS_PASSWORD", Stdin: true}); err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		d, err := envgen.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%q: difyctl cannot read what it wrote: %v", v, err)
+		}
+		if got, _ := d.Get("REDIS_PASSWORD"); got != v {
+			t.Errorf("difyctl reads %q, wrote %q", got, v)
+		}
+		m, err := dotenv.GetEnvFromFile(map[string]string{}, []string{path})
+		if err != nil || m["REDIS_PASSWORD"] != v {
+			t.Errorf("compose reads %q (%v), wrote %q", m["REDIS_PASSWORD"], err, v)
+		}
 	}
 }
