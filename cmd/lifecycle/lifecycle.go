@@ -302,9 +302,7 @@ type VerbOptions struct {
 	Verb        string         // "stop", "start" or "restart"
 	Timeout     *time.Duration // nil: each container's own stop_grace_period
 	WaitTimeout time.Duration  // start, restart: bound on the depends_on gating (0: none)
-
-	// ProbeInterval: start, restart: --probe-interval (0: the engine's
-	// health status only), see health.WaitWith.
+	// ProbeInterval as compose.StartOptions.ProbeInterval (start, restart).
 	ProbeInterval time.Duration
 }
 
@@ -314,7 +312,7 @@ type VerbOptions struct {
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF func(context.Context, *VerbOptions) error) *cobra.Command {
 	o := &VerbOptions{}
-	var timeout time.Duration
+	var timeout, probeEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -323,6 +321,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 				return err
 			}
 			o.Verb, o.Timeout = cmd.Name(), stopTimeout(cmd, timeout)
+			o.ProbeInterval = health.ProbeIntervalOption(probeEvery)
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -334,7 +333,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 	}
 	if starts {
 		cmd.Flags().DurationVar(&o.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
-		cmd.Flags().DurationVar(&o.ProbeInterval, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
+		cmd.Flags().DurationVar(&probeEvery, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
 	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
@@ -372,7 +371,7 @@ func Act(ctx context.Context, o *VerbOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
 	}
-	err = act(ctx, cli, cs, o.Timeout, pw.Event, compose.StartOptions{ProbeInterval: health.ProbeIntervalOption(o.ProbeInterval)})
+	err = act(ctx, cli, cs, o, pw.Event)
 	pw.Close() // the diagnosis goes below the progress, not into it
 	if err != nil {
 		var fe *compose.FailedError
@@ -388,18 +387,18 @@ func Act(ctx context.Context, o *VerbOptions) error {
 }
 
 // verbs are what stop, start and restart do to the selected containers.
-var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter, so compose.StartOptions) error{
-	"stop": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter, _ compose.StartOptions) error {
-		return compose.Stop(ctx, cli, cs, timeout, report)
+var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error{
+	"stop": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.Stop(ctx, cli, cs, o.Timeout, report)
 	},
-	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter, so compose.StartOptions) error {
-		return compose.StartWith(ctx, cli, cs, report, so)
+	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
 	},
-	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter, so compose.StartOptions) error {
-		if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
+	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		if err := compose.Stop(ctx, cli, cs, o.Timeout, report); err != nil {
 			return err
 		}
-		return compose.StartWith(ctx, cli, cs, report, so)
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
 	},
 }
 

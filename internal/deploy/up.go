@@ -31,18 +31,17 @@ type UpOptions struct {
 	Profiles    []string    // --profile as given
 	Services    []string
 	WaitTimeout time.Duration
-	Progress    string
-	Recreate    compose.RecreatePolicy
-	Pull        compose.PullPolicy // "": each service's pull_policy
-	Orphans     bool               // --remove-orphans
-	DryRun      bool
-	Engine      func(context.Context) (engine.Engine, error)
-	Now         func() time.Time
-	Getenv      func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
-
 	// ProbeInterval as compose.UpOptions.ProbeInterval (0: the default,
 	// health.ProbesOff: the engine's health status only).
 	ProbeInterval time.Duration
+	Progress      string
+	Recreate      compose.RecreatePolicy
+	Pull          compose.PullPolicy // "": each service's pull_policy
+	Orphans       bool               // --remove-orphans
+	DryRun        bool
+	Engine        func(context.Context) (engine.Engine, error)
+	Now           func() time.Time
+	Getenv        func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
 }
 
 // getenv is Getenv; nil reads as an empty environment (the factory is the
