@@ -66,6 +66,7 @@ func (c *Common) Flags(cmd *cobra.Command) {
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Back up Redis, list, verify and rotate backups, schedule them"}
 	cmd.AddCommand(newRedisCmd(f), newListCmd(f), newVerifyCmd(f), newPruneCmd(f), newScheduleCmd(f), newDaemonCmd(f))
+	cmd.AddCommand(NewCmdAll(f, nil))
 	return cmd
 }
 

@@ -72,6 +72,7 @@ and verifies the backup that would be restored and changes nothing.`,
 	redis.Flags().DurationVar(&opts.Restore.WaitTimeout, "wait-timeout", 5*time.Minute, "how long Redis may take to load and become healthy")
 	redis.Flags().DurationVar(&opts.Restore.SaveTimeout, "save-timeout", 0, "bound on the safety copy's BGSAVE (default: 2m + 1s per 16 MiB of Redis's used memory)")
 	cmd.AddCommand(redis)
+	cmd.AddCommand(NewCmdAll(f, nil))
 	return cmd
 }
 

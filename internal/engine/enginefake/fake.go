@@ -87,6 +87,7 @@ type Engine struct {
 	failRemove map[string]error     // by service
 	subs       map[*sub]struct{}
 	calls      []string
+	archives   map[string][]byte // container ID:path -> tar stream (SetArchive)
 	seq        int
 }
 
@@ -716,9 +717,68 @@ func (e *Engine) CopyToContainer(context.Context, string, client.CopyToContainer
 	return client.CopyToContainerResult{}, errExec
 }
 
-// CopyFromContainer is not modelled.
-func (e *Engine) CopyFromContainer(context.Context, string, client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	return client.CopyFromContainerResult{}, errExec
+// SetArchive makes CopyFromContainer of path in the container (name or ID)
+// answer with the tar stream archive, as the engine's archive API does.
+func (e *Engine) SetArchive(ref, path string, archive []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.archives == nil {
+		e.archives = map[string][]byte{}
+	}
+	c, err := e.find(ref)
+	if err != nil {
+		panic(err)
+	}
+	e.archives[c.ID+":"+path] = archive
+}
+
+// CopyFromContainer answers with what SetArchive set for the path (the
+// container may be in any state, as with the engine), else fails.
+func (e *Engine) CopyFromContainer(_ context.Context, ref string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.CopyFromContainerResult{}, err
+	}
+	e.record("copy-from %s %s (%s)", c.Name, o.SourcePath, c.Status)
+	a, ok := e.archives[c.ID+":"+o.SourcePath]
+	if !ok {
+		return client.CopyFromContainerResult{}, errExec
+	}
+	return client.CopyFromContainerResult{Content: io.NopCloser(bytes.NewReader(a)), Stat: container.PathStat{Name: o.SourcePath}}, nil
+}
+
+// ContainerPause freezes a running container.
+func (e *Engine) ContainerPause(_ context.Context, ref string, _ client.ContainerPauseOptions) (client.ContainerPauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerPauseResult{}, err
+	}
+	e.record("pause %s", c.Name)
+	if c.Status != container.StateRunning {
+		return client.ContainerPauseResult{}, fmt.Errorf("container %s is not running", c.Name)
+	}
+	c.Status = container.StatePaused
+	return client.ContainerPauseResult{}, nil
+}
+
+// ContainerUnpause thaws a paused container.
+func (e *Engine) ContainerUnpause(_ context.Context, ref string, _ client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerUnpauseResult{}, err
+	}
+	e.record("unpause %s", c.Name)
+	if c.Status != container.StatePaused {
+		return client.ContainerUnpauseResult{}, fmt.Errorf("container %s is not paused", c.Name)
+	}
+	c.Status = container.StateRunning
+	return client.ContainerUnpauseResult{}, nil
 }
 
 // Close does nothing.
