@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/backup"
+	"github.com/difyctl/difyctl/backup/bundle"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
@@ -328,6 +329,9 @@ func List(opts *ListOptions) error {
 	if err := existingDir(opts.Dir); err != nil {
 		return err
 	}
+	if handled, err := listBundles(opts); handled {
+		return err
+	}
 	l, err := backup.ListProject(opts.Dir, opts.Project)
 	if err != nil {
 		return err
@@ -466,6 +470,9 @@ type verdict struct {
 
 // Verify checks one or all backups; exit 1 when any fails.
 func Verify(opts *VerifyOptions) error {
+	if p := backup.ResolveFile(opts.Dir, opts.Which); opts.Which != "all" && bundle.IsBundle(p) {
+		return verifyBundle(opts, p)
+	}
 	var files []string
 	if opts.Which == "all" {
 		if err := existingDir(opts.Dir); err != nil {
