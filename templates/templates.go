@@ -17,10 +17,10 @@ import (
 //go:embed VERSION
 var version string
 
-//go:embed compose/dify.yaml
+//go:embed 1.16.0/compose/dify.yaml
 var composeFile []byte
 
-//go:embed env/dify.env.tmpl
+//go:embed 1.16.0/env/dify.env.tmpl
 var envTemplate []byte
 
 // ComposeFileName is the name the embedded compose file is loaded under
@@ -40,14 +40,14 @@ func Compose() []byte { return composeFile }
 // EnvTemplate returns the embedded env template.
 func EnvTemplate() []byte { return envTemplate }
 
-//go:embed all:files
+//go:embed all:1.16.0/files
 var supportFiles embed.FS
 
 // SupportFiles are the configuration files the compose template mounts from
 // the project directory (nginx and squid templates and entrypoints, the
 // sandbox configuration, profile entrypoints), rooted at "files".
 func SupportFiles() fs.FS {
-	sub, err := fs.Sub(supportFiles, "files")
+	sub, err := fs.Sub(supportFiles, "1.16.0/files")
 	if err != nil {
 		panic(err)
 	}

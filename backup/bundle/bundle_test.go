@@ -330,8 +330,8 @@ func TestDiscoverClassifiesMounts(t *testing.T) {
 		got = append(got, f.Service+":"+f.Path+":"+f.Mount+map[bool]string{true: ":paused"}[f.Paused])
 	}
 	want := []string{
-		"api:/app/api/storage:bind:/srv/dify/volumes/app/storage", // once, not again for worker
-		"nginx:/etc/letsencrypt:bind:/srv/dify/volumes/certbot/conf",  // live/ inside it, support files in the config part
+		"api:/app/api/storage:bind:/srv/dify/volumes/app/storage",    // once, not again for worker
+		"nginx:/etc/letsencrypt:bind:/srv/dify/volumes/certbot/conf", // live/ inside it, support files in the config part
 		"weaviate:/var/lib/weaviate:volume:p_weaviate:paused",
 	}
 	if !slices.Equal(got, want) {
@@ -442,4 +442,3 @@ func TestProjectTarLeavesOutDataAndBackups(t *testing.T) {
 		t.Fatalf("names %v", names)
 	}
 }
-

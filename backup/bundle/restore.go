@@ -26,15 +26,14 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/atomicfile"
 	"github.com/difyctl/difyctl/internal/engine"
+	"github.com/difyctl/difyctl/internal/journal"
 	"github.com/difyctl/difyctl/templates"
 )
 
-// Journal records a restore's steps (package journal's handle satisfies
-// it); nil records nothing.
-type Journal interface {
-	Step(name string) error
-	SetData(data any) error
-}
+// OpRestoreAll is the journal operation of a bundle restore.
+const OpRestoreAll = "restore-all"
+
+func init() { journal.Register(OpRestoreAll, settle) }
 
 // RestoreOptions for a restore.
 type RestoreOptions struct {
@@ -45,14 +44,17 @@ type RestoreOptions struct {
 	BackupDir     string // where the safety bundle is written
 	RedisPassword string
 	// Up converges and starts services of the project from its files
-	// (after the config is written), gated on health; nil services: all.
+	// (after the config is written), gated on health; nil: UpWith(Load).
 	Up func(ctx context.Context, services []string) error
+	// Load is how the project's compose files load (Up and Model default to
+	// it; recorded in the journal for settling).
+	Load compose.LoadOptions
 	// Model loads the project's compose files: where a service without a
 	// container yet mounts its files.
 	Model       func(ctx context.Context) (*types.Project, error)
 	StopTimeout time.Duration
 	WaitTimeout time.Duration // for Redis to come back healthy
-	Journal     Journal
+	journal     *journal.Handle
 	Version     string
 	Now         func() time.Time
 	Progress    func(format string, a ...any)
@@ -67,8 +69,8 @@ func (o *RestoreOptions) progress(format string, a ...any) {
 }
 
 func (o *RestoreOptions) step(name string) {
-	if o.Journal != nil {
-		if err := o.Journal.Step(name); err != nil {
+	if o.journal != nil {
+		if err := o.journal.Step(name); err != nil {
 			o.progress("warning: recording step %s in the journal: %v", name, err)
 		}
 	}
@@ -97,8 +99,10 @@ type JournalData struct {
 	Bundle       string   `json:"bundle"`
 	Mode         string   `json:"mode"`
 	SafetyBundle string   `json:"safetyBundle,omitempty"`
-	Running      []string `json:"running,omitempty"` // services running before the restore
+	Running      []string `json:"running,omitempty"`  // services running before the restore
+	Services     []string `json:"services,omitempty"` // services to start when finished
 	BackupDir    string   `json:"backupDir,omitempty"`
+	Files        []string `json:"files,omitempty"` // the project's -f files
 }
 
 // Modes of a restore.
@@ -163,16 +167,23 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 	if err != nil {
 		return nil, err
 	}
+	o.defaults(e)
 	cs, err := compose.List(ctx, e, o.Project, true)
 	if err != nil {
 		return nil, err
 	}
 	res := &RestoreResult{Bundle: o.Bundle, Project: o.Project, Mode: ModeNew}
-	jd := JournalData{Bundle: o.Bundle, Mode: ModeNew, BackupDir: o.BackupDir}
+	jd := JournalData{Bundle: o.Bundle, Mode: ModeNew, BackupDir: o.BackupDir, Files: o.Load.Files, Services: m.Services}
 	if len(cs) > 0 {
 		res.Mode, jd.Mode = ModeSame, ModeSame
 	}
 	if res.Mode == ModeNew {
+		if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
+			return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
+		}
+		// A failure leaves the new project for the operator to remove (the
+		// error says how); only a kill leaves the journal to settle.
+		defer o.journal.Done()
 		if err := o.writeConfig(m); err != nil {
 			return nil, err
 		}
@@ -211,6 +222,7 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		}
 	}
 	jd.Running = running
+	jd.Services = union(running, m.Services)
 	var safety *Result
 	if !o.NoSafety {
 		o.progress("taking a safety bundle of the current deployment first")
@@ -222,10 +234,8 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
 		o.step("safety bundle taken")
 	}
-	if o.Journal != nil {
-		if err := o.Journal.SetData(jd); err != nil {
-			return nil, fmt.Errorf("recording the restore in the journal: %w (nothing changed)", err)
-		}
+	if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
+		return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
 	}
 	if _, err := o.stopApp(ctx, e, m); err != nil {
 		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
@@ -240,9 +250,105 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
 	o.step("started")
+	if err := o.journal.Commit(); err == nil {
+		if err := o.journal.Done(); err != nil {
+			o.progress("warning: removing the journal: %v", err)
+		}
+	}
 	res.Services = services
 	res.Duration = time.Since(start).Round(time.Millisecond).String()
 	return res, nil
+}
+
+// defaults fills Up and Model from Load.
+func (o *RestoreOptions) defaults(e engine.Engine) {
+	if o.Up == nil {
+		o.Up = func(ctx context.Context, services []string) error {
+			return UpWith(ctx, e, o.Load, services, o.WaitTimeout)
+		}
+	}
+	if o.Model == nil {
+		o.Model = func(ctx context.Context) (*types.Project, error) { return compose.Load(ctx, o.Load) }
+	}
+}
+
+// UpWith converges and starts services of the project lo loads, gated on
+// health, as up does; the support files the templates mount are written
+// where missing first.
+func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, services []string, wait time.Duration) error {
+	if len(lo.Files) == 0 {
+		if _, err := templates.WriteSupportFiles(lo.ProjectDir); err != nil {
+			return err
+		}
+	}
+	p, err := compose.Load(ctx, lo)
+	if err != nil {
+		return err
+	}
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(os.Getenv)})
+	return err
+}
+
+// settle settles the journal of a restore that was killed: into the same
+// deployment, not committed, the safety bundle is put back and what ran is
+// started; committed, the services are started. Into a new project, the
+// half-made project's containers are removed (its files stay).
+func settle(ctx context.Context, env journal.Env, j *journal.Journal) (journal.Outcome, error) {
+	var jd JournalData
+	if err := j.Decode(&jd); err != nil {
+		return journal.Outcome{}, err
+	}
+	out := journal.Outcome{Op: OpRestoreAll, Project: j.Project, Files: []string{jd.Bundle}}
+	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress,
+		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
+	if e, err := compose.Environment(j.Dir, nil); err == nil {
+		o.RedisPassword = e["REDIS_PASSWORD"]
+	}
+	o.defaults(env.Engine)
+	if jd.BackupDir != "" {
+		for _, t := range globStale(jd.BackupDir, j.Project) {
+			os.RemoveAll(t)
+		}
+	}
+	switch {
+	case jd.Mode == ModeNew:
+		if err := compose.Down(ctx, env.Engine, compose.DownOptions{Project: j.Project}); err != nil {
+			return out, fmt.Errorf("removing the containers of the interrupted restore into %s: %w", j.Project, err)
+		}
+		out.Action = journal.RolledBack
+		out.Detail = fmt.Sprintf("the interrupted restore of %s into the new project %s was undone: its containers are removed, its files remain in %s (remove them, then restore again)", jd.Bundle, j.Project, j.Dir)
+	case j.Committed:
+		if err := o.Up(ctx, jd.Services); err != nil {
+			return out, fmt.Errorf("starting %s after its restore: %w", j.Project, err)
+		}
+		out.Action, out.Detail = journal.Finished, fmt.Sprintf("the restore of %s had finished; %s is started", jd.Bundle, j.Project)
+	case jd.SafetyBundle == "":
+		return out, fmt.Errorf("the interrupted restore of %s recorded no safety bundle yet: nothing was changed; remove %s", jd.Bundle, journal.Path(j.Dir, j.Project))
+	default:
+		out.Files = append(out.Files, jd.SafetyBundle)
+		if _, err := Verify(jd.SafetyBundle, nil); err != nil {
+			return out, fmt.Errorf("the safety bundle of the interrupted restore fails verification, nothing changed: %w", err)
+		}
+		if err := Rollback(ctx, env.Engine, o, jd.SafetyBundle, jd.Running); err != nil {
+			return out, err
+		}
+		out.Action = journal.RolledBack
+		out.Detail = fmt.Sprintf("the interrupted restore of %s was undone: %s holds its previous data again (from the safety bundle %s)", jd.Bundle, j.Project, jd.SafetyBundle)
+	}
+	return out, nil
+}
+
+// globStale are the temporary directories a killed restore of project left
+// in the backup directory.
+func globStale(dir, project string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, ".restore-redis-"+project+"-*"))
+	return m
 }
 
 // Rollback puts the safety bundle back into the same deployment and starts
@@ -281,6 +387,9 @@ func (o *RestoreOptions) rollback(ctx context.Context, e engine.Engine, safety *
 		err = o.Up(rctx, running)
 	}
 	o.step("rolled back")
+	if err == nil && o.journal != nil {
+		o.journal.Done()
+	}
 	if err != nil {
 		return fmt.Errorf("restore failed: %v; putting the safety bundle back ALSO failed: %w; it is %s (difyctl restore all %s)", cause, err, safety.Path, safety.Path)
 	}
@@ -749,10 +858,6 @@ func stripTop(w io.Writer, r io.Reader, top **tar.Header) error {
 // restoreRedis decompresses the RDB to a temporary file (0600) and restores
 // it through package backup (stop, replace, start, key count checked).
 func (o *RestoreOptions) restoreRedis(ctx context.Context, e engine.Engine, dir string, m *Manifest, p Part) (map[string]int64, string, error) {
-	cli, ok := e.(*client.Client)
-	if !ok {
-		return nil, "", fmt.Errorf("part redis: the Redis restore needs the engine client")
-	}
 	work, err := os.MkdirTemp(o.BackupDir, ".restore-redis-"+o.Project+"-")
 	if err != nil {
 		return nil, "", fmt.Errorf("part redis: %w", diskErr(err))
@@ -782,10 +887,11 @@ func (o *RestoreOptions) restoreRedis(ctx context.Context, e engine.Engine, dir 
 	if st == 0 {
 		st = 30 * time.Second
 	}
-	rr, err := backup.Restore(ctx, cli, backup.RestoreOptions{
+	rr, err := backup.Restore(ctx, e, backup.RestoreOptions{
 		Options: backup.Options{Project: o.Project, Service: ServiceRedis, Password: o.RedisPassword, Dir: work, Mode: "bgsave",
 			Now: now, Reason: backup.SafetyReason, Progress: o.Progress},
-		File: rdbPath, StopTimeout: st, WaitTimeout: wt})
+		ProjectDir: work, // its own journal, beside the file: this restore's journal covers it
+		File:       rdbPath, StopTimeout: st, WaitTimeout: wt})
 	if err != nil {
 		return nil, "", fmt.Errorf("part redis: %w", err)
 	}

@@ -527,11 +527,7 @@ func (r *tocReader) finish() (map[string]int64, error) {
 // out through the archive API and walked as an RDB (opcodes, CRC-64).
 func (o *Options) redis(ctx context.Context, e engine.Engine, dir string) (Part, error) {
 	p := Part{Name: "redis", File: o.partFile("redis.rdb.zst"), Kind: KindRedis, Service: ServiceRedis, Method: MethodRDB}
-	cli, ok := e.(*client.Client)
-	if !ok {
-		return p, fmt.Errorf("part redis: the Redis backup needs the engine client")
-	}
-	r, err := backup.FindRedis(ctx, cli, o.Project, ServiceRedis, o.RedisPassword)
+	r, err := backup.FindRedis(ctx, e, o.Project, ServiceRedis, o.RedisPassword)
 	if err != nil {
 		return p, fmt.Errorf("part redis: %w", err)
 	}

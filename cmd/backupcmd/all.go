@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // AllOptions for `backup all`.
@@ -149,15 +150,18 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	// A bundle takes turns with the commands that change the project.
 	unlockProject, err := project.Lock(os.Getenv, opts.Bundle.Project)
 	if err != nil {
-		return Classify(err)
+		return err
 	}
 	defer unlockProject()
+	if _, err := recovery.Settle(ctx, eng, opts.IO.ErrOut, opts.JSON, opts.Bundle.ProjectDir, opts.Bundle.Project); err != nil {
+		return err
+	}
 	if opts.Stream {
 		return streamBundle(ctx, eng, opts)
 	}
 	res, err := bundle.Run(ctx, eng, opts.Bundle)
 	if err != nil {
-		return quietErr(opts.Quiet, opts.IO, Classify(err))
+		return quietErr(opts.Quiet, opts.IO, err)
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
@@ -185,7 +189,7 @@ func streamBundle(ctx context.Context, eng engine.Engine, opts *AllOptions) erro
 	o := opts.Bundle
 	unlock, err := backup.Lock(o.Dir, o.Project)
 	if err != nil {
-		return Classify(err)
+		return err
 	}
 	defer unlock()
 	bundle.CleanTemps(o.Dir, o.Project)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/backup"
@@ -25,7 +24,7 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
-	"github.com/difyctl/difyctl/templates"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // AllOptions for `restore all`.
@@ -138,14 +137,17 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	defer eng.Close()
 	unlockProject, err := project.Lock(os.Getenv, r.Project)
 	if err != nil {
-		return backupcmd.Classify(err)
+		return err
 	}
 	defer unlockProject()
 	unlock, err := backup.Lock(r.BackupDir, r.Project)
 	if err != nil {
-		return backupcmd.Classify(err)
+		return err
 	}
 	defer unlock()
+	if _, err := recovery.Settle(ctx, eng, opts.IO.ErrOut, opts.JSON, r.ProjectDir, r.Project); err != nil {
+		return err
+	}
 
 	// Which bundle.
 	var path string
@@ -215,34 +217,8 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 		r.RedisPassword = env["REDIS_PASSWORD"]
 	}
 	r.WaitTimeout = opts.WaitTimeout
-	r.Up = func(ctx context.Context, services []string) error {
-		if _, err := templates.WriteSupportFiles(r.ProjectDir); err != nil {
-			return err
-		}
-		if env, e := compose.Environment(r.ProjectDir, nil); e == nil && r.RedisPassword == "" {
-			r.RedisPassword = env["REDIS_PASSWORD"]
-		}
-		lo, err := opts.Load()
-		if err != nil {
-			return err
-		}
-		p, err := compose.Load(ctx, lo)
-		if err != nil {
-			return err
-		}
-		wctx, cancel := context.WithTimeout(ctx, opts.WaitTimeout)
-		defer cancel()
-		_, err = compose.Up(wctx, eng, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-			WaitTimeout: opts.WaitTimeout, Recreate: compose.RecreateDiverged, Version: buildinfo.Get().Version,
-			RegistryAuth: engine.RegistryAuth(os.Getenv)})
+	if r.Load, err = opts.Load(); err != nil {
 		return err
-	}
-	r.Model = func(ctx context.Context) (*types.Project, error) {
-		lo, err := opts.Load()
-		if err != nil {
-			return nil, err
-		}
-		return compose.Load(ctx, lo)
 	}
 	res, err := bundle.Restore(ctx, eng, *r)
 	if err != nil {
