@@ -159,7 +159,11 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	if opts.Stream {
 		return streamBundle(ctx, eng, opts)
 	}
+	start := time.Now()
 	res, err := bundle.Run(ctx, eng, opts.Bundle)
+	if opts.Scheduled != "" {
+		recordBundleRun(opts, start, res, err)
+	}
 	if err != nil {
 		return quietErr(opts.Quiet, opts.IO, err)
 	}
@@ -234,4 +238,57 @@ func PartSummary(p bundle.Part) string {
 		s += "; encrypted (" + p.Encryption + ")"
 	}
 	return s
+}
+
+// scheduleWhat completes `backup schedule install --what all`: the job runs
+// `backup all` into the bundle directory, and the pre-check asks for a
+// running database instead of Redis.
+func scheduleWhat(f *cmdutil.Factory, opts *ScheduleOptions, c *Common, dir, project string) error {
+	switch opts.Schedule.What {
+	case "", "redis":
+		opts.Schedule.What = "redis"
+		return nil
+	case "all":
+	default:
+		return cmdutil.UsageError("--what %q: use redis or all", opts.Schedule.What)
+	}
+	bdir, err := BundleDir(dir, c.BackupDir)
+	if err != nil {
+		return err
+	}
+	opts.Schedule.BackupDir = bdir
+	opts.CheckProject = func(ctx context.Context) error {
+		eng, err := f.Engine(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		cs, err := compose.List(ctx, eng, project, false)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.Service == bundle.ServicePostgres || c.Service == bundle.ServiceMySQL {
+				return nil
+			}
+		}
+		return fmt.Errorf("project %s has no running database (db_postgres or db_mysql); start it (difyctl up)", project)
+	}
+	return nil
+}
+
+// recordBundleRun writes a scheduled bundle's outcome to the status file of
+// the bundle directory (backup list shows it).
+func recordBundleRun(opts *AllOptions, start time.Time, res *bundle.Result, runErr error) {
+	r := backup.RunRecord{Time: start.UTC(), Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String()}
+	if runErr != nil {
+		r.Result, r.ExitCode = "failed", cmdutil.ExitCode(runErr)
+		r.Error = backup.Redact(runErr.Error(), opts.Bundle.RedisPassword)
+	} else {
+		r.File = res.Path
+	}
+	path := backup.StatusPath(opts.Bundle.Dir, opts.Bundle.Project)
+	if err := backup.RecordRun(path, opts.Bundle.Project, opts.Scheduled, r); err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup all: recording the outcome in %s failed: %v\n", time.Now().UTC().Format(time.RFC3339), path, err)
+	}
 }
