@@ -212,7 +212,8 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		return res, nil
 	}
 
-	// The same deployment.
+	// The same deployment: its .env and project files stay as they are.
+	o.warnSecretKey(m)
 	var running []string
 	seen := map[string]bool{}
 	for _, c := range cs {
@@ -977,4 +978,46 @@ func renameProject(b []byte, project string) ([]byte, error) {
 		d.Set("COMPOSE_PROJECT_NAME", project)
 	}
 	return d.Bytes(), nil
+}
+
+// warnSecretKey warns when the bundle's .env holds another SECRET_KEY than
+// the project's: Dify encrypts provider credentials in the database with
+// it, so the restored database needs the bundle's key.
+func (o *RestoreOptions) warnSecretKey(m *Manifest) {
+	p, ok := m.Part("config")
+	if !ok {
+		return
+	}
+	cur, err := compose.Environment(o.ProjectDir, nil)
+	if err != nil {
+		return
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := copyPart(o.Bundle, *p, m.DBType, o.Identities, pw)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	tr := tar.NewReader(pr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return
+		}
+		if path.Clean(h.Name) != ".env" {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+		if err != nil {
+			return
+		}
+		d, err := envgen.Parse(b)
+		if err != nil {
+			return
+		}
+		if v, ok := d.Get("SECRET_KEY"); ok && v != cur["SECRET_KEY"] {
+			o.progress("WARNING: the bundle's .env has another SECRET_KEY than %s/.env; the restored database's provider credentials were encrypted with the bundle's: set SECRET_KEY to the bundle's (difyctl env set) or re-enter the credentials", o.ProjectDir)
+		}
+		return
+	}
 }
