@@ -34,6 +34,7 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "restore", Short: "Restore from a backup"}
 	cmd.AddCommand(NewCmdRedis(f, nil))
+	cmd.AddCommand(NewCmdAll(f, nil))
 	return cmd
 }
 

@@ -104,10 +104,11 @@ type Engine struct {
 	maxConc    map[string]int
 	apiVersion string
 	calls      []string
+	archives   map[string][]byte // container ID:path -> tar stream (SetArchive)
 	seq        int
 	execFn     ExecFunc
 	startFn    StartFunc
-	runs       map[string]*execRun // execs answered by execFn (exec.go)
+	runs       map[string]*execRun          // execs answered by execFn (exec.go)
 	files      map[string]map[string][]byte // by container ID: path -> content
 }
 
@@ -784,9 +785,70 @@ func (e *Engine) CopyToContainer(_ context.Context, ref string, o client.CopyToC
 	return client.CopyToContainerResult{}, e.copyTo(ref, o)
 }
 
-// CopyFromContainer returns one file of the container as a tar archive.
+// SetArchive makes CopyFromContainer of path in the container (name or ID)
+// answer with the tar stream archive, as the engine's archive API does.
+func (e *Engine) SetArchive(ref, path string, archive []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.archives == nil {
+		e.archives = map[string][]byte{}
+	}
+	c, err := e.find(ref)
+	if err != nil {
+		panic(err)
+	}
+	e.archives[c.ID+":"+path] = archive
+}
+
+// CopyFromContainer answers with what SetArchive set for the path (the
+// container may be in any state, as with the engine), else with the file
+// of the container's filesystem (exec.go), else fails.
 func (e *Engine) CopyFromContainer(_ context.Context, ref string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	return e.copyFrom(ref, o)
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return client.CopyFromContainerResult{}, err
+	}
+	e.record("copy-from %s %s (%s)", c.Name, o.SourcePath, c.Status)
+	a, ok := e.archives[c.ID+":"+o.SourcePath]
+	e.mu.Unlock()
+	if !ok {
+		return e.copyFrom(ref, o)
+	}
+	return client.CopyFromContainerResult{Content: io.NopCloser(bytes.NewReader(a)), Stat: container.PathStat{Name: o.SourcePath}}, nil
+}
+
+// ContainerPause freezes a running container.
+func (e *Engine) ContainerPause(_ context.Context, ref string, _ client.ContainerPauseOptions) (client.ContainerPauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerPauseResult{}, err
+	}
+	e.record("pause %s", c.Name)
+	if c.Status != container.StateRunning {
+		return client.ContainerPauseResult{}, fmt.Errorf("container %s is not running", c.Name)
+	}
+	c.Status = container.StatePaused
+	return client.ContainerPauseResult{}, nil
+}
+
+// ContainerUnpause thaws a paused container.
+func (e *Engine) ContainerUnpause(_ context.Context, ref string, _ client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerUnpauseResult{}, err
+	}
+	e.record("unpause %s", c.Name)
+	if c.Status != container.StatePaused {
+		return client.ContainerUnpauseResult{}, fmt.Errorf("container %s is not paused", c.Name)
+	}
+	c.Status = container.StateRunning
+	return client.ContainerUnpauseResult{}, nil
 }
 
 // Close does nothing.
