@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/internal/atomicfile"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/profiles"
 	"github.com/difyctl/difyctl/templates"
 )
@@ -30,6 +31,7 @@ type Options struct {
 	ProjectDir string
 	Project    string // the resolved project name, recorded in .env
 	Profiles   []string
+	Release    string // the catalogue release to deploy; "": the newest
 	Force      bool
 	Now        func() time.Time
 }
@@ -40,6 +42,7 @@ type Result struct {
 	Backup   string             `json:"backup,omitempty"`
 	Profiles profiles.Selection `json:"profiles"`
 	Vars     int                `json:"vars"`
+	Release  string             `json:"release"` // the Dify release of the catalogue it deploys
 	// SupportFiles written beside it (nginx, ssrf_proxy, sandbox, ...), where missing.
 	SupportFiles []string `json:"supportFiles,omitempty"`
 }
@@ -67,6 +70,10 @@ without --force; with it, keeps a timestamped copy first.`,
 	}
 	cmd.Flags().StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable): one database, one vector store, extras")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite an existing .env (a timestamped copy is kept)")
+	cmd.Flags().StringVar(&opts.Release, "release", "", "the Dify release to deploy (default: the newest; see `difyctl releases`)")
+	_ = cmd.RegisterFlagCompletionFunc("release", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return templates.Versions(), cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = cmd.RegisterFlagCompletionFunc("profile", ProfileCompletion)
 	return cmd
 }
@@ -82,7 +89,7 @@ func ProfileCompletion(*cobra.Command, []string, string) ([]string, cobra.ShellC
 
 // Run writes the .env.
 func Run(_ context.Context, opts *Options) error {
-	res, err := WriteProject(opts.ProjectDir, opts.Project, opts.Profiles, opts.Force, opts.Now())
+	res, err := WriteRelease(opts.ProjectDir, opts.Project, opts.Release, opts.Profiles, opts.Force, opts.Now())
 	if err != nil {
 		return err
 	}
@@ -92,8 +99,8 @@ func Run(_ context.Context, opts *Options) error {
 	if res.Backup != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "kept the previous .env as %s\n", res.Backup)
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (%d variables; database %s, vector store %s, extras %s)\n",
-		res.Path, res.Vars, res.Profiles.Database, res.Profiles.Vector, strings.Join(res.Profiles.Extras, ", "))
+	fmt.Fprintf(opts.IO.Out, "wrote %s for Dify %s (%d variables; database %s, vector store %s, extras %s)\n",
+		res.Path, res.Release, res.Vars, res.Profiles.Database, res.Profiles.Vector, strings.Join(res.Profiles.Extras, ", "))
 	return nil
 }
 
@@ -126,6 +133,19 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 // the directory are one project on the same data, not two (compose would
 // otherwise name the project after the directory).
 func WriteProject(dir, project string, names []string, force bool, now time.Time) (Result, error) {
+	return WriteRelease(dir, project, "", names, force, now)
+}
+
+// WriteRelease is WriteProject for a release of the catalogue ("" : the
+// newest); the release is recorded in the directory (internal/release).
+func WriteRelease(dir, project, version string, names []string, force bool, now time.Time) (Result, error) {
+	rel := templates.Latest()
+	if version != "" {
+		var err error
+		if rel, err = templates.Lookup(version); err != nil {
+			return Result{}, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+	}
 	sel, err := profiles.Select(names, false)
 	if err != nil {
 		return Result{}, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
@@ -134,7 +154,7 @@ func WriteProject(dir, project string, names []string, force bool, now time.Time
 		return Result{}, cmdutil.UsageError("%s is difyctl's source tree; a deployment (its .env holds every secret) needs a project directory of its own: mkdir -p ~/dify && difyctl init --project-dir ~/dify", dir)
 	}
 	path := filepath.Join(dir, ".env")
-	res := Result{Path: path, Profiles: sel}
+	res := Result{Path: path, Profiles: sel, Release: rel.Version}
 	st, err := os.Lstat(path)
 	exists := err == nil
 	switch {
@@ -145,7 +165,7 @@ func WriteProject(dir, project string, names []string, force bool, now time.Time
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return res, err
 	}
-	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, now)
+	d, err := envgen.Generate(envgen.SchemaFor(rel), sel, rand.Reader, now)
 	if err != nil {
 		return res, err
 	}
@@ -161,7 +181,7 @@ func WriteProject(dir, project string, names []string, force bool, now time.Time
 	if err := envgen.WriteFile(filepath.Join(stage, ".env"), d); err != nil {
 		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): %w", dir, err)
 	}
-	if _, err := templates.WriteSupportFiles(stage); err != nil {
+	if _, err := rel.WriteSupportFiles(stage); err != nil {
 		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): writing the configuration files the services mount: %w", dir, err)
 	}
 
@@ -199,6 +219,9 @@ func WriteProject(dir, project string, names []string, force bool, now time.Time
 	}
 	if err != nil {
 		return res, undo(fmt.Errorf("writing %s: %w", path, err))
+	}
+	if err := release.Write(dir, release.Record{Release: rel.Version, Source: release.SourceInit, At: now.UTC()}); err != nil {
+		return res, err
 	}
 	res.Vars = len(d.Keys())
 	return res, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/lifecycle"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
 	"github.com/difyctl/difyctl/cmd/pull"
+	"github.com/difyctl/difyctl/cmd/releases"
 	"github.com/difyctl/difyctl/cmd/restore"
 	"github.com/difyctl/difyctl/cmd/setup"
 	"github.com/difyctl/difyctl/cmd/up"
@@ -90,6 +91,7 @@ API, and backs Redis up and restores it.`,
 		restore.NewCmd(f),
 		up.NewCmd(f),
 		pull.NewCmd(f, nil),
+		releases.NewCmd(f, nil),
 		setup.NewCmd(f),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)

@@ -26,7 +26,6 @@ import (
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/profiles"
-	"github.com/difyctl/difyctl/templates"
 )
 
 // Options for up.
@@ -143,7 +142,11 @@ func Prepare(o *Options) error {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
 	if !o.DryRun {
-		if _, err := templates.WriteSupportFiles(o.Load.ProjectDir); err != nil {
+		rel, err := o.Load.Template()
+		if err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+		if _, err := rel.WriteSupportFiles(o.Load.ProjectDir); err != nil {
 			return fmt.Errorf("writing the configuration files the services mount: %w", err)
 		}
 	}
@@ -276,7 +279,7 @@ func (o *Options) conclude(ctx context.Context, cli engine.Engine, p *types.Proj
 func (o *Options) upOptions(p *types.Project, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(o.Load), Services: o.Services,
 		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
-		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
+		Version: buildinfo.Get().Version, Release: compose.DeployedRelease(o.Load), RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 
 func printNotes(o *Options, res *compose.UpResult) {
