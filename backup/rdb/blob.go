@@ -51,58 +51,9 @@ func ziplist(s bytesSource, size uint64) (uint64, error) {
 			break
 		}
 		start := pos
-		var prev, hl uint64
-		if b < 254 {
-			prev, hl = uint64(b), 1
-		} else {
-			q, err := s.next(4)
-			if err != nil {
-				return 0, err
-			}
-			prev, hl = uint64(binary.LittleEndian.Uint32(q)), 5
-		}
-		if prev != prevLen {
-			return 0, bad("ziplist entry %d: prevlen %d, previous entry is %d bytes", count, prev, prevLen)
-		}
-		p, err = s.next(1)
+		hl, data, err := ziplistEntryHeader(s, b, count, prevLen)
 		if err != nil {
 			return 0, err
-		}
-		e := p[0]
-		hl++
-		var data uint64
-		switch e >> 6 {
-		case 0:
-			data = uint64(e & 0x3f)
-		case 1:
-			q, err := s.next(1)
-			if err != nil {
-				return 0, err
-			}
-			data, hl = uint64(e&0x3f)<<8|uint64(q[0]), hl+1
-		case 2:
-			q, err := s.next(4)
-			if err != nil {
-				return 0, err
-			}
-			data, hl = uint64(binary.BigEndian.Uint32(q)), hl+4
-		default:
-			switch {
-			case e == 0xc0:
-				data = 2
-			case e == 0xd0:
-				data = 4
-			case e == 0xe0:
-				data = 8
-			case e == 0xf0:
-				data = 3
-			case e == 0xfe:
-				data = 1
-			case e >= 0xf1 && e <= 0xfd:
-				data = 0
-			default:
-				return 0, bad("ziplist entry %d: unknown encoding 0x%02x", count, e)
-			}
 		}
 		if data > size-pos-hl || size-pos-hl-data < 1 { // room left for the end byte
 			return 0, bad("ziplist entry %d runs past the end", count)
@@ -124,6 +75,65 @@ func ziplist(s bytesSource, size uint64) (uint64, error) {
 		return 0, bad("ziplist header says %d entries, holds %d", zllen, count)
 	}
 	return count, nil
+}
+
+// ziplistEntryHeader reads the rest of a ziplist entry's header after its
+// first byte b: the prevlen (checked against the previous entry's size) and
+// the encoding. It returns the header's size and the data's.
+func ziplistEntryHeader(s bytesSource, b byte, count, prevLen uint64) (hl, data uint64, err error) {
+	var prev uint64
+	if b < 254 {
+		prev, hl = uint64(b), 1
+	} else {
+		q, err := s.next(4)
+		if err != nil {
+			return 0, 0, err
+		}
+		prev, hl = uint64(binary.LittleEndian.Uint32(q)), 5
+	}
+	if prev != prevLen {
+		return 0, 0, bad("ziplist entry %d: prevlen %d, previous entry is %d bytes", count, prev, prevLen)
+	}
+	p, err := s.next(1)
+	if err != nil {
+		return 0, 0, err
+	}
+	e := p[0]
+	hl++
+	switch e >> 6 {
+	case 0:
+		data = uint64(e & 0x3f)
+	case 1:
+		q, err := s.next(1)
+		if err != nil {
+			return 0, 0, err
+		}
+		data, hl = uint64(e&0x3f)<<8|uint64(q[0]), hl+1
+	case 2:
+		q, err := s.next(4)
+		if err != nil {
+			return 0, 0, err
+		}
+		data, hl = uint64(binary.BigEndian.Uint32(q)), hl+4
+	default:
+		switch {
+		case e == 0xc0:
+			data = 2
+		case e == 0xd0:
+			data = 4
+		case e == 0xe0:
+			data = 8
+		case e == 0xf0:
+			data = 3
+		case e == 0xfe:
+			data = 1
+		case e >= 0xf1 && e <= 0xfd:
+			data = 0
+		default:
+			return 0, 0, bad("ziplist entry %d: unknown encoding 0x%02x", count, e)
+		}
+	}
+	return hl, data, nil
 }
 
 // lpBacklen is the size of a listpack entry's back-length field for an
@@ -149,6 +159,55 @@ type lpEntry struct {
 	i     int64
 	n     uint64
 	str   []byte // kept strings only (short)
+}
+
+// lpEntryHeader reads a listpack entry's encoding after its first byte b:
+// an integer is decoded into e; for a string it returns the header's size
+// and the data's.
+func lpEntryHeader(s bytesSource, b byte, count uint64, e *lpEntry) (hl, data uint64, err error) {
+	switch {
+	case b&0x80 == 0:
+		e.isInt, e.i, hl = true, int64(b&0x7f), 1
+	case b&0xc0 == 0x80:
+		hl, data = 1, uint64(b&0x3f)
+	case b&0xe0 == 0xc0:
+		q, err := s.next(1)
+		if err != nil {
+			return 0, 0, err
+		}
+		v := int64(b&0x1f)<<8 | int64(q[0])
+		if v >= 1<<12 {
+			v -= 1 << 13
+		}
+		e.isInt, e.i, hl = true, v, 2
+	case b&0xf0 == 0xe0:
+		q, err := s.next(1)
+		if err != nil {
+			return 0, 0, err
+		}
+		hl, data = 2, uint64(b&0x0f)<<8|uint64(q[0])
+	case b == 0xf0:
+		q, err := s.next(4)
+		if err != nil {
+			return 0, 0, err
+		}
+		hl, data = 5, uint64(binary.LittleEndian.Uint32(q))
+	case b >= 0xf1 && b <= 0xf4:
+		w := int(b-0xf0) + 1 // 2, 3, 4 bytes
+		if b == 0xf4 {
+			w = 8
+		}
+		q, err := s.next(w)
+		if err != nil {
+			return 0, 0, err
+		}
+		u := le(q)
+		shift := 64 - 8*uint(w)
+		e.isInt, e.i, hl = true, int64(u<<shift)>>shift, 1+uint64(w)
+	default:
+		return 0, 0, bad("listpack entry %d: unknown encoding 0x%02x", count, b)
+	}
+	return hl, data, nil
 }
 
 // listpack walks a listpack (Redis 7+ compact encodings, streams) of size
@@ -180,48 +239,9 @@ func listpack(s bytesSource, size uint64, keep func(i uint64) bool, each func(i 
 			break
 		}
 		e = lpEntry{}
-		var hl, data uint64
-		switch {
-		case b&0x80 == 0:
-			e.isInt, e.i, hl = true, int64(b&0x7f), 1
-		case b&0xc0 == 0x80:
-			hl, data = 1, uint64(b&0x3f)
-		case b&0xe0 == 0xc0:
-			q, err := s.next(1)
-			if err != nil {
-				return 0, err
-			}
-			v := int64(b&0x1f)<<8 | int64(q[0])
-			if v >= 1<<12 {
-				v -= 1 << 13
-			}
-			e.isInt, e.i, hl = true, v, 2
-		case b&0xf0 == 0xe0:
-			q, err := s.next(1)
-			if err != nil {
-				return 0, err
-			}
-			hl, data = 2, uint64(b&0x0f)<<8|uint64(q[0])
-		case b == 0xf0:
-			q, err := s.next(4)
-			if err != nil {
-				return 0, err
-			}
-			hl, data = 5, uint64(binary.LittleEndian.Uint32(q))
-		case b >= 0xf1 && b <= 0xf4:
-			w := int(b-0xf0) + 1 // 2, 3, 4 bytes
-			if b == 0xf4 {
-				w = 8
-			}
-			q, err := s.next(w)
-			if err != nil {
-				return 0, err
-			}
-			u := le(q)
-			shift := 64 - 8*uint(w)
-			e.isInt, e.i, hl = true, int64(u<<shift)>>shift, 1+uint64(w)
-		default:
-			return 0, bad("listpack entry %d: unknown encoding 0x%02x", count, b)
+		hl, data, err := lpEntryHeader(s, b, count, &e)
+		if err != nil {
+			return 0, err
 		}
 		entry := hl + data
 		bl := lpBacklen(entry)

@@ -179,6 +179,25 @@ type verifier struct {
 }
 
 func (v *verifier) run() error {
+	if err := v.header(); err != nil {
+		return err
+	}
+	for {
+		op, err := v.r.byte()
+		if err != nil {
+			return err
+		}
+		if op == opEOF {
+			return v.end()
+		}
+		if err := v.opcode(op); err != nil {
+			return err
+		}
+	}
+}
+
+// header reads the magic and the version.
+func (v *verifier) header() error {
 	r, info := v.r, &v.info
 	head, err := r.next(9)
 	if err != nil {
@@ -198,98 +217,97 @@ func (v *verifier) run() error {
 	if ver < 1 || ver > MaxVersion {
 		return &Error{Offset: 5, Msg: fmt.Sprintf("RDB version %d is not one Redis 2.6 to 8.6 writes (1-%d)", ver, MaxVersion)}
 	}
-	for {
-		op, err := r.byte()
+	return nil
+}
+
+// opcode reads what follows one opcode (but EOF): a record of the file, or
+// a key and its value.
+func (v *verifier) opcode(op byte) error {
+	r, info := v.r, &v.info
+	switch op {
+	case opAux:
+		return v.aux()
+	case opSelectDB:
+		db, err := v.plainLength()
 		if err != nil {
 			return err
 		}
-		switch op {
-		case opEOF:
-			return v.end()
-		case opAux:
-			if err := v.aux(); err != nil {
-				return err
-			}
-		case opSelectDB:
-			db, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			info.MaxDB = max(info.MaxDB, db)
-		case opResizeDB:
-			if err := v.lengths(2); err != nil {
-				return err
-			}
-		case opSlotInfo:
-			if err := v.lengths(3); err != nil {
-				return err
-			}
-		case opExpireTimeMs:
-			if err := r.skip(8); err != nil {
-				return err
-			}
-			v.expiry = true
-		case opExpireTime:
-			if err := r.skip(4); err != nil {
-				return err
-			}
-			v.expiry = true
-		case opIdle:
-			if _, err := v.plainLength(); err != nil {
-				return err
-			}
-		case opFreq:
-			if err := r.skip(1); err != nil {
-				return err
-			}
-		case opFunction2:
-			if _, err := v.skipString(); err != nil {
-				return err
-			}
-			info.Functions++
-		case opModuleAux: // module id, when-opcode (UINT), when, value
-			id, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			whenOp, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			if whenOp != modUint {
-				return r.fail("module aux data of %s: when-marker %d where Redis writes %d", moduleName(id), whenOp, modUint)
-			}
-			if _, err := v.plainLength(); err != nil {
-				return err
-			}
-			v.module(id)
-			if err := v.moduleValue(id); err != nil {
-				return err
-			}
-		case opKeyMeta: // number of classes (at most 7), each a 4-byte class spec and a module-style value
-			n, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			if n > 7 {
-				return r.fail("key metadata of %d classes (Redis allows 7)", n)
-			}
-			for range n {
-				if err := r.skip(4); err != nil {
-					return err
-				}
-				if err := v.moduleValue(0); err != nil {
-					return err
-				}
-			}
-		case opFunction:
-			return r.fail("pre-release function record (Redis 7.0 release candidates): no Redis release loads it")
-		default:
-			if err := v.record(op); err != nil {
-				return err
-			}
+		info.MaxDB = max(info.MaxDB, db)
+	case opResizeDB:
+		return v.lengths(2)
+	case opSlotInfo:
+		return v.lengths(3)
+	case opExpireTimeMs, opExpireTime:
+		n := uint64(8)
+		if op == opExpireTime {
+			n = 4
+		}
+		if err := r.skip(n); err != nil {
+			return err
+		}
+		v.expiry = true
+	case opIdle:
+		_, err := v.plainLength()
+		return err
+	case opFreq:
+		return r.skip(1)
+	case opFunction2:
+		if _, err := v.skipString(); err != nil {
+			return err
+		}
+		info.Functions++
+	case opModuleAux:
+		return v.moduleAux()
+	case opKeyMeta:
+		return v.keyMeta()
+	case opFunction:
+		return r.fail("pre-release function record (Redis 7.0 release candidates): no Redis release loads it")
+	default:
+		return v.record(op)
+	}
+	return nil
+}
+
+// moduleAux reads module aux data: module id, when-opcode (UINT), when,
+// value.
+func (v *verifier) moduleAux() error {
+	id, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	whenOp, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	if whenOp != modUint {
+		return v.r.fail("module aux data of %s: when-marker %d where Redis writes %d", moduleName(id), whenOp, modUint)
+	}
+	if _, err := v.plainLength(); err != nil {
+		return err
+	}
+	v.module(id)
+	return v.moduleValue(id)
+}
+
+// keyMeta reads key metadata: the number of classes (at most 7), each a
+// 4-byte class spec and a module-style value.
+func (v *verifier) keyMeta() error {
+	n, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	if n > 7 {
+		return v.r.fail("key metadata of %d classes (Redis allows 7)", n)
+	}
+	for range n {
+		if err := v.r.skip(4); err != nil {
+			return err
+		}
+		if err := v.moduleValue(0); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // end checks the checksum after the EOF opcode.
@@ -611,6 +629,45 @@ func emptyIf(zero bool) fate {
 }
 
 // value walks one value of type t and says whether Redis keeps the key.
+// zset reads a sorted set of member and score pairs: a binary double
+// (tZset2) or a length-prefixed text (tZset; 253 is NaN, 254 and 255 the
+// infinities, with no text).
+func (v *verifier) zset(t byte) (fate, error) {
+	r := v.r
+	n, err := v.plainLength()
+	if err != nil {
+		return keep, err
+	}
+	for i := uint64(0); i < n; i++ {
+		if _, err := v.skipString(); err != nil {
+			return keep, err
+		}
+		if t == tZset2 {
+			p, err := r.next(8)
+			if err != nil {
+				return keep, err
+			}
+			if math.IsNaN(math.Float64frombits(binary.LittleEndian.Uint64(p))) {
+				return keep, bad("sorted set with a NaN score")
+			}
+			continue
+		}
+		l, err := r.byte()
+		if err != nil {
+			return keep, err
+		}
+		switch {
+		case l == 253:
+			return keep, bad("sorted set with a NaN score")
+		case l < 253:
+			if err := r.skip(uint64(l)); err != nil {
+				return keep, err
+			}
+		}
+	}
+	return emptyIf(n == 0), nil
+}
+
 func (v *verifier) value(t byte) (fate, error) {
 	r := v.r
 	switch t {
@@ -624,38 +681,7 @@ func (v *verifier) value(t byte) (fate, error) {
 		}
 		return emptyIf(n == 0), v.skipStrings(n)
 	case tZset, tZset2:
-		n, err := v.plainLength()
-		if err != nil {
-			return keep, err
-		}
-		for i := uint64(0); i < n; i++ {
-			if _, err := v.skipString(); err != nil {
-				return keep, err
-			}
-			if t == tZset2 {
-				p, err := r.next(8)
-				if err != nil {
-					return keep, err
-				}
-				if math.IsNaN(math.Float64frombits(binary.LittleEndian.Uint64(p))) {
-					return keep, bad("sorted set with a NaN score")
-				}
-				continue
-			}
-			l, err := r.byte()
-			if err != nil {
-				return keep, err
-			}
-			switch {
-			case l == 253:
-				return keep, bad("sorted set with a NaN score")
-			case l < 253:
-				if err := r.skip(uint64(l)); err != nil {
-					return keep, err
-				}
-			}
-		}
-		return emptyIf(n == 0), nil
+		return v.zset(t)
 	case tHash:
 		n, err := v.plainLength()
 		if err != nil {
@@ -878,7 +904,6 @@ func (v *verifier) moduleValue(id uint64) error {
 
 // stream walks a stream value (types 15, 19, 21).
 func (v *verifier) stream(t byte) error {
-	r := v.r
 	n, err := v.plainLength() // listpacks
 	if err != nil {
 		return err
@@ -911,82 +936,108 @@ func (v *verifier) stream(t byte) error {
 		return err
 	}
 	for g := uint64(0); g < groups; g++ {
-		if _, err := v.skipString(); err != nil { // name
+		if err := v.streamGroup(t); err != nil {
 			return err
-		}
-		k := 2 // last id ms, seq
-		if t >= tStreamListpacks2 {
-			k++ // entries read
-		}
-		if err := v.lengths(k); err != nil {
-			return err
-		}
-		pel, err := v.plainLength()
-		if err != nil {
-			return err
-		}
-		for i := uint64(0); i < pel; i++ {
-			if err := r.skip(16 + 8); err != nil { // raw id, delivery time
-				return err
-			}
-			if _, err := v.plainLength(); err != nil { // delivery count
-				return err
-			}
-		}
-		consumers, err := v.plainLength()
-		if err != nil {
-			return err
-		}
-		for c := uint64(0); c < consumers; c++ {
-			if _, err := v.skipString(); err != nil {
-				return err
-			}
-			seen := uint64(8)
-			if t >= tStreamListpacks3 {
-				seen += 8 // active time
-			}
-			if err := r.skip(seen); err != nil {
-				return err
-			}
-			cpel, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			for i := uint64(0); i < cpel; i++ { // raw ids: no 16*n to overflow
-				if err := r.skip(16); err != nil {
-					return err
-				}
-			}
 		}
 	}
-	if t >= tStreamListpacks4 { // IDMP: duration, max entries, producers; per producer its id and (iid, stream id) entries; 2 counters
-		if err := v.lengths(2); err != nil {
-			return err
-		}
-		producers, err := v.plainLength()
-		if err != nil {
-			return err
-		}
-		for p := uint64(0); p < producers; p++ {
-			if _, err := v.skipString(); err != nil {
-				return err
-			}
-			entries, err := v.plainLength()
-			if err != nil {
-				return err
-			}
-			for e := uint64(0); e < entries; e++ {
-				if _, err := v.skipString(); err != nil {
-					return err
-				}
-				if err := v.lengths(2); err != nil {
-					return err
-				}
-			}
-		}
-		return v.lengths(2)
+	if t >= tStreamListpacks4 {
+		return v.streamIDMP()
 	}
 	return nil
+}
+
+// streamGroup reads one consumer group: its name, last id (and entries
+// read), its pending entries and its consumers.
+func (v *verifier) streamGroup(t byte) error {
+	r := v.r
+	if _, err := v.skipString(); err != nil { // name
+		return err
+	}
+	k := 2 // last id ms, seq
+	if t >= tStreamListpacks2 {
+		k++ // entries read
+	}
+	if err := v.lengths(k); err != nil {
+		return err
+	}
+	pel, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	for i := uint64(0); i < pel; i++ {
+		if err := r.skip(16 + 8); err != nil { // raw id, delivery time
+			return err
+		}
+		if _, err := v.plainLength(); err != nil { // delivery count
+			return err
+		}
+	}
+	consumers, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	for c := uint64(0); c < consumers; c++ {
+		if err := v.streamConsumer(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamConsumer reads one consumer: name, seen (and active) time, its
+// pending ids.
+func (v *verifier) streamConsumer(t byte) error {
+	r := v.r
+	if _, err := v.skipString(); err != nil {
+		return err
+	}
+	seen := uint64(8)
+	if t >= tStreamListpacks3 {
+		seen += 8 // active time
+	}
+	if err := r.skip(seen); err != nil {
+		return err
+	}
+	cpel, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	for i := uint64(0); i < cpel; i++ { // raw ids: no 16*n to overflow
+		if err := r.skip(16); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamIDMP reads a stream's IDMP state: duration, max entries,
+// producers; per producer its id and (iid, stream id) entries; 2 counters.
+func (v *verifier) streamIDMP() error {
+	if err := v.lengths(2); err != nil {
+		return err
+	}
+	producers, err := v.plainLength()
+	if err != nil {
+		return err
+	}
+	for p := uint64(0); p < producers; p++ {
+		if _, err := v.skipString(); err != nil {
+			return err
+		}
+		entries, err := v.plainLength()
+		if err != nil {
+			return err
+		}
+		for e := uint64(0); e < entries; e++ {
+			if _, err := v.skipString(); err != nil {
+				return err
+			}
+			if err := v.lengths(2); err != nil {
+				return err
+			}
+		}
+	}
+	return v.lengths(2)
 }
 
 func typeName(t byte) string {

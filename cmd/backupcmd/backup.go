@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,57 +14,27 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/backup"
-	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/backuptarget"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
-	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
-	"github.com/difyctl/difyctl/internal/lockfile"
 	"github.com/difyctl/difyctl/internal/project"
 )
 
-// Common are the flags every backup command shares.
-type Common struct {
-	BackupDir string
-	Service   string
-}
+// Common are the flags every backup command shares (internal/backuptarget).
+type Common = backuptarget.Common
 
-// Target resolves the project, the backup directory and the fallback
-// password (REDIS_PASSWORD from .env, used when the container has no
-// REDISCLI_AUTH).
-func (c *Common) Target(f *cmdutil.Factory) (dir, project, backupDir, password string, err error) {
-	dir, project, err = f.Project()
-	if err != nil {
-		return
-	}
-	backupDir = c.BackupDir
-	if backupDir == "" {
-		backupDir = filepath.Join(dir, "backups", "redis")
-	} else if backupDir, err = filepath.Abs(backupDir); err != nil {
-		return
-	}
-	if env, e := compose.Environment(dir, nil); e == nil {
-		password = env["REDIS_PASSWORD"]
-	}
-	return
-}
+// Engine is a connected engine client.
+type Engine = backuptarget.Engine
 
-// Dir resolves only the backup directory (list, verify, prune).
-func (c *Common) Dir(f *cmdutil.Factory) (string, error) {
-	_, _, dir, _, err := c.Target(f)
-	return dir, err
-}
-
-func (c *Common) Flags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.BackupDir, "backup-dir", "", "backup directory (default <project-dir>/backups/redis)")
-	cmd.Flags().StringVar(&c.Service, "service", "redis", "the compose service running Redis")
-}
+// NewEngine connects to the engine and checks it answers.
+func NewEngine(f *cmdutil.Factory) (*Engine, error) { return backuptarget.NewEngine(f) }
 
 // NewCmd returns the backup command group.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Back up Redis, list, verify and rotate backups, schedule them"}
-	cmd.AddCommand(newRedisCmd(f), newListCmd(f), newVerifyCmd(f), newPruneCmd(f), newScheduleCmd(f), newDaemonCmd(f))
+	cmd.AddCommand(NewCmdRedis(f, nil), NewCmdList(f, nil), NewCmdVerify(f, nil), NewCmdPrune(f, nil), NewCmdSchedule(f, nil), NewCmdDaemon(f, nil))
 	return cmd
 }
 
@@ -81,10 +50,13 @@ type RedisOptions struct {
 	// this backup: the outcome is recorded in the status file and logged as
 	// one line.
 	Scheduled string
+	Getenv    func(string) string // where the lock directory comes from
 	retention int
 }
 
-func newRedisCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdRedis returns `backup redis`; runF, when not nil, runs instead of
+// RunRedis (tests check the flag mapping through it).
+func NewCmdRedis(f *cmdutil.Factory, runF func(context.Context, *RedisOptions) error) *cobra.Command {
 	var c Common
 	opts := &RedisOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
@@ -103,6 +75,9 @@ file per project keeps two runs apart (exit 4).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.fill(f, &c); err != nil {
 				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return RunRedis(cmd.Context(), opts)
 		},
@@ -140,6 +115,7 @@ func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
 	opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
 	opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
 	opts.Engine = func() (*Engine, error) { return NewEngine(f) }
+	opts.Getenv = f.Getenv
 	return nil
 }
 
@@ -193,16 +169,16 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 	// A backup takes turns with the commands that change the project (a
 	// restore into any backup directory, up, down, ...): a second one exits
 	// 4 naming the holder instead of reading a Redis being replaced.
-	unlockProject, err := project.Lock(os.Getenv, opts.Backup.Project)
+	getenv := opts.Getenv
+	if getenv == nil { // an empty environment: the factory is the only door to the process's
+		getenv = func(string) string { return "" }
+	}
+	unlockProject, err := project.Lock(getenv, opts.Backup.Project)
 	if err != nil {
 		return nil, err
 	}
 	defer unlockProject()
-	res, err := backup.Run(ctx, eng.Client, opts.Backup)
-	if err != nil {
-		return nil, Classify(err)
-	}
-	return res, nil
+	return backup.Run(ctx, eng.Client, opts.Backup) // errors map to exit codes by kind (cmdutil.ExitCode)
 }
 
 // recordRun writes the outcome of a scheduled run to the status file;
@@ -220,18 +196,6 @@ func recordRun(opts *RedisOptions, start time.Time, res *backup.Result, runErr e
 	if err := backup.RecordRun(path, opts.Backup.Project, opts.Scheduled, r); err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup: recording the outcome in %s failed: %v\n", now.UTC().Format(time.RFC3339), path, err)
 	}
-}
-
-// Classify maps backup errors to exit codes.
-func Classify(err error) error {
-	var le *lockfile.HeldError
-	if errors.As(err, &le) {
-		return cmdutil.WithExitCode(cmdutil.ExitLocked, err)
-	}
-	if errors.Is(err, dockerclient.ErrUnreachable) {
-		return cmdutil.WithExitCode(cmdutil.ExitEngine, err)
-	}
-	return err
 }
 
 // quietErr prints one line for cron when quiet (main prints nothing more).
@@ -300,19 +264,23 @@ type listing struct {
 	Warning     string            `json:"warning,omitempty"`
 }
 
-func newListCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdList returns `backup list`; runF, when not nil, runs instead of List.
+func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
 	var c Common
 	opts := &ListOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the project's backups (time, size, age, kind, verified), leftover temporary files and the last scheduled runs",
 		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, project, dir, _, err := c.Target(f)
 			if err != nil {
 				return err
 			}
 			opts.Dir, opts.Project, opts.JSON, opts.Now = dir, project, f.JSON(), time.Now()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return List(opts)
 		},
 	}
@@ -428,7 +396,8 @@ type VerifyOptions struct {
 	Which string // a file, a name in the backup directory, or "all"
 }
 
-func newVerifyCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdVerify returns `backup verify`; runF, when not nil, runs instead of Verify.
+func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions) error) *cobra.Command {
 	var c Common
 	opts := &VerifyOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
@@ -437,7 +406,7 @@ func newVerifyCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Verify one backup (a path, or a name as ` + "`backup list`" + ` prints it, looked up in
 the backup directory) or all backup files in the directory.`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := c.Dir(f)
 			if err != nil {
 				return err
@@ -445,6 +414,9 @@ the backup directory) or all backup files in the directory.`,
 			opts.Dir, opts.JSON, opts.Which = dir, f.JSON(), "all"
 			if len(args) == 1 {
 				opts.Which = args[0]
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return Verify(opts)
 		},
@@ -534,7 +506,8 @@ type PruneOptions struct {
 	ProjectDir string
 }
 
-func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdPrune returns `backup prune`; runF, when not nil, runs instead of Prune.
+func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
 	var c Common
 	var days int
 	opts := &PruneOptions{IO: f.IOStreams}
@@ -542,7 +515,7 @@ func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "prune [--dry-run]",
 		Short: "Delete the project's backups older than --retention-days, keeping the newest --keep-min and the newest of all",
 		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := backup.ValidateRetention(days, opts.KeepMin); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 			}
@@ -552,6 +525,9 @@ func newPruneCmd(f *cmdutil.Factory) *cobra.Command {
 			}
 			opts.Dir, opts.Project, opts.JSON, opts.Now, opts.ProjectDir = dir, project, f.JSON(), time.Now(), pdir
 			opts.Retention = time.Duration(days) * 24 * time.Hour
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Prune(opts)
 		},
 	}
@@ -570,7 +546,7 @@ func Prune(opts *PruneOptions) error {
 	}
 	unlock, err := backup.Lock(opts.Dir, opts.Project)
 	if err != nil {
-		return Classify(err)
+		return err // held: exit 4 (cmdutil.ExitCode)
 	}
 	defer unlock()
 	l, err := backup.ListProject(opts.Dir, opts.Project)

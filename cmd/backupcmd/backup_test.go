@@ -77,14 +77,6 @@ func TestShowWarnsWhenStale(t *testing.T) {
 	}
 }
 
-func TestEngineEnvRecordsOnlyWhatIsSet(t *testing.T) {
-	env := map[string]string{"DOCKER_HOST": "tcp://10.0.0.1:2376", "DOCKER_TLS_VERIFY": "1", "HOME": "/root"}
-	got := engineEnv(func(k string) string { return env[k] })
-	if strings.Join(got, " ") != "DOCKER_HOST=tcp://10.0.0.1:2376 DOCKER_TLS_VERIFY=1" {
-		t.Fatalf("%v", got)
-	}
-}
-
 func testIO() (*iostreams.IOStreams, *bytes.Buffer, *bytes.Buffer) {
 	io, _, out, errOut := iostreams.Test()
 	return io, out, errOut

@@ -2,8 +2,8 @@ package backupcmd
 
 import (
 	"context"
-	"fmt"
-	"time"
+	"errors"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +11,9 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 )
 
-func newDaemonCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdDaemon returns `backup daemon`; runF, when not nil, runs instead of
+// Daemon (tests check the flag mapping through it).
+func NewCmdDaemon(f *cmdutil.Factory, runF func(context.Context, *backup.Cron, *RedisOptions) error) *cobra.Command {
 	var c Common
 	var expr string
 	opts := &RedisOptions{IO: f.IOStreams}
@@ -37,6 +39,9 @@ recorded in the status file as for a cron job.`,
 				return err
 			}
 			opts.Scheduled = sched.String()
+			if runF != nil {
+				return runF(cmd.Context(), sched, opts)
+			}
 			return Daemon(cmd.Context(), sched, opts)
 		},
 	}
@@ -45,32 +50,17 @@ recorded in the status file as for a cron job.`,
 	return cmd
 }
 
-// Daemon runs a backup at each time sched names until ctx ends. A failed
-// run is logged and the daemon waits for the next one. Times are printed in
-// the schedule's zone.
+// Daemon runs a backup at each time sched names until ctx ends
+// (backup.Daemon); a failed run is logged unless quiet.
 func Daemon(ctx context.Context, sched *backup.Cron, opts *RedisOptions) error {
-	loc := sched.Location()
-	stamp := func() string { return time.Now().In(loc).Format(time.RFC3339) }
-	for {
-		next := sched.Next(time.Now())
-		if next.IsZero() { // ParseCron refuses these; the horizon moved on
-			return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("cron expression %q matches no time in the next five years", sched))
-		}
-		if !opts.Quiet {
-			fmt.Fprintf(opts.IO.ErrOut, "%s next backup at %s\n", stamp(), next.In(loc).Format(time.RFC3339))
-		}
-		timer := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.C:
-		}
-		if err := RunRedis(ctx, opts); err != nil && !opts.Quiet {
-			fmt.Fprintf(opts.IO.ErrOut, "%s backup failed: %v\n", stamp(), err)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	var log io.Writer
+	if !opts.Quiet {
+		log = opts.IO.ErrOut
 	}
+	err := backup.Daemon(ctx, sched, func(ctx context.Context) error { return RunRedis(ctx, opts) }, log, nil, nil)
+	var never *backup.NeverMatchesError
+	if errors.As(err, &never) {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	return err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,43 +29,12 @@ type ScheduleOptions struct {
 }
 
 // InstallResult says what install did.
-type InstallResult struct {
-	Where   string            `json:"where"`
-	Line    string            `json:"line"`
-	LogFile string            `json:"logFile"`
-	Status  string            `json:"statusFile"`
-	Tested  bool              `json:"tested"`
-	TestRun *backup.RunRecord `json:"testRun,omitempty"`
-	NextRun time.Time         `json:"nextRun"`
-}
+type InstallResult = backup.InstallResult
 
-// invokedBinary is difyctl's path as it was invoked, made absolute but not
-// resolved: a symlink (say /usr/local/bin/difyctl -> difyctl-1.2) stays, so
-// replacing it upgrades the job too.
-func invokedBinary() (string, error) {
-	arg0 := os.Args[0]
-	if !strings.ContainsRune(arg0, os.PathSeparator) {
-		p, err := exec.LookPath(arg0)
-		if err != nil {
-			return os.Executable()
-		}
-		arg0 = p
-	}
-	return filepath.Abs(arg0)
-}
-
-// engineEnv returns the engine variables set in the installing shell.
-func engineEnv(getenv func(string) string) []string {
-	var env []string
-	for _, k := range backup.EngineEnv {
-		if v := getenv(k); v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
-func newScheduleCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdSchedule returns `backup schedule install|show|remove`; runF, when
+// not nil, runs instead of Install (tests check the flag mapping through
+// it).
+func NewCmdSchedule(f *cmdutil.Factory, runF func(context.Context, *ScheduleOptions) error) *cobra.Command {
 	var c Common
 	var expr string
 	opts := &ScheduleOptions{IO: f.IOStreams, Root: os.Geteuid() == 0, Now: time.Now}
@@ -98,13 +65,13 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 			if err != nil {
 				return err
 			}
-			bin, err := invokedBinary()
+			bin, err := backup.InvokedBinary(os.Args[0])
 			if err != nil {
 				return err
 			}
 			s := &opts.Schedule
 			s.Cron, s.Binary, s.ProjectDir, s.Project, s.BackupDir, s.Service = strings.TrimSpace(expr), bin, dir, project, bdir, c.Service
-			s.Env = engineEnv(f.Getenv)
+			s.Env = backup.CronEnv(f.Getenv)
 			opts.JSON = f.JSON()
 			opts.CheckProject = func(ctx context.Context) error {
 				eng, err := NewEngine(f)
@@ -114,6 +81,9 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 				defer eng.Close()
 				_, err = backup.FindRedis(ctx, eng.Client, project, c.Service, "")
 				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return Install(cmd.Context(), opts)
 		},
@@ -169,37 +139,14 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 // a failed test run puts back what was there and exits 1.
 func Install(ctx context.Context, opts *ScheduleOptions) error {
 	s := opts.Schedule
-	line, err := s.Line(opts.Root)
-	if err != nil {
+	if _, err := s.Line(opts.Root); err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
-	// The job appends to its log before difyctl starts: both must exist.
-	if err := os.MkdirAll(s.BackupDir, backup.DirMode); err != nil {
-		return fmt.Errorf("creating the backup directory: %w", err)
-	}
-	lf, err := os.OpenFile(s.LogFile(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, backup.FileMode)
+	res, err := s.InstallTested(ctx, backup.InstallOptions{Root: opts.Root, Test: !opts.NoTest, TestTimeout: opts.Timeout, Now: opts.Now(), Notify: opts.IO.ErrOut})
 	if err != nil {
-		return fmt.Errorf("creating the job's log: %w", err)
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 	}
-	lf.Close()
-	where, undo, err := s.Install(opts.Root)
-	if err != nil {
-		return err
-	}
-	sched, _ := backup.ParseCronForCron(s.Cron)
-	res := InstallResult{Where: where, Line: line, LogFile: s.LogFile(), Status: backup.StatusPath(s.BackupDir, s.Project), NextRun: sched.Next(opts.Now())}
-	if !opts.NoTest {
-		res.Tested = true
-		fmt.Fprintf(opts.IO.ErrOut, "test run of the job as cron runs it (env -i, PATH=/usr/bin:/bin, cwd /)...\n")
-		rec, err := testRun(ctx, opts)
-		res.TestRun = rec
-		if err != nil {
-			if uerr := undo(); uerr != nil {
-				return fmt.Errorf("%w; putting back the previous entry ALSO failed: %v (check %s)", err, uerr, where)
-			}
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("%w; nothing installed (any previous entry is back). Fix that, or pass --no-test to install anyway", err))
-		}
-	} else if opts.CheckProject != nil {
+	if opts.NoTest && opts.CheckProject != nil {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := opts.CheckProject(cctx); err != nil {
 			fmt.Fprintf(opts.IO.ErrOut, "WARNING: the job will fail as things stand: %v\n", err)
@@ -209,53 +156,12 @@ func Install(ctx context.Context, opts *ScheduleOptions) error {
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
 	}
-	fmt.Fprintf(opts.IO.Out, "installed in %s:\n  %s\n", where, line)
+	fmt.Fprintf(opts.IO.Out, "installed in %s:\n  %s\n", res.Where, res.Line)
 	if res.TestRun != nil {
 		fmt.Fprintf(opts.IO.Out, "test run: ok, %s (%s)\n", res.TestRun.File, res.TestRun.Duration)
 	}
 	fmt.Fprintf(opts.IO.Out, "log: %s\nstatus: %s\nnext run: %s\n", res.LogFile, res.Status, res.NextRun.Format(time.RFC3339))
 	return nil
-}
-
-// testRun runs the installed command once and reads its outcome from the
-// status file (or, when difyctl never got to write it, the log's end).
-func testRun(ctx context.Context, opts *ScheduleOptions) (*backup.RunRecord, error) {
-	s := opts.Schedule
-	statusPath := backup.StatusPath(s.BackupDir, s.Project)
-	before, _ := backup.ReadStatus(statusPath)
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	code, err := s.TestRun(ctx)
-	if err != nil {
-		return nil, err
-	}
-	after, _ := backup.ReadStatus(statusPath)
-	var rec *backup.RunRecord
-	if after != nil && after.LastAttempt != nil && (before == nil || before.LastAttempt == nil || !after.LastAttempt.Time.Equal(before.LastAttempt.Time)) {
-		rec = after.LastAttempt
-	}
-	switch {
-	case rec == nil:
-		return nil, fmt.Errorf("the job's test run exited %d before difyctl recorded anything; the end of its log %s: %s", code, s.LogFile(), logTail(s.LogFile()))
-	case rec.Result != "ok" || code != 0:
-		return rec, fmt.Errorf("the job's test run failed (exit %d): %s", code, rec.Error)
-	}
-	return rec, nil
-}
-
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	s := strings.TrimSpace(string(b))
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if s == "" {
-		return "(empty)"
-	}
-	return s
 }
 
 // ShowOptions for `backup schedule show`.

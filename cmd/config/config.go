@@ -4,21 +4,14 @@ package config
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
-	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
+	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/iostreams"
-	"github.com/difyctl/difyctl/profiles"
 )
 
 // Options for config.
@@ -59,71 +52,13 @@ interpolated. Secrets are masked unless --show-secrets. The output is YAML that
 }
 
 // LoadOptions builds the loader's options from the global flags and
-// --profile. With the embedded templates, --profile names are checked
-// against the catalogue. The input files are checked first, so that a
-// missing or unreadable -f file or .env, or a .env line that cannot be read,
-// exits 2 and names the file (and the line and variable, never its text).
+// --profile (deploy.LoadOptions: the input files checked, the factory's .env).
 func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error) {
-	dir, name, err := f.Project()
-	if err != nil {
-		return compose.LoadOptions{}, err
-	}
-	lo := compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: os.Environ()}
-	if err := CheckInputs(lo); err != nil {
-		return lo, err
-	}
-	if len(names) > 0 {
-		if len(f.Files) == 0 {
-			sel, err := profiles.Select(names, false)
-			if err != nil {
-				return lo, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-			}
-			lo.Profiles = sel.Names()
-		} else {
-			lo.Profiles = names
-		}
-	}
-	return lo, nil
+	return deploy.LoadOptions(f, names)
 }
 
-// CheckInputs checks the files a load reads: each -f file is a readable
-// regular file, and the project's .env (when present) reads with docker
-// compose's rules. Its errors are input-file errors (exit 2).
-func CheckInputs(lo compose.LoadOptions) error {
-	for _, f := range lo.Files {
-		st, err := os.Stat(f)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return inputfile.Wrap(f, errors.New("compose file does not exist"))
-		case err != nil:
-			return inputfile.Mark(fmt.Errorf("compose file: %w", err))
-		case st.IsDir():
-			return inputfile.Wrap(f, errors.New("is a directory, not a compose file"))
-		}
-		r, err := os.Open(f)
-		if err != nil {
-			return inputfile.Mark(fmt.Errorf("compose file: %w", err))
-		}
-		r.Close()
-	}
-	path := filepath.Join(lo.ProjectDir, ".env")
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	_, err := envgen.ReadFileWithLookup(path, lookupIn(lo.Environ))
-	return err
-}
-
-// lookupIn looks names up in an environ list (later entries win).
-func lookupIn(environ []string) func(string) (string, bool) {
-	m := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
+// CheckInputs checks the files a load reads (deploy.CheckInputs).
+func CheckInputs(lo compose.LoadOptions) error { return deploy.CheckInputs(lo) }
 
 // Run prints the project.
 func Run(ctx context.Context, opts *Options) error {

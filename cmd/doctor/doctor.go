@@ -67,10 +67,12 @@ type Options struct {
 	ReadFile  func(path string) ([]byte, error)
 	PortInUse func(port int) (bool, error)
 	NumCPU    func() int
+	Getenv    func(string) string // the engine's variables (DOCKER_HOST, ...); nil: none
 }
 
-// NewCmd returns the doctor command.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmd returns the doctor command; runF, when not nil, runs instead of
+// Run (tests check the flag mapping through it).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this host for running Dify: engine, disk, memory, kernel settings, ports",
@@ -96,6 +98,10 @@ with a fix for anything that is not ok. Exits 1 when any check fails.`,
 				ReadFile:  os.ReadFile,
 				PortInUse: netcheck.PortInUse,
 				NumCPU:    runtime.NumCPU,
+				Getenv:    f.Getenv,
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return Run(cmd.Context(), opts)
 		},

@@ -152,3 +152,23 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsToOptions(t *testing.T) {
+	f, _, _ := cmdutil.NewTestFactory(t.TempDir(), map[string]string{"DOCKER_HOST": "unix:///x.sock"})
+	var got *Options
+	cmd := NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.ProjectDir != f.ProjectDir || got.JSON || got.Engine == nil || got.FreeDisk == nil || got.ReadFile == nil || got.PortInUse == nil || got.NumCPU == nil || got.Getenv("DOCKER_HOST") != "unix:///x.sock" {
+		t.Fatalf("%+v", got)
+	}
+	// The project directory must exist (exit 2).
+	f, _, _ = cmdutil.NewTestFactory(filepath.Join(t.TempDir(), "missing"), nil)
+	cmd = NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	if err := cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Fatalf("%v", err)
+	}
+}

@@ -40,7 +40,11 @@ func securityChecks(opts *Options) []Check {
 			out = append(out, Check{Name: "data directory", Status: OK, Detail: fmt.Sprintf("%s is mode %04o", vol, st.Mode().Perm())})
 		}
 	}
-	if cli, ep, err := dockerclient.New(os.Getenv); err == nil {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if cli, ep, err := dockerclient.New(getenv); err == nil {
 		cli.Close()
 		if ep.Warning != "" {
 			out = append(out, Check{Name: "engine connection", Status: Warn, Detail: ep.Warning,

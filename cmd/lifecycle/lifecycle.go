@@ -4,17 +4,14 @@
 package lifecycle
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
@@ -23,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/prompt"
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
@@ -32,8 +30,9 @@ type Options struct {
 	JSON     bool
 	Project  string
 	Services []string
-	Engine   func(context.Context) (*client.Client, error)
+	Engine   func(context.Context) (engine.Engine, error)
 	Progress string
+	Getenv   func(string) string // where the lock directory comes from
 }
 
 func common(f *cmdutil.Factory, args []string, o *Options) error {
@@ -41,8 +40,17 @@ func common(f *cmdutil.Factory, args []string, o *Options) error {
 	if err != nil {
 		return err
 	}
-	o.IO, o.JSON, o.Project, o.Services, o.Engine = f.IOStreams, f.JSON(), name, args, f.Engine
+	o.IO, o.JSON, o.Project, o.Services, o.Engine, o.Getenv = f.IOStreams, f.JSON(), name, args, f.Engine, f.Getenv
 	return nil
+}
+
+// lock takes the project's lock (internal/project).
+func (o *Options) lock() (func(), error) {
+	getenv := o.Getenv
+	if getenv == nil { // an empty environment: the factory is the only door to the process's
+		getenv = func(string) string { return "" }
+	}
+	return project.Lock(getenv, o.Project)
 }
 
 func (o *Options) reporter() (progress.Writer, error) {
@@ -55,7 +63,7 @@ func (o *Options) reporter() (progress.Writer, error) {
 
 // NewCmds returns down, ps, logs, stop, start, restart.
 func NewCmds(f *cmdutil.Factory) []*cobra.Command {
-	return []*cobra.Command{newDown(f), newPs(f), newLogs(f), newStop(f), newStart(f), newRestart(f)}
+	return []*cobra.Command{NewCmdDown(f, nil), NewCmdPs(f, nil), NewCmdLogs(f, nil), NewCmdStop(f, nil), NewCmdStart(f, nil), NewCmdRestart(f, nil)}
 }
 
 // DownOptions for down.
@@ -66,7 +74,9 @@ type DownOptions struct {
 	Timeout *time.Duration // nil: each container's own stop_grace_period
 }
 
-func newDown(f *cmdutil.Factory) *cobra.Command {
+// NewCmdDown returns down; runF, when not nil, runs instead of Down (tests
+// check the flag mapping through it).
+func NewCmdDown(f *cmdutil.Factory, runF func(context.Context, *DownOptions) error) *cobra.Command {
 	o := &DownOptions{}
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -78,6 +88,9 @@ func newDown(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			o.Timeout = stopTimeout(cmd, timeout)
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
 			return Down(cmd.Context(), o)
 		},
 	}
@@ -91,16 +104,16 @@ func newDown(f *cmdutil.Factory) *cobra.Command {
 // Down runs down.
 func Down(ctx context.Context, o *DownOptions) error {
 	if o.Volumes && !o.Yes {
-		if !o.IO.IsStdinTTY() {
-			return cmdutil.UsageError("--volumes deletes the project's data; pass --yes to confirm when not on a terminal")
+		ok, err := prompt.Confirm(o.IO, fmt.Sprintf("Remove the named volumes of project %s, and their data?", o.Project),
+			"--volumes deletes the project's data; pass --yes to confirm when not on a terminal")
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(o.IO.ErrOut, "Remove the named volumes of project %s, and their data? [y/N] ", o.Project)
-		line, _ := bufio.NewReader(o.IO.In).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing removed"))
+		if !ok {
+			return prompt.Declined("nothing removed")
 		}
 	}
-	unlock, err := project.Lock(os.Getenv, o.Project)
+	unlock, err := o.lock()
 	if err != nil {
 		return err
 	}
@@ -119,20 +132,29 @@ func Down(ctx context.Context, o *DownOptions) error {
 	return progress.Finish(pw, err, "project "+o.Project+" down")
 }
 
-func newPs(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{}
-	var all bool
+// PsOptions for ps.
+type PsOptions struct {
+	Options
+	All bool
+}
+
+// NewCmdPs returns ps; runF, when not nil, runs instead of Ps.
+func NewCmdPs(f *cmdutil.Factory, runF func(context.Context, *PsOptions) error) *cobra.Command {
+	o := &PsOptions{}
 	cmd := &cobra.Command{
 		Use:   "ps [SERVICE...]",
 		Short: "List the project's containers: service, container, state, health, ports, uptime",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := common(f, args, o); err != nil {
+			if err := common(f, args, &o.Options); err != nil {
 				return err
 			}
-			return Ps(cmd.Context(), o, all)
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return Ps(cmd.Context(), &o.Options, o.All)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", true, "include stopped containers")
+	cmd.Flags().BoolVarP(&o.All, "all", "a", true, "include stopped containers")
 	return cmd
 }
 
@@ -175,9 +197,16 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 	return w.Flush()
 }
 
-func newLogs(f *cmdutil.Factory) *cobra.Command {
-	o := &Options{}
-	lo := compose.LogsOptions{}
+// LogsOptions for logs.
+type LogsOptions struct {
+	Options
+	Logs compose.LogsOptions
+}
+
+// NewCmdLogs returns logs; runF, when not nil, runs instead of Logs.
+func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *LogsOptions) error) *cobra.Command {
+	o := &LogsOptions{}
+	lo := &o.Logs
 	cmd := &cobra.Command{
 		Use:   "logs [-f] [--tail N] [--since T] [SERVICE...]",
 		Short: "Print the services' logs, each line prefixed with its service",
@@ -185,30 +214,38 @@ func newLogs(f *cmdutil.Factory) *cobra.Command {
 			if err := checkSince(lo.Since); err != nil {
 				return err
 			}
-			if err := common(f, args, o); err != nil {
+			if err := common(f, args, &o.Options); err != nil {
 				return err
-			}
-			cli, err := o.Engine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			cs, err := compose.List(cmd.Context(), cli, o.Project, true)
-			if err != nil {
-				return err
-			}
-			if cs, err = compose.Select(cs, o.Services); err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
 			}
 			lo.Escape = o.IO.IsStdoutTTY() // raw when piped
 			lo.JSON = o.JSON
-			return compose.Logs(cmd.Context(), cli, cs, lo, o.IO.Out)
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return Logs(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().BoolVarP(&lo.Follow, "follow", "f", false, "keep printing new lines")
 	cmd.Flags().StringVarP(&lo.Tail, "tail", "n", "all", "lines from the end of each log")
 	cmd.Flags().StringVar(&lo.Since, "since", "", "only lines since this time (RFC 3339) or duration ago (10m)")
 	return cmd
+}
+
+// Logs prints the selected services' logs.
+func Logs(ctx context.Context, o *LogsOptions) error {
+	cli, err := o.Engine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	cs, err := compose.List(ctx, cli, o.Project, true)
+	if err != nil {
+		return err
+	}
+	if cs, err = compose.Select(cs, o.Services); err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	return compose.Logs(ctx, cli, cs, o.Logs, o.IO.Out)
 }
 
 // sinceLayouts are the absolute times --since takes (as docker logs).
@@ -234,7 +271,7 @@ func checkSince(v string) error {
 	return cmdutil.UsageError("--since %q is neither a duration (10m, 2h), a time (2026-01-02T15:04:05Z, 2026-01-02) nor a Unix timestamp", v)
 }
 
-func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.ProjectContainer, error) {
+func selectRunning(ctx context.Context, o *Options) (engine.Engine, []compose.ProjectContainer, error) {
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -254,85 +291,114 @@ func selectRunning(ctx context.Context, o *Options) (*client.Client, []compose.P
 	return cli, cs, nil
 }
 
+// VerbOptions for stop, start and restart.
+type VerbOptions struct {
+	Options
+	Verb        string         // "stop", "start" or "restart"
+	Timeout     *time.Duration // nil: each container's own stop_grace_period
+	WaitTimeout time.Duration  // start, restart: bound on the depends_on gating (0: none)
+}
+
 // verb builds stop, start and restart: select the project's containers,
 // then act on them with progress.
 // Verbs that start (start, restart) gate on depends_on conditions, bounded
 // by --wait-timeout.
-func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool,
-	act func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error) *cobra.Command {
-	o := &Options{}
-	var timeout, waitTimeout time.Duration
+func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF func(context.Context, *VerbOptions) error) *cobra.Command {
+	o := &VerbOptions{}
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := common(f, args, o); err != nil {
+			if err := common(f, args, &o.Options); err != nil {
 				return err
 			}
-			unlock, err := project.Lock(os.Getenv, o.Project)
-			if err != nil {
-				return err
+			o.Verb, o.Timeout = cmd.Name(), stopTimeout(cmd, timeout)
+			if runF != nil {
+				return runF(cmd.Context(), o)
 			}
-			defer unlock()
-			cli, cs, err := selectRunning(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			pw, err := o.reporter()
-			if err != nil {
-				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-			}
-			ctx := cmd.Context()
-			if starts && waitTimeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, waitTimeout)
-				defer cancel()
-			}
-			err = act(ctx, cli, cs, stopTimeout(cmd, timeout), pw.Event)
-			pw.Close() // the diagnosis goes below the progress, not into it
-			if err != nil {
-				var fe *compose.FailedError
-				if errors.As(err, &fe) {
-					fe.Diagnose(o.IO.ErrOut)
-					if fe.Err != nil {
-						err = fe.Err
-					}
-				}
-				err = cmdutil.WithExitCode(cmdutil.ExitFailure, err)
-			}
-			return progress.Finish(pw, err, "project "+o.Project+" "+cmd.Name())
+			return Act(cmd.Context(), o)
 		},
 	}
 	if withTimeout {
 		addStopTimeout(cmd, &timeout)
 	}
 	if starts {
-		cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
+		cmd.Flags().DurationVar(&o.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
 	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
 }
 
-func newStop(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "stop [SERVICE...]", "Stop services, dependents first", true, false, compose.Stop)
-}
-
-func newStart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true,
-		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
-			return compose.Start(ctx, cli, cs, report)
-		})
-}
-
-func newRestart(f *cmdutil.Factory) *cobra.Command {
-	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true,
-		func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
-			if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
-				return err
+// Act runs stop, start or restart (o.Verb) on the selected containers under
+// the project's lock, with progress; a failure to start is diagnosed below
+// the progress.
+func Act(ctx context.Context, o *VerbOptions) error {
+	act, starts := verbs[o.Verb], o.Verb != "stop"
+	if act == nil {
+		return fmt.Errorf("no verb %q", o.Verb)
+	}
+	unlock, err := o.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cli, cs, err := selectRunning(ctx, &o.Options)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	pw, err := o.reporter()
+	if err != nil {
+		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if starts && o.WaitTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
+		defer cancel()
+	}
+	err = act(ctx, cli, cs, o.Timeout, pw.Event)
+	pw.Close() // the diagnosis goes below the progress, not into it
+	if err != nil {
+		var fe *compose.FailedError
+		if errors.As(err, &fe) {
+			fe.Diagnose(o.IO.ErrOut)
+			if fe.Err != nil {
+				err = fe.Err
 			}
-			return compose.Start(ctx, cli, cs, report)
-		})
+		}
+		err = cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	return progress.Finish(pw, err, "project "+o.Project+" "+o.Verb)
+}
+
+// verbs are what stop, start and restart do to the selected containers.
+var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error{
+	"stop": compose.Stop,
+	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
+		return compose.Start(ctx, cli, cs, report)
+	},
+	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
+		if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
+			return err
+		}
+		return compose.Start(ctx, cli, cs, report)
+	},
+}
+
+// NewCmdStop returns stop; runF, when not nil, runs instead of Act.
+func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *VerbOptions) error) *cobra.Command {
+	return verb(f, "stop [SERVICE...]", "Stop services, dependents first", true, false, runF)
+}
+
+// NewCmdStart returns start; runF, when not nil, runs instead of Act.
+func NewCmdStart(f *cmdutil.Factory, runF func(context.Context, *VerbOptions) error) *cobra.Command {
+	return verb(f, "start [SERVICE...]", "Start existing containers, each once its depends_on conditions hold", false, true, runF)
+}
+
+// NewCmdRestart returns restart; runF, when not nil, runs instead of Act.
+func NewCmdRestart(f *cmdutil.Factory, runF func(context.Context, *VerbOptions) error) *cobra.Command {
+	return verb(f, "restart [SERVICE...]", "Stop (dependents first), then start, each once its depends_on conditions hold", true, true, runF)
 }
 
 // addStopTimeout adds --timeout: how long each container may take to stop.

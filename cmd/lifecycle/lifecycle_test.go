@@ -31,7 +31,7 @@ func TestDownVolumesNeedsConfirmation(t *testing.T) {
 // --timeout is each container's own stop_grace_period unless given.
 func TestStopTimeoutFlag(t *testing.T) {
 	f := cmdutil.NewFactory()
-	cmd := newStop(f)
+	cmd := NewCmdStop(f, nil)
 	var timeout time.Duration
 	if stopTimeout(cmd, timeout) != nil {
 		t.Fatal("no --timeout must leave each container's own")

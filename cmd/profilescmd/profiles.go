@@ -2,6 +2,7 @@
 package profilescmd
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -20,14 +21,19 @@ type Options struct {
 	JSON bool
 }
 
-// NewCmd returns the profiles command.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmd returns the profiles command; runF, when not nil, runs instead of
+// Run (tests check the flag mapping through it).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "profiles",
 		Short: "List the database, vector-store and extra profiles",
 		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			return Run(&Options{IO: f.IOStreams, JSON: f.JSON()})
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := &Options{IO: f.IOStreams, JSON: f.JSON()}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(opts)
 		},
 	}
 }

@@ -2,21 +2,19 @@
 package restore
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/backup"
-	"github.com/difyctl/difyctl/cmd/backupcmd"
+	"github.com/difyctl/difyctl/internal/backuptarget"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/prompt"
 )
 
 // Options for restore redis.
@@ -27,13 +25,21 @@ type Options struct {
 	Which   string // a file, a name in the backup directory, or "latest"
 	DryRun  bool   // say which backup would be restored, verify it, change nothing
 	Restore backup.RestoreOptions
-	Engine  func() (*backupcmd.Engine, error)
+	Engine  func() (*backuptarget.Engine, error)
+	Getenv  func(string) string // where the lock directory comes from
 }
 
 // NewCmd returns the restore command group.
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "restore", Short: "Restore from a backup"}
-	var c backupcmd.Common
+	cmd.AddCommand(NewCmdRedis(f, nil))
+	return cmd
+}
+
+// NewCmdRedis returns `restore redis`; runF, when not nil, runs instead of
+// Run (tests check the flag mapping through it).
+func NewCmdRedis(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	var c backuptarget.Common
 	opts := &Options{IO: f.IOStreams}
 	redis := &cobra.Command{
 		Use:   "redis [FILE|NAME|latest] [--yes] [--dry-run]",
@@ -61,7 +67,11 @@ and verifies the backup that would be restored and changes nothing.`,
 			opts.JSON = f.JSON()
 			opts.Restore.Project, opts.Restore.Service, opts.Restore.Dir, opts.Restore.Password = project, c.Service, dir, pw
 			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
-			opts.Engine = func() (*backupcmd.Engine, error) { return backupcmd.NewEngine(f) }
+			opts.Engine = func() (*backuptarget.Engine, error) { return backuptarget.NewEngine(f) }
+			opts.Getenv = f.Getenv
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Run(cmd.Context(), opts)
 		},
 	}
@@ -71,8 +81,7 @@ and verifies the backup that would be restored and changes nothing.`,
 	redis.Flags().DurationVar(&opts.Restore.StopTimeout, "stop-timeout", 30*time.Second, "how long Redis may take to stop")
 	redis.Flags().DurationVar(&opts.Restore.WaitTimeout, "wait-timeout", 5*time.Minute, "how long Redis may take to load and become healthy")
 	redis.Flags().DurationVar(&opts.Restore.SaveTimeout, "save-timeout", 0, "bound on the safety copy's BGSAVE (default: 2m + 1s per 16 MiB of Redis's used memory)")
-	cmd.AddCommand(redis)
-	return cmd
+	return redis
 }
 
 // Run restores.
@@ -105,18 +114,18 @@ func Run(ctx context.Context, opts *Options) error {
 		opts.Restore.SafetyCopyOf = file
 	}
 	if !opts.Yes {
-		if !opts.IO.IsStdinTTY() {
-			return cmdutil.UsageError("restoring replaces all of Redis's data; pass --yes to confirm when not on a terminal")
-		}
 		when := "unknown time"
 		if m != nil {
 			when = m.CreatedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "Replace all data of %s/%s with %s (%d keys, taken %s; %s)? A safety copy is taken first. [y/N] ",
-			opts.Restore.Project, opts.Restore.Service, file, info.Keys, when, backup.Checked(info, m))
-		line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing changed"))
+		ok, err := prompt.Confirm(opts.IO, fmt.Sprintf("Replace all data of %s/%s with %s (%d keys, taken %s; %s)? A safety copy is taken first.",
+			opts.Restore.Project, opts.Restore.Service, file, info.Keys, when, backup.Checked(info, m)),
+			"restoring replaces all of Redis's data; pass --yes to confirm when not on a terminal")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return prompt.Declined("nothing changed")
 		}
 	}
 	if !opts.JSON {
@@ -127,14 +136,18 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer eng.Close()
-	unlockProject, err := project.Lock(os.Getenv, opts.Restore.Project)
+	getenv := opts.Getenv
+	if getenv == nil { // an empty environment: the factory is the only door to the process's
+		getenv = func(string) string { return "" }
+	}
+	unlockProject, err := project.Lock(getenv, opts.Restore.Project)
 	if err != nil {
 		return err
 	}
 	defer unlockProject()
 	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
 	if err != nil {
-		return backupcmd.Classify(err)
+		return err // held: exit 4 (cmdutil.ExitCode)
 	}
 	defer unlock()
 	res, err := backup.Restore(ctx, eng.Client, opts.Restore)

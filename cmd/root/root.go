@@ -80,19 +80,19 @@ API, and backs Redis up and restores it.`,
 
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.AddCommand(
-		version.NewCmd(f),
-		doctor.NewCmd(f),
-		completion.NewCmd(f),
-		initcmd.NewCmd(f),
+		version.NewCmd(f, nil),
+		doctor.NewCmd(f, nil),
+		completion.NewCmd(f, nil),
+		initcmd.NewCmd(f, nil),
 		env.NewCmd(f),
-		profilescmd.NewCmd(f),
+		profilescmd.NewCmd(f, nil),
 		config.NewCmd(f),
 		backupcmd.NewCmd(f),
 		restore.NewCmd(f),
-		up.NewCmd(f),
+		up.NewCmd(f, nil),
 		pull.NewCmd(f, nil),
 		releases.NewCmd(f, nil),
-		setup.NewCmd(f),
+		setup.NewCmd(f, nil),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)
 	return cmd

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,12 +14,14 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/difyctl/difyctl/cmd/config"
-	"github.com/difyctl/difyctl/cmd/up"
+	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/netcheck"
+	"github.com/difyctl/difyctl/internal/progress"
+	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/wizard"
 	"github.com/difyctl/difyctl/profiles"
 )
@@ -29,6 +30,7 @@ import (
 type Options struct {
 	IO         *iostreams.IOStreams
 	ProjectDir string
+	Existing   *envgen.Doc // the project's .env as read; nil: it has none
 	Accessible bool
 	Getenv     func(string) string
 	StartUp    func(ctx context.Context) error // runs up after the wizard
@@ -37,8 +39,9 @@ type Options struct {
 	Program func(ctx context.Context, m tea.Model) error
 }
 
-// NewCmd returns the setup command.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmd returns the setup command; runF, when not nil, runs instead of Run
+// (tests check the flag mapping through it).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv}
 	cmd := &cobra.Command{
 		Use:   "setup [--accessible]",
@@ -59,14 +62,13 @@ refusal, a failure), 130 on ctrl+c.`,
 			if err != nil {
 				return err
 			}
+			if opts.Existing, err = f.Env(); err != nil {
+				return err
+			}
 			opts.ProjectDir = dir
-			opts.StartUp = func(ctx context.Context) error {
-				lo, err := config.LoadOptions(f, nil)
-				if err != nil {
-					return err
-				}
-				return up.Run(ctx, &up.Options{IO: f.IOStreams, Load: lo, Embedded: true, WaitTimeout: 15 * time.Minute,
-					Progress: "auto", Recreate: "diverged", Engine: f.Engine, Now: time.Now, Getenv: os.Getenv})
+			opts.StartUp = func(ctx context.Context) error { return startUp(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return Run(cmd.Context(), opts)
 		},
@@ -75,17 +77,29 @@ refusal, a failure), 130 on ctrl+c.`,
 	return cmd
 }
 
-// Env gathers what the wizard needs from the project directory.
-func Env(dir string) (wizard.Env, error) {
-	path := filepath.Join(dir, ".env")
-	env := wizard.Env{Path: path}
+// startUp runs up on the .env the wizard wrote, as "difyctl up" would with
+// a longer wait.
+func startUp(ctx context.Context, f *cmdutil.Factory) error {
+	f.Reload() // the wizard wrote .env
+	lo, err := deploy.LoadOptions(f, nil)
+	if err != nil {
+		return err
+	}
+	env, err := f.Env()
+	if err != nil {
+		return err
+	}
+	return deploy.Up(ctx, &deploy.UpOptions{IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
+		Progress: progress.Auto, Recreate: compose.RecreateDiverged, Engine: f.Engine, Now: time.Now, Getenv: f.Getenv})
+}
+
+// Env gathers what the wizard needs from the project directory and its
+// .env as read (nil: none).
+func Env(dir string, existing *envgen.Doc) (wizard.Env, error) {
+	path := filepath.Join(dir, project.EnvFile)
+	env := wizard.Env{Path: path, Existing: existing}
 	env.PortInUse = func(p int) bool { used, err := netcheck.PortInUse(p); return err == nil && used }
 	env.DataIn = func(rel string) bool { return hasData(filepath.Join(dir, filepath.FromSlash(rel))) }
-	if d, err := envgen.ReadFile(path); err == nil {
-		env.Existing = d
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return env, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
-	}
 	sel, _ := profiles.Select(nil, false)
 	gen, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, time.Now())
 	if err != nil {
@@ -111,15 +125,15 @@ func hasData(dir string) bool {
 // that cannot redraw.
 func (opts *Options) accessible() bool {
 	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
+	if getenv == nil { // an empty environment: the factory is the only door to the process's
+		getenv = func(string) string { return "" }
 	}
 	return opts.Accessible || getenv("ACCESSIBLE") != "" || getenv("TERM") == "dumb"
 }
 
 // Run runs the wizard.
 func Run(ctx context.Context, opts *Options) error {
-	env, err := Env(opts.ProjectDir)
+	env, err := Env(opts.ProjectDir, opts.Existing)
 	if err != nil {
 		return err
 	}

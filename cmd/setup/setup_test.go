@@ -83,3 +83,27 @@ func TestDumbTerminalIsAccessible(t *testing.T) {
 		t.Fatalf("TERM=dumb: %v\n%q", err, errOut)
 	}
 }
+
+func TestFlagsToOptions(t *testing.T) {
+	f, _, _ := cmdutil.NewTestFactory(t.TempDir(), map[string]string{"ACCESSIBLE": "1"})
+	if err := os.WriteFile(filepath.Join(f.ProjectDir, ".env"), []byte("DB_TYPE=mysql\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got *Options
+	cmd := NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--accessible"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.ProjectDir != f.ProjectDir || !got.Accessible || got.StartUp == nil || got.IO != f.IOStreams || got.Getenv("ACCESSIBLE") != "1" || got.Existing == nil {
+		t.Fatalf("%+v", got)
+	}
+	if v, _ := got.Existing.Get("DB_TYPE"); v != "mysql" {
+		t.Fatalf("the factory's .env was not passed on: DB_TYPE %q", v)
+	}
+	// The wizard starts from the .env as read.
+	env, err := Env(got.ProjectDir, got.Existing)
+	if err != nil || env.Existing != got.Existing || env.Path != filepath.Join(f.ProjectDir, ".env") || env.Generated == nil {
+		t.Fatalf("%v %+v", err, env)
+	}
+}

@@ -31,8 +31,9 @@ type Report struct {
 	EngineError string `json:"engineError,omitempty"`
 }
 
-// NewCmd returns the version command.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmd returns the version command; runF, when not nil, runs instead of
+// Run (tests check the flag mapping through it).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print difyctl's version and the Docker engine's",
@@ -46,6 +47,9 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 				}
 				defer cli.Close()
 				return dockerclient.Probe(ctx, cli, ep, 5*time.Second)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
 			}
 			return Run(cmd.Context(), opts)
 		},

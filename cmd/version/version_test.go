@@ -51,3 +51,14 @@ func TestRunJSONEngineDown(t *testing.T) {
 		t.Fatalf("unexpected report %+v", rep)
 	}
 }
+
+func TestFlagsToOptions(t *testing.T) {
+	f, _, _ := cmdutil.NewTestFactory(t.TempDir(), nil)
+	f.Output = cmdutil.OutputJSON
+	var got *Options
+	cmd := NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); err != nil || got == nil || !got.JSON || got.Engine == nil || got.Build.Version == "" {
+		t.Fatalf("%v %+v", err, got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
+	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
@@ -90,24 +91,35 @@ func IsSilent(err error) bool {
 }
 
 // ExitCode maps an error to the process exit code: an explicit code first,
-// then the kind of error (lock held, unusable input file), else 1.
+// then the kind of error (lock held, engine unreachable, unusable input
+// file), else 1. It is the one mapping: commands return the error as it came.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
 	var ee *ExitError
 	if errors.As(err, &ee) {
-		// An input-file error inside a generic failure still means exit 2.
-		if ee.Code == ExitFailure && inputfile.Is(ee.Err) {
-			return ExitUsage
+		// A kind of error inside a generic failure still maps by its kind.
+		if ee.Code == ExitFailure && ee.Err != nil {
+			if k := kind(ee.Err); k != ExitFailure {
+				return k
+			}
 		}
 		return ee.Code
 	}
+	return kind(err)
+}
+
+// kind maps an error by what it is: lock held (4), engine unreachable (3),
+// unusable input file (2), else 1.
+func kind(err error) int {
 	var he *lockfile.HeldError
-	if errors.As(err, &he) {
+	switch {
+	case errors.As(err, &he):
 		return ExitLocked
-	}
-	if inputfile.Is(err) {
+	case errors.Is(err, dockerclient.ErrUnreachable):
+		return ExitEngine
+	case inputfile.Is(err):
 		return ExitUsage
 	}
 	return ExitFailure

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
+	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/lockfile"
 )
 
@@ -64,6 +65,11 @@ func TestExitCodeMapping(t *testing.T) {
 		{WithExitCode(ExitFailure, in), ExitUsage},
 		{WithExitCode(ExitEngine, in), ExitEngine},
 		{&lockfile.HeldError{}, ExitLocked},
+		{fmt.Errorf("backup: %w", &lockfile.HeldError{}), ExitLocked},
+		{WithExitCode(ExitFailure, &lockfile.HeldError{}), ExitLocked},
+		{fmt.Errorf("finding redis: %w", dockerclient.ErrUnreachable), ExitEngine},
+		{WithExitCode(ExitFailure, dockerclient.ErrUnreachable), ExitEngine},
+		{WithExitCode(ExitUsage, dockerclient.ErrUnreachable), ExitUsage},
 		{SilentError(ExitInterrupted), ExitInterrupted},
 	} {
 		if got := ExitCode(c.err); got != c.want {

@@ -2,7 +2,9 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/dockerclient"
+	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/trust"
@@ -19,10 +23,12 @@ import (
 
 // Factory carries the global flags and the shared resources every command may
 // ask for. The root command fills it; commands copy what they need into their
-// own options struct.
+// own options struct. It is the only door to the process environment
+// (Getenv, Environ): nothing below cmd reads it on its own.
 type Factory struct {
 	IOStreams *iostreams.IOStreams
 	Getenv    func(string) string
+	Environ   func() []string
 
 	// Global flags.
 	ProjectDir      string
@@ -33,27 +39,109 @@ type Factory struct {
 	Files           []string // -f/--file: compose files instead of the embedded templates
 
 	trustWarned bool
+	loaded      *loadedProject // Project's answer, once the flags are parsed
+}
+
+// loadedProject is the project as resolved once per run: its directory, its
+// name and its parsed .env.
+type loadedProject struct {
+	dir, name string
+	env       *envgen.Doc // nil: the project has no .env
+	envErr    error       // the .env exists and cannot be read
+	err       error
 }
 
 // NewFactory returns a factory on the process's streams and environment.
 func NewFactory() *Factory {
-	return &Factory{IOStreams: iostreams.System(), Getenv: os.Getenv, Output: OutputText}
+	return &Factory{IOStreams: iostreams.System(), Getenv: os.Getenv, Environ: os.Environ, Output: OutputText}
 }
 
 // Project resolves the project directory and name from the global flags.
+// It is resolved once (the flags are parsed by then): the .env it reads for
+// COMPOSE_PROJECT_NAME is the document Env returns.
 func (f *Factory) Project() (dir, name string, err error) {
-	dir, err = project.ResolveDir(f.ProjectDir)
+	p := f.load()
+	return p.dir, p.name, p.err
+}
+
+// Env returns the project's parsed .env (read once, with ${VAR} resolved
+// against the environment as docker compose resolves it); nil without an
+// error when the project has none. An unreadable .env is an input-file
+// error (exit 2) naming the file.
+func (f *Factory) Env() (*envgen.Doc, error) {
+	p := f.load()
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.env, p.envErr
+}
+
+// Reload forgets the resolved project, so that the next Project or Env reads
+// the .env again: for a command that wrote it (setup, then up).
+func (f *Factory) Reload() { f.loaded = nil }
+
+// EnvMap is Env as a map (empty without a .env).
+func (f *Factory) EnvMap() (map[string]string, error) {
+	d, err := f.Env()
+	if err != nil || d == nil {
+		return map[string]string{}, err
+	}
+	return d.Map(), nil
+}
+
+func (f *Factory) load() *loadedProject {
+	if f.loaded != nil {
+		return f.loaded
+	}
+	p := &loadedProject{}
+	f.loaded = p
+	dir, err := project.ResolveDir(f.ProjectDir)
 	if err != nil {
-		return "", "", WithExitCode(ExitUsage, err)
+		p.err = WithExitCode(ExitUsage, err)
+		return p
 	}
 	if err := f.trustProject(dir); err != nil {
-		return "", "", err
+		p.err = err
+		return p
 	}
-	name, _, err = project.ResolveName(dir, f.ProjectNameFlag, f.Getenv)
-	if err != nil {
-		return "", "", WithExitCode(ExitUsage, err)
+	p.dir = dir
+	lookup := LookupIn(f.environ())
+	read := func(path string) (*envgen.Doc, error) {
+		d, err := envgen.ReadFileWithLookup(path, lookup)
+		p.env, p.envErr = d, err
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, lerr := os.Lstat(path); errors.Is(lerr, fs.ErrNotExist) {
+				p.envErr = nil // no .env (a dangling link is an error)
+			}
+		}
+		return d, err
 	}
-	return dir, name, nil
+	if p.name, _, err = project.ResolveNameWith(dir, f.ProjectNameFlag, f.Getenv, read); err != nil {
+		p.err = WithExitCode(ExitUsage, err)
+		return p
+	}
+	if p.env == nil && p.envErr == nil { // the name came from the flag or the environment
+		_, _ = read(filepath.Join(dir, project.EnvFile))
+	}
+	return p
+}
+
+func (f *Factory) environ() []string {
+	if f.Environ == nil {
+		return os.Environ()
+	}
+	return f.Environ()
+}
+
+// LookupIn looks names up in an environ list (later entries win).
+func LookupIn(environ []string) func(string) (string, bool) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 // trustProject refuses, as root, a project others can write, and warns
@@ -92,7 +180,17 @@ func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
 }
 
 // Engine opens a client and checks the engine answers (exit 3 otherwise).
-func (f *Factory) Engine(ctx context.Context) (*client.Client, error) {
+func (f *Factory) Engine(ctx context.Context) (engine.Engine, error) {
+	cli, err := f.EngineClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cli, nil
+}
+
+// EngineClient is Engine as the concrete client, for the callers that still
+// take one (backup and restore, until package backup takes engine.Engine).
+func (f *Factory) EngineClient(ctx context.Context) (*client.Client, error) {
 	cli, ep, err := f.Docker()
 	if err != nil {
 		return nil, err

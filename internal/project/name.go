@@ -36,6 +36,12 @@ func ValidateName(name string) error {
 // in the environment, else COMPOSE_PROJECT_NAME in <dir>/.env, else "dify".
 // source says which.
 func ResolveName(dir, flag string, getenv func(string) string) (name, source string, err error) {
+	return ResolveNameWith(dir, flag, getenv, envgen.ReadFile)
+}
+
+// ResolveNameWith is ResolveName reading .env with read (the caller's one
+// reading of it, kept for what else needs it).
+func ResolveNameWith(dir, flag string, getenv func(string) string, read func(path string) (*envgen.Doc, error)) (name, source string, err error) {
 	switch {
 	case flag != "":
 		name, source = flag, "--project-name"
@@ -44,7 +50,7 @@ func ResolveName(dir, flag string, getenv func(string) string) (name, source str
 	default:
 		path := filepath.Join(dir, EnvFile)
 		// The one .env reader, with docker compose's rules.
-		d, rerr := envgen.ReadFile(path)
+		d, rerr := read(path)
 		v := ""
 		if rerr == nil {
 			v, _ = d.Get("COMPOSE_PROJECT_NAME")

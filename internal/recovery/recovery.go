@@ -1,0 +1,27 @@
+// Package recovery is the one call a command that changes or starts a
+// project makes after taking the project lock: it settles the journal a
+// killed operation left (internal/journal), with the settlers of every
+// package that writes journals, imported here for their registration.
+package recovery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/difyctl/difyctl/internal/engine"
+	"github.com/difyctl/difyctl/internal/journal"
+
+	_ "github.com/difyctl/difyctl/backup" // restore-redis
+)
+
+// Settle settles the project's pending journal, if any, reporting on errOut
+// (JSON lines with jsonOut). No journal: (nil, nil).
+func Settle(ctx context.Context, eng engine.Engine, errOut io.Writer, jsonOut bool, projectDir, project string) (*journal.Outcome, error) {
+	env := journal.Env{Engine: eng, Out: errOut, JSON: jsonOut, Getenv: os.Getenv}
+	if !jsonOut && errOut != nil {
+		env.Progress = func(format string, a ...any) { _, _ = io.WriteString(errOut, fmt.Sprintf(format, a...)+"\n") }
+	}
+	return journal.Settle(ctx, env, projectDir, project)
+}
