@@ -20,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/cmd/restore"
 	"github.com/difyctl/difyctl/cmd/setup"
 	"github.com/difyctl/difyctl/cmd/up"
+	"github.com/difyctl/difyctl/cmd/upgrade"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
@@ -92,6 +93,8 @@ API, and backs Redis up and restores it.`,
 		up.NewCmd(f, nil),
 		pull.NewCmd(f, nil),
 		releases.NewCmd(f, nil),
+		upgrade.NewCmd(f, nil),
+		upgrade.NewCmdRollback(f, nil),
 		setup.NewCmd(f, nil),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)

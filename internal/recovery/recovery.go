@@ -13,7 +13,8 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 
-	_ "github.com/difyctl/difyctl/backup" // restore-redis
+	_ "github.com/difyctl/difyctl/backup"           // restore-redis
+	_ "github.com/difyctl/difyctl/internal/upgrade" // upgrade, rollback
 )
 
 // Settle settles the project's pending journal, if any, reporting on errOut
