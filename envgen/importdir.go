@@ -27,6 +27,12 @@ type ImportReport struct {
 // the latter first, as compose's env_file order gives .env the last word) and
 // returns a difyctl .env that keeps every value. dir is only read.
 func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
+	return ImportWith(dir, DefaultSchema(), now)
+}
+
+// ImportWith is Import against a given release's schema (the folder's own,
+// when recognised).
+func ImportWith(dir string, schema *Schema, now time.Time) (*Doc, ImportReport, error) {
 	var rep ImportReport
 	merged := map[string]string{}
 	var extra []string
@@ -58,7 +64,7 @@ func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
 	if err != nil {
 		return nil, rep, fmt.Errorf("%s: %w", dir, err)
 	}
-	d, err := Generate(DefaultSchema(), sel, rand.Reader, now)
+	d, err := Generate(schema, sel, rand.Reader, now)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -69,7 +75,7 @@ func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if _, known := DefaultSchema().Lookup(k); !known {
+		if _, known := schema.Lookup(k); !known {
 			rep.Unplaced = append(rep.Unplaced, k)
 			continue
 		}

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/difyctl/difyctl/compose"
 
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/templates"
@@ -283,4 +286,34 @@ func DetectCompose(b []byte) (string, error) {
 		running[n] = s.Image
 	}
 	return Detect(running), nil
+}
+
+// RunningRelease says, in one line for ps, which Dify release a project's
+// containers run: from their release labels when they agree, else
+// recognised from their images.
+func RunningRelease(cs []compose.ProjectContainer) string {
+	labels := map[string]bool{}
+	images := map[string]string{}
+	for _, c := range cs {
+		if c.Oneoff {
+			continue
+		}
+		if c.Release != "" {
+			labels[c.Release] = true
+		}
+		images[c.Service] = c.Image
+	}
+	if len(labels) == 1 {
+		for r := range labels {
+			return "Dify " + r + " (from the containers' labels)"
+		}
+	}
+	if r := Detect(images); r != "" {
+		return "Dify " + r + " (recognised from the images)"
+	}
+	if len(labels) > 1 {
+		vs := sortedKeys(labels)
+		return "Dify: containers of several releases (" + strings.Join(vs, ", ") + "): an upgrade did not finish; `difyctl upgrade` or `difyctl rollback` settles it"
+	}
+	return "Dify release: unknown (images of no release in this difyctl's catalogue)"
 }

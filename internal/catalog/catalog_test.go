@@ -5,9 +5,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
+
+	"github.com/difyctl/difyctl/compose"
 
 	"github.com/difyctl/difyctl/templates"
 )
@@ -195,6 +198,25 @@ func TestDiffMatchesUpstream(t *testing.T) {
 			if got, err := DetectCompose(cb); err != nil || got != v {
 				t.Errorf("upstream's %s compose file recognised as %q (%v)", v, got, err)
 			}
+		}
+	}
+}
+
+func TestRunningRelease(t *testing.T) {
+	c := func(svc, img, rel string) compose.ProjectContainer {
+		return compose.ProjectContainer{Service: svc, Image: img, Release: rel}
+	}
+	for _, tc := range []struct {
+		cs   []compose.ProjectContainer
+		want string
+	}{
+		{[]compose.ProjectContainer{c("api", "langgenius/dify-api:1.16.0", "1.16.0"), c("redis", "redis:6-alpine", "1.16.0")}, "Dify 1.16.0 (from the containers' labels)"},
+		{[]compose.ProjectContainer{c("api", "langgenius/dify-api:1.15.0", ""), c("redis", "redis:6-alpine", "")}, "Dify 1.15.0 (recognised from the images)"},
+		{[]compose.ProjectContainer{c("api", "langgenius/dify-api:1.16.0", "1.16.0"), c("web", "langgenius/dify-web:1.15.0", "1.15.0")}, "several releases (1.15.0, 1.16.0)"},
+		{[]compose.ProjectContainer{c("api", "x:1", "")}, "unknown"},
+	} {
+		if got := RunningRelease(tc.cs); !strings.Contains(got, tc.want) {
+			t.Errorf("RunningRelease = %q, want %q", got, tc.want)
 		}
 	}
 }
