@@ -28,7 +28,7 @@ type ProjectContainer struct {
 	State     string   `json:"state"`
 	Health    string   `json:"health,omitempty"`
 	Status    string   `json:"status"`
-	Uptime    string   `json:"uptime,omitempty"` // running containers: "5 minutes"
+	Uptime    string   `json:"uptime,omitempty"`  // running containers: "5 minutes"
 	Release   string   `json:"release,omitempty"` // the Dify release it was created for (LabelDifyRelease)
 	Ports     []string `json:"ports,omitempty"`
 	Image     string   `json:"image"`
