@@ -20,6 +20,10 @@ const (
 	LabelNetwork         = "com.docker.compose.network"
 	LabelVolume          = "com.docker.compose.volume"
 	LabelReplace         = "com.docker.compose.replace"
+
+	// LabelDifyRelease is difyctl's own: the Dify release of the catalogue
+	// the container was created for.
+	LabelDifyRelease = "io.difyctl.dify-release"
 )
 
 // ProjectFilter is the engine filter that selects a project's objects.

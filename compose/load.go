@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/templates"
 )
 
@@ -28,6 +29,18 @@ type LoadOptions struct {
 	Profiles []string
 	// Environ is the process environment (os.Environ()); it overrides .env.
 	Environ []string
+	// Release is the catalogue release whose compose file is loaded when
+	// Files is empty; "": the one the project directory records (the
+	// newest when it records none).
+	Release string
+}
+
+// Template returns the catalogue release Load uses for o.
+func (o LoadOptions) Template() (*templates.Release, error) {
+	if o.Release != "" {
+		return templates.Lookup(o.Release)
+	}
+	return release.Of(o.ProjectDir)
 }
 
 // EmbeddedFile is the path the embedded template is loaded under.
@@ -72,7 +85,11 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	}
 	var files []types.ConfigFile
 	if len(o.Files) == 0 {
-		files = append(files, types.ConfigFile{Filename: EmbeddedFile(o.ProjectDir), Content: templates.Compose()})
+		rel, err := o.Template()
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, types.ConfigFile{Filename: EmbeddedFile(o.ProjectDir), Content: rel.Compose()})
 		override := filepath.Join(o.ProjectDir, templates.OverrideFileName)
 		if b, err := os.ReadFile(override); err == nil {
 			files = append(files, types.ConfigFile{Filename: override, Content: b})
@@ -128,3 +145,16 @@ func ConfigFileNames(o LoadOptions) []string {
 // MaskToken stands for a secret in rendered output (config): plain
 // letters, so the YAML around it stays valid.
 const MaskToken = "MASKED"
+
+// DeployedRelease is the catalogue release o deploys: "" when -f files
+// replace the embedded templates (difyctl then does not know it).
+func DeployedRelease(o LoadOptions) string {
+	if len(o.Files) > 0 {
+		return ""
+	}
+	rel, err := o.Template()
+	if err != nil {
+		return ""
+	}
+	return rel.Version
+}

@@ -143,27 +143,34 @@ var documentedDeviations = map[string]string{
 	"seekdb":    `CMD-SHELL MYSQL_PWD="$ROOT_PASSWORD" mysql -h127.0.0.1 -P2881 -uroot -e "SELECT 1;"`,
 }
 
-// TestFidelityWithUpstream loads upstream's own docker-compose.yaml of the
-// embedded release (../shared/upstream/<VERSION>/) with compose-go, beside
-// difyctl's template, with the same .env and profiles, for every database x
-// vector store pair, and fails on any difference in services, images,
-// depends_on conditions, healthchecks, volumes, networks, commands,
-// entrypoints, published ports and environment names that is not a
-// documented deviation. Under CI=true a missing upstream copy is a failure.
+// TestFidelityWithUpstream loads upstream's own docker-compose.yaml of
+// every release of the catalogue (../shared/upstream/<version>/) with
+// compose-go, beside difyctl's template of that release, with the same .env
+// and profiles, for every database x vector store pair, and fails on any
+// difference in services, images, depends_on conditions, healthchecks,
+// volumes, networks, commands, entrypoints, published ports and environment
+// names that is not a documented deviation. Under CI=true a missing upstream
+// copy is a failure.
 func TestFidelityWithUpstream(t *testing.T) {
-	up, err := filepath.Abs(filepath.Join("..", "..", "shared", "upstream", templates.DifyVersion(), "docker-compose.yaml"))
+	for _, rel := range templates.Releases() {
+		t.Run(rel.Version, func(t *testing.T) { fidelity(t, rel) })
+	}
+}
+
+func fidelity(t *testing.T, rel *templates.Release) {
+	up, err := filepath.Abs(filepath.Join("..", "..", "shared", "upstream", rel.Version, "docker-compose.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(up); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true: upstream's compose file for %s: %v", templates.DifyVersion(), err)
+			t.Fatalf("CI=true: upstream's compose file for %s: %v", rel.Version, err)
 		}
 		t.Skipf("no upstream copy to compare with: %v", err)
 	}
 	for _, db := range profiles.Names(profiles.Database) {
 		for _, vs := range profiles.Names(profiles.Vector) {
-			dir, sel := projectFor(t, db, vs)
+			dir, sel := projectForRelease(t, rel, db, vs)
 			ours := Summarize(load(t, dir))
 			p, err := Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "dify", Files: []string{up}, Profiles: sel.Names()})
 			if err != nil {

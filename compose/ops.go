@@ -28,7 +28,8 @@ type ProjectContainer struct {
 	State     string   `json:"state"`
 	Health    string   `json:"health,omitempty"`
 	Status    string   `json:"status"`
-	Uptime    string   `json:"uptime,omitempty"` // running containers: "5 minutes"
+	Uptime    string   `json:"uptime,omitempty"`  // running containers: "5 minutes"
+	Release   string   `json:"release,omitempty"` // the Dify release it was created for (LabelDifyRelease)
 	Ports     []string `json:"ports,omitempty"`
 	Image     string   `json:"image"`
 	Created   int64    `json:"created"`
@@ -49,7 +50,7 @@ func List(ctx context.Context, cli engine.Engine, project string, all bool) ([]P
 	var out []ProjectContainer
 	for _, c := range res.Items {
 		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
-			ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True"}
+			ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True", Release: c.Labels[LabelDifyRelease]}
 		pc.DependsOn, pc.Conditions = parseDependsOnLabel(c.Labels[LabelDependencies])
 		if len(c.Names) > 0 {
 			pc.Name = strings.TrimPrefix(c.Names[0], "/")

@@ -269,7 +269,7 @@ func dependencyLevels(p *types.Project, names []string) map[string]int {
 }
 
 func serviceLabels(p *types.Project, s types.ServiceConfig, hash, envFile string, o UpOptions) map[string]string {
-	return map[string]string{
+	l := map[string]string{
 		LabelProject:         p.Name,
 		LabelService:         s.Name,
 		LabelNumber:          "1",
@@ -282,6 +282,10 @@ func serviceLabels(p *types.Project, s types.ServiceConfig, hash, envFile string
 		LabelImage:           s.Image,
 		LabelVersion:         o.Version,
 	}
+	if o.Release != "" {
+		l[LabelDifyRelease] = o.Release
+	}
+	return l
 }
 
 // canonicalContainers maps each service to its container: the one with the

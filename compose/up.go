@@ -26,6 +26,7 @@ type UpOptions struct {
 	RemoveOrphans bool
 	DryRun        bool
 	Version       string // difyctl's version, for the version label
+	Release       string // the catalogue release deployed, for LabelDifyRelease ("" : none)
 	Report        Reporter
 	// RegistryAuth gives the engine's X-Registry-Auth value for pulling an
 	// image ("" for an anonymous pull); nil: always anonymous.

@@ -67,9 +67,9 @@ func (f *filler) value(v *Var) (string, error) {
 // of the template, grouped and described as there, with fresh secrets.
 func Generate(schema *Schema, sel profiles.Selection, rand io.Reader, now time.Time) (*Doc, error) {
 	d := &Doc{}
-	d.AppendComment(fmt.Sprintf("Dify %s environment, written by difyctl on %s.", templates.DifyVersion(), now.UTC().Format(time.RFC3339)))
+	d.AppendComment(fmt.Sprintf("Dify %s environment, written by difyctl on %s.", schema.version(), now.UTC().Format(time.RFC3339)))
 	d.AppendComment("Profiles: " + strings.Join(sel.Names(), ", ") + ". Secrets below were generated for this host: keep this file private (mode 0600).")
-	d.appendLine(seg{raw: HeaderMarker + templates.DifyVersion()})
+	d.appendLine(seg{raw: HeaderMarker + schema.version()})
 	f := &filler{sel: sel, implied: sel.Vars(), rand: rand, env: map[string]string{}}
 	group := ""
 	for _, v := range schema.Vars {
@@ -99,10 +99,11 @@ func Generate(schema *Schema, sel profiles.Selection, rand io.Reader, now time.T
 
 // UpgradeReport says what Upgrade changed.
 type UpgradeReport struct {
-	From    string   `json:"from"`    // template version the file was written for ("" if unknown)
-	To      string   `json:"to"`      // template version now
-	Added   []string `json:"added"`   // variables added, with defaults or fresh secrets
-	Unknown []string `json:"unknown"` // variables the template no longer knows (kept)
+	From    string   `json:"from"`              // template version the file was written for ("" if unknown)
+	To      string   `json:"to"`                // template version now
+	Added   []string `json:"added"`             // variables added, with defaults or fresh secrets
+	Renamed []string `json:"renamed,omitempty"` // "OLD -> NEW": NEW added with OLD's value (OLD kept, unread)
+	Unknown []string `json:"unknown"`           // variables the template no longer knows (kept)
 }
 
 // TemplateVersion reads the template version a file records, or "".
@@ -121,7 +122,7 @@ func (d *Doc) TemplateVersion() string {
 // selection d describes and d lacks, at the end under a dated comment;
 // every existing line, value, comment and their order stay as they are.
 func Upgrade(d *Doc, schema *Schema, rand io.Reader, now time.Time) (UpgradeReport, error) {
-	rep := UpgradeReport{From: d.TemplateVersion(), To: templates.DifyVersion()}
+	rep := UpgradeReport{From: d.TemplateVersion(), To: schema.version()}
 	env := d.Map()
 	sel, err := profiles.FromEnv(env)
 	if err != nil {
@@ -147,6 +148,10 @@ func Upgrade(d *Doc, schema *Schema, rand io.Reader, now time.Time) (UpgradeRepo
 		val, err := f.value(v)
 		if err != nil {
 			return rep, fmt.Errorf("generating %s: %w", v.Name, err)
+		}
+		if old, ok := env[v.RenamedFrom]; ok && v.RenamedFrom != "" {
+			val = old // the release renamed it: the operator's value carries over
+			rep.Renamed = append(rep.Renamed, v.RenamedFrom+" -> "+v.Name)
 		}
 		if v.Name == "CELERY_BROKER_URL" {
 			val = brokerURL(env)

@@ -36,6 +36,12 @@ type ImportReport struct {
 // set to what this release runs (an old DB_HOST=db becomes db_postgres).
 // Every other value reads back exactly as docker compose read it in dir.
 func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
+	return ImportWith(dir, DefaultSchema(), now)
+}
+
+// ImportWith is Import against a given release's schema (the folder's own,
+// when recognised).
+func ImportWith(dir string, schema *Schema, now time.Time) (*Doc, ImportReport, error) {
 	var rep ImportReport
 	merged := map[string]string{}
 	lookup := func(k string) (string, bool) { v, ok := merged[k]; return v, ok }
@@ -88,7 +94,7 @@ func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
 	}
 	rep.Kept = len(merged)
 	for k := range merged {
-		if _, known := DefaultSchema().Lookup(k); !known {
+		if _, known := schema.Lookup(k); !known {
 			rep.Unplaced = append(rep.Unplaced, k)
 		}
 	}
@@ -109,7 +115,7 @@ func Import(dir string, now time.Time) (*Doc, ImportReport, error) {
 		d.Set("COMPOSE_PROJECT_NAME", rep.Project)
 	}
 
-	changed, err := ApplySelection(d, DefaultSchema(), rand.Reader, now)
+	changed, err := ApplySelection(d, schema, rand.Reader, now)
 	if err != nil {
 		return nil, rep, fmt.Errorf("%s: %w", envPath, err)
 	}

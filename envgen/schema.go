@@ -39,6 +39,7 @@ type Var struct {
 	Fixed       bool   `json:"fixed,omitempty"`
 	Group       string `json:"group"`
 	Description string `json:"description,omitempty"`
+	RenamedFrom string `json:"renamed_from,omitempty"` // the name an older release gave this variable
 }
 
 // InProfiles reports whether v belongs to an active profile; a variable of
@@ -60,8 +61,9 @@ func (v *Var) IsSecret() bool { return v.Secret != "" }
 
 // Schema is the set of variables the templates know, in template order.
 type Schema struct {
-	Vars   []*Var
-	byName map[string]*Var
+	Vars    []*Var
+	Release string // the Dify release whose template this is ("" : parsed from elsewhere)
+	byName  map[string]*Var
 }
 
 // Lookup returns the variable named name.
@@ -72,10 +74,30 @@ func (s *Schema) Lookup(name string) (*Var, bool) {
 
 // defaultSchema is parsed on first use, not at start-up: most commands
 // (ps, logs, version) never need it.
-var defaultSchema = sync.OnceValue(func() *Schema { return mustSchema(templates.EnvTemplate()) })
+var schemas sync.Map // release version -> *Schema
 
-// DefaultSchema is the schema of the embedded env template.
-func DefaultSchema() *Schema { return defaultSchema() }
+// DefaultSchema is the schema of the default (newest) release's env template.
+func DefaultSchema() *Schema { return SchemaFor(templates.Latest()) }
+
+// SchemaFor is the schema of a release's env template, parsed once.
+func SchemaFor(r *templates.Release) *Schema {
+	if s, ok := schemas.Load(r.Version); ok {
+		return s.(*Schema)
+	}
+	s := mustSchema(r.EnvTemplate())
+	s.Release = r.Version
+	actual, _ := schemas.LoadOrStore(r.Version, s)
+	return actual.(*Schema)
+}
+
+// version is the release the schema describes, the default release when
+// it was not parsed from one.
+func (s *Schema) version() string {
+	if s.Release != "" {
+		return s.Release
+	}
+	return templates.DifyVersion()
+}
 
 func mustSchema(b []byte) *Schema {
 	s, err := ParseSchema(b)
@@ -122,7 +144,7 @@ func ParseSchema(b []byte) (*Schema, error) {
 				return nil, fmt.Errorf("env template line %d: %s has no #@ annotation", n, name)
 			}
 			v := &Var{Name: name, Default: def, Group: group, Description: strings.Join(desc, " "),
-				Secret: ann["secret"]}
+				Secret: ann["secret"], RenamedFrom: ann["renamed-from"]}
 			if p := ann["profile"]; p != "" {
 				v.Profiles = strings.Split(p, ",")
 			}

@@ -36,13 +36,19 @@ func TestWriteSupportFiles(t *testing.T) {
 // Every configuration file the compose template bind-mounts from the
 // project directory (not data directories) is shipped.
 func TestEveryMountedFileIsShipped(t *testing.T) {
+	for _, r := range Releases() {
+		t.Run(r.Version, func(t *testing.T) { everyMountedFileIsShipped(t, r) })
+	}
+}
+
+func everyMountedFileIsShipped(t *testing.T, r *Release) {
 	var doc struct {
 		Services map[string]struct {
 			Profiles []string `yaml:"profiles"`
 			Volumes  []any    `yaml:"volumes"`
 		} `yaml:"services"`
 	}
-	if err := yaml.Unmarshal(Compose(), &doc); err != nil {
+	if err := yaml.Unmarshal(r.Compose(), &doc); err != nil {
 		t.Fatal(err)
 	}
 	// Profiles whose extra files difyctl does not ship (see README.md).
@@ -66,7 +72,7 @@ func TestEveryMountedFileIsShipped(t *testing.T) {
 			if strings.HasPrefix(src, "volumes/certbot") || strings.HasPrefix(src, "${") {
 				continue
 			}
-			if _, err := fs.Stat(SupportFiles(), src); err != nil {
+			if _, err := fs.Stat(r.SupportFiles(), src); err != nil {
 				t.Errorf("service %s mounts ./%s, which difyctl does not ship", name, src)
 			}
 			checked++
@@ -74,5 +80,35 @@ func TestEveryMountedFileIsShipped(t *testing.T) {
 	}
 	if checked < 8 {
 		t.Fatalf("only %d mounts checked", checked)
+	}
+}
+
+func TestCatalogue(t *testing.T) {
+	vs := Versions()
+	if len(vs) < 2 || vs[0] != "1.15.0" || Latest().Version != vs[len(vs)-1] || DifyVersion() != Latest().Version {
+		t.Fatalf("catalogue %v, latest %s", vs, Latest().Version)
+	}
+	for _, v := range vs {
+		r, err := Lookup("v" + v)
+		if err != nil || r.Version != v {
+			t.Fatalf("Lookup(v%s): %v", v, err)
+		}
+		if !strings.Contains(string(r.Compose()), "langgenius/dify-api:"+v) {
+			t.Errorf("%s: compose file does not run dify-api:%s", v, v)
+		}
+		if !strings.Contains(string(r.EnvTemplate()), "env template for Dify "+v+".") {
+			t.Errorf("%s: env template names another release", v)
+		}
+	}
+	if _, err := Lookup("1.2.3"); err == nil || !strings.Contains(err.Error(), strings.Join(vs, ", ")) {
+		t.Fatalf("unknown release: %v", err)
+	}
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"1.15.0", "1.16.0", -1}, {"1.16.0", "1.15.0", 1}, {"1.9.0", "1.10.0", -1}, {"1.16", "1.16.0", 0}, {"x", "1.0.0", -1}} {
+		if got := CompareVersions(c.a, c.b); got != c.want {
+			t.Errorf("CompareVersions(%s, %s) = %d", c.a, c.b, got)
+		}
 	}
 }

@@ -19,8 +19,10 @@ import (
 
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/adopt"
+	"github.com/difyctl/difyctl/internal/catalog"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/internal/trust"
 	"github.com/difyctl/difyctl/templates"
 )
@@ -511,7 +513,12 @@ func Import(opts *ImportOptions) error {
 	if err := trust.CheckSource(importPaths(src), os.Geteuid(), opts.AllowOtherOwner); err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
-	d, rep, err := envgen.Import(src, opts.Now())
+	rel := importedRelease(src)
+	schema := envgen.DefaultSchema()
+	if rel != nil {
+		schema = envgen.SchemaFor(rel)
+	}
+	d, rep, err := envgen.ImportWith(src, schema, opts.Now())
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
@@ -526,6 +533,14 @@ func Import(opts *ImportOptions) error {
 	}
 	if err := envgen.WriteFile(path, d); err != nil {
 		return err
+	}
+	if rel != nil {
+		if err := release.Write(opts.ProjectDir, release.Record{Release: rel.Version, Source: release.SourceImport, At: opts.Now().UTC()}); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "recognised Dify %s from the images of %s (recorded in %s)\n", rel.Version, filepath.Join(src, "docker-compose.yaml"), release.FileName)
+	} else {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: the release of %s is not one this difyctl carries (%s); its .env was read against the newest\n", src, strings.Join(templates.Versions(), ", "))
 	}
 	folders, err := adopt.Folders(src, opts.ProjectDir)
 	if err != nil {
@@ -562,4 +577,20 @@ func Import(opts *ImportOptions) error {
 		fmt.Fprintf(w, "not copied (symlinks or special files): %s\n", strings.Join(folders.Skipped, ", "))
 	}
 	return nil
+}
+
+// importedRelease recognises the Dify release of an upstream docker/ folder
+// from the images its docker-compose.yaml names (nil: not one of the
+// catalogue's).
+func importedRelease(src string) *templates.Release {
+	b, err := os.ReadFile(filepath.Join(src, "docker-compose.yaml"))
+	if err != nil {
+		return nil
+	}
+	v, err := catalog.DetectCompose(b)
+	if err != nil || v == "" {
+		return nil
+	}
+	r, _ := templates.Lookup(v)
+	return r
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // Options for init.
@@ -22,6 +23,7 @@ type Options struct {
 	ProjectDir string
 	Project    string // the resolved project name, recorded in .env
 	Profiles   []string
+	Release    string // the catalogue release to deploy; "": the newest
 	Force      bool
 	Now        func() time.Time
 }
@@ -56,13 +58,17 @@ without --force; with it, keeps a timestamped copy first.`,
 	}
 	cmd.Flags().StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable): one database, one vector store, extras")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite an existing .env (a timestamped copy is kept)")
+	cmd.Flags().StringVar(&opts.Release, "release", "", "the Dify release to deploy (default: the newest; see `difyctl releases`)")
+	_ = cmd.RegisterFlagCompletionFunc("release", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return templates.Versions(), cobra.ShellCompDirectiveNoFileComp
+	})
 	_ = cmd.RegisterFlagCompletionFunc("profile", cmdutil.ProfileCompletion)
 	return cmd
 }
 
 // Run writes the .env.
 func Run(_ context.Context, opts *Options) error {
-	res, err := deploy.WriteProject(opts.ProjectDir, opts.Project, opts.Profiles, opts.Force, opts.Now())
+	res, err := deploy.WriteRelease(opts.ProjectDir, opts.Project, opts.Release, opts.Profiles, opts.Force, opts.Now())
 	if err != nil {
 		return err
 	}
@@ -72,8 +78,8 @@ func Run(_ context.Context, opts *Options) error {
 	if res.Backup != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "kept the previous .env as %s\n", res.Backup)
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s (%d variables; database %s, vector store %s, extras %s)\n",
-		res.Path, res.Vars, res.Profiles.Database, res.Profiles.Vector, strings.Join(res.Profiles.Extras, ", "))
+	fmt.Fprintf(opts.IO.Out, "wrote %s for Dify %s (%d variables; database %s, vector store %s, extras %s)\n",
+		res.Path, res.Release, res.Vars, res.Profiles.Database, res.Profiles.Vector, strings.Join(res.Profiles.Extras, ", "))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/health"
+	"github.com/difyctl/difyctl/internal/catalog"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -199,7 +200,11 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 		esc := termsafe.String // names and status come from the engine: no escape sequence reaches the terminal
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", esc(c.Service), esc(c.Name), esc(c.State), dash(esc(c.Health)), dash(strings.Join(c.Ports, ",")), dash(c.Uptime), esc(c.Status))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.IO.Out, termsafe.String(catalog.RunningRelease(cs)))
+	return nil
 }
 
 // LogsOptions for logs.

@@ -16,9 +16,11 @@ import (
 	"github.com/difyctl/difyctl/cmd/lifecycle"
 	"github.com/difyctl/difyctl/cmd/profilescmd"
 	"github.com/difyctl/difyctl/cmd/pull"
+	"github.com/difyctl/difyctl/cmd/releases"
 	"github.com/difyctl/difyctl/cmd/restore"
 	"github.com/difyctl/difyctl/cmd/setup"
 	"github.com/difyctl/difyctl/cmd/up"
+	"github.com/difyctl/difyctl/cmd/upgrade"
 	"github.com/difyctl/difyctl/cmd/version"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
@@ -90,6 +92,9 @@ API, and backs Redis up and restores it.`,
 		restore.NewCmd(f),
 		up.NewCmd(f, nil),
 		pull.NewCmd(f, nil),
+		releases.NewCmd(f, nil),
+		upgrade.NewCmd(f, nil),
+		upgrade.NewCmdRollback(f, nil),
 		setup.NewCmd(f, nil),
 	)
 	cmd.AddCommand(lifecycle.NewCmds(f)...)

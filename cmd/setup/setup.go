@@ -22,6 +22,7 @@ import (
 	"github.com/difyctl/difyctl/internal/netcheck"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 	"github.com/difyctl/difyctl/internal/wizard"
 	"github.com/difyctl/difyctl/profiles"
 )
@@ -89,7 +90,7 @@ func startUp(ctx context.Context, f *cmdutil.Factory) error {
 	if err != nil {
 		return err
 	}
-	return deploy.Up(ctx, &deploy.UpOptions{IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
+	return deploy.Up(ctx, &deploy.UpOptions{Settle: recovery.Hook(f.IOStreams.ErrOut, false), IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
 		Progress: progress.Auto, Recreate: compose.RecreateDiverged, Engine: f.Engine, Now: time.Now, Getenv: f.Getenv})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/progress"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Options for up: the use-case's (internal/deploy).
@@ -57,6 +58,7 @@ one first (as init).`,
 			}
 			opts.Load, opts.Embedded, opts.Services, opts.JSON = lo, len(f.Files) == 0, args, f.JSON()
 			opts.ProbeInterval = health.ProbeIntervalOption(probeEvery)
+			opts.Settle = recovery.Hook(opts.IO.ErrOut, opts.JSON)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/dockerclient"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/release"
 )
 
 func TestRunText(t *testing.T) {
@@ -60,5 +61,21 @@ func TestFlagsToOptions(t *testing.T) {
 	cmd.SetArgs(nil)
 	if err := cmd.Execute(); err != nil || got == nil || !got.JSON || got.Engine == nil || got.Build.Version == "" {
 		t.Fatalf("%v %+v", err, got)
+	}
+}
+
+func TestDifyRelease(t *testing.T) {
+	dir := t.TempDir()
+	io, _, out, _ := iostreams.Test()
+	if err := release.Write(dir, release.Record{Release: "1.15.0", Source: release.SourceInit}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), &Options{IO: io, Dify: func() *DifyInfo { return difyInfo(dir, "shop") }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Catalogue:   1.15.0, 1.16.0 (default 1.16.0)", "Project:     shop", "Release:     1.15.0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

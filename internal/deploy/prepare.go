@@ -10,8 +10,8 @@ import (
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/profiles"
-	"github.com/difyctl/difyctl/templates"
 )
 
 // PrepareOptions is what up asks of the project directory.
@@ -57,17 +57,20 @@ func Prepare(o PrepareOptions) (Prepared, error) {
 		fmt.Fprintf(o.Report, "wrote %s for %s + %s with fresh secrets (mode 0600)\n", res.Path, res.Profiles.Database, res.Profiles.Vector)
 		p.Env, p.Wrote = res.Env, &res
 	}
+	rel, err := release.Of(o.Dir)
+	if err != nil {
+		return p, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
 	if !o.DryRun && p.Wrote == nil { // WriteProject wrote them with the .env
-		if _, err := templates.WriteSupportFiles(o.Dir); err != nil {
+		if _, err := rel.WriteSupportFiles(o.Dir); err != nil {
 			return p, fmt.Errorf("writing the configuration files the services mount: %w", err)
 		}
 	}
-	var err error
 	if p.Profiles, err = selectProfiles(path, p.Env.Map(), o.Profiles); err != nil {
 		return p, err
 	}
 	var errs []string
-	for _, fd := range envgen.Validate(p.Env, envgen.DefaultSchema()) {
+	for _, fd := range envgen.Validate(p.Env, envgen.SchemaFor(rel)) {
 		if fd.Severity == envgen.Error {
 			errs = append(errs, "  "+fd.String())
 		}

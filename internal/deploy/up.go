@@ -18,11 +18,14 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
-	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // UpOptions for Up.
 type UpOptions struct {
+	// Settle, when set, settles what a killed operation left (the project's
+	// journal, internal/recovery) under the project lock, before anything
+	// else changes; the command sets it (deploy does not know the settlers).
+	Settle      func(ctx context.Context, eng engine.Engine, dir, project string) error
 	IO          *iostreams.IOStreams
 	JSON        bool
 	Load        compose.LoadOptions
@@ -83,8 +86,10 @@ func Up(ctx context.Context, o *UpOptions) error {
 	}
 	defer cli.Close()
 	if !o.DryRun { // an interrupted restore is settled first (internal/journal)
-		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Load.ProjectDir, p.Name); err != nil {
-			return err
+		if o.Settle != nil {
+			if err := o.Settle(ctx, cli, o.Load.ProjectDir, p.Name); err != nil {
+				return err
+			}
 		}
 	}
 	if o.DryRun {
@@ -161,7 +166,7 @@ func (o *UpOptions) conclude(ctx context.Context, cli engine.Engine, p *types.Pr
 func (o *UpOptions) upOptions(p *types.Project, lo compose.LoadOptions, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: o.Services,
 		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
-		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
+		Version: buildinfo.Get().Version, Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 
 func printNotes(o *UpOptions, res *compose.UpResult) {

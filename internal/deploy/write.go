@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/internal/atomicfile"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/profiles"
 	"github.com/difyctl/difyctl/templates"
 )
@@ -29,6 +30,7 @@ type Result struct {
 	Backup   string             `json:"backup,omitempty"`
 	Profiles profiles.Selection `json:"profiles"`
 	Vars     int                `json:"vars"`
+	Release  string             `json:"release"` // the Dify release of the catalogue it deploys
 	// SupportFiles written beside it (nginx, ssrf_proxy, sandbox, ...), where missing.
 	SupportFiles []string `json:"supportFiles,omitempty"`
 	// Env is the document written.
@@ -64,6 +66,19 @@ func Write(dir string, names []string, force bool, now time.Time) (Result, error
 // the directory are one project on the same data, not two (compose would
 // otherwise name the project after the directory).
 func WriteProject(dir, projectName string, names []string, force bool, now time.Time) (Result, error) {
+	return WriteRelease(dir, projectName, "", names, force, now)
+}
+
+// WriteRelease is WriteProject for a release of the catalogue ("" : the
+// newest); the release is recorded in the directory (internal/release).
+func WriteRelease(dir, projectName, version string, names []string, force bool, now time.Time) (Result, error) {
+	rel := templates.Latest()
+	if version != "" {
+		var err error
+		if rel, err = templates.Lookup(version); err != nil {
+			return Result{}, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+	}
 	sel, err := profiles.Select(names, false)
 	if err != nil {
 		return Result{}, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
@@ -72,7 +87,7 @@ func WriteProject(dir, projectName string, names []string, force bool, now time.
 		return Result{}, cmdutil.UsageError("%s is difyctl's source tree; a deployment (its .env holds every secret) needs a project directory of its own: mkdir -p ~/dify && difyctl init --project-dir ~/dify", dir)
 	}
 	path := filepath.Join(dir, project.EnvFile)
-	res := Result{Path: path, Profiles: sel}
+	res := Result{Path: path, Profiles: sel, Release: rel.Version}
 	st, err := os.Lstat(path)
 	exists := err == nil
 	switch {
@@ -83,7 +98,7 @@ func WriteProject(dir, projectName string, names []string, force bool, now time.
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return res, err
 	}
-	d, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, now)
+	d, err := envgen.Generate(envgen.SchemaFor(rel), sel, rand.Reader, now)
 	if err != nil {
 		return res, err
 	}
@@ -99,7 +114,7 @@ func WriteProject(dir, projectName string, names []string, force bool, now time.
 	if err := envgen.WriteFile(filepath.Join(stage, project.EnvFile), d); err != nil {
 		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): %w", dir, err)
 	}
-	if _, err := templates.WriteSupportFiles(stage); err != nil {
+	if _, err := rel.WriteSupportFiles(stage); err != nil {
 		return res, fmt.Errorf("init wrote nothing in %s (the partial files were removed): writing the configuration files the services mount: %w", dir, err)
 	}
 
@@ -137,6 +152,9 @@ func WriteProject(dir, projectName string, names []string, force bool, now time.
 	}
 	if err != nil {
 		return res, undo(fmt.Errorf("writing %s: %w", path, err))
+	}
+	if err := release.Write(dir, release.Record{Release: rel.Version, Source: release.SourceInit, At: now.UTC()}); err != nil {
+		return res, err
 	}
 	res.Vars, res.Env = len(d.Keys()), d
 	return res, nil

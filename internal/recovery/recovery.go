@@ -14,8 +14,9 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 
-	_ "github.com/difyctl/difyctl/backup"        // restore-redis
-	_ "github.com/difyctl/difyctl/backup/bundle" // restore-all
+	_ "github.com/difyctl/difyctl/backup"           // restore-redis
+	_ "github.com/difyctl/difyctl/backup/bundle"    // restore-all
+	_ "github.com/difyctl/difyctl/internal/upgrade" // upgrade, rollback
 )
 
 // Settle settles the project's pending journal, if any, reporting on errOut
@@ -48,4 +49,13 @@ func Report(errOut io.Writer, jsonOut bool, projectDir, project string) {
 		return
 	}
 	fmt.Fprintln(errOut, "WARNING: "+line)
+}
+
+// Hook is Settle as a use-case takes it (deploy.UpOptions.Settle), for a
+// command reporting on errOut.
+func Hook(errOut io.Writer, jsonOut bool) func(ctx context.Context, eng engine.Engine, dir, project string) error {
+	return func(ctx context.Context, eng engine.Engine, dir, project string) error {
+		_, err := Settle(ctx, eng, errOut, jsonOut, dir, project)
+		return err
+	}
 }
