@@ -129,8 +129,12 @@ func FuzzReaderMatchesCompose(f *testing.F) {
 	for _, s := range []string{
 		"A=1\n", "export A=1\r\nB='x' # c\r\n", "A=\"x\ny\"\nB=$A\n", "\uFEFFK: v\n", "A=\"x\" B=2\n",
 		"A=1 #c\n#x\n\nB\n", "A=\r\nB= \r\n", "A=\r", "A= #c\r\n", "A-B.C[0]=v\n", "A='a\\'\nB=1\n", "A=\"\\$x\\n\"\n", "A=${B:-d}\n",
+		// The nasty cases: BOM + CRLF, '-' in keys, a trailing backslash, '$', quotes.
+		"\uFEFFA=1\r\nmy-key=2\r\n", "A=ends\\\nB=2\n", "A=\"q\\\\\"\nB='x'\n", "A='$B'\nB=\"$A\"\n", "A=\"it's\" # c\n",
 	} {
-		f.Add(s, "new\\value$x")
+		for _, v := range []string{"new\\value$x", `ends-with\`, `"quoted"`, "it's $HOME ${X}", "#not-a-comment", " spaced "} {
+			f.Add(s, v)
+		}
 	}
 	f.Fuzz(func(t *testing.T, src, v string) {
 		done := make(chan struct{})

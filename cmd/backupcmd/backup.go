@@ -55,7 +55,7 @@ type RedisOptions struct {
 	// ProjectDir holds the project's journal: an interrupted restore found
 	// there is settled before the backup ("": not looked for).
 	ProjectDir string
-	retention int
+	retention  int
 }
 
 // NewCmdRedis returns `backup redis`; runF, when not nil, runs instead of

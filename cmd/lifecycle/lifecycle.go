@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -301,6 +302,8 @@ type VerbOptions struct {
 	Verb        string         // "stop", "start" or "restart"
 	Timeout     *time.Duration // nil: each container's own stop_grace_period
 	WaitTimeout time.Duration  // start, restart: bound on the depends_on gating (0: none)
+	// ProbeInterval as compose.StartOptions.ProbeInterval (start, restart).
+	ProbeInterval time.Duration
 }
 
 // verb builds stop, start and restart: select the project's containers,
@@ -309,7 +312,7 @@ type VerbOptions struct {
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF func(context.Context, *VerbOptions) error) *cobra.Command {
 	o := &VerbOptions{}
-	var timeout time.Duration
+	var timeout, probeEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -318,6 +321,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 				return err
 			}
 			o.Verb, o.Timeout = cmd.Name(), stopTimeout(cmd, timeout)
+			o.ProbeInterval = health.ProbeIntervalOption(probeEvery)
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -329,6 +333,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 	}
 	if starts {
 		cmd.Flags().DurationVar(&o.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
+		cmd.Flags().DurationVar(&probeEvery, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
 	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
@@ -366,7 +371,7 @@ func Act(ctx context.Context, o *VerbOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
 	}
-	err = act(ctx, cli, cs, o.Timeout, pw.Event)
+	err = act(ctx, cli, cs, o, pw.Event)
 	pw.Close() // the diagnosis goes below the progress, not into it
 	if err != nil {
 		var fe *compose.FailedError
@@ -382,16 +387,18 @@ func Act(ctx context.Context, o *VerbOptions) error {
 }
 
 // verbs are what stop, start and restart do to the selected containers.
-var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error{
-	"stop": compose.Stop,
-	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
-		return compose.Start(ctx, cli, cs, report)
+var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error{
+	"stop": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.Stop(ctx, cli, cs, o.Timeout, report)
 	},
-	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
-		if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
+	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
+	},
+	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		if err := compose.Stop(ctx, cli, cs, o.Timeout, report); err != nil {
 			return err
 		}
-		return compose.Start(ctx, cli, cs, report)
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
 	},
 }
 

@@ -31,14 +31,17 @@ type UpOptions struct {
 	Profiles    []string    // --profile as given
 	Services    []string
 	WaitTimeout time.Duration
-	Progress    string
-	Recreate    compose.RecreatePolicy
-	Pull        compose.PullPolicy // "": each service's pull_policy
-	Orphans     bool               // --remove-orphans
-	DryRun      bool
-	Engine      func(context.Context) (engine.Engine, error)
-	Now         func() time.Time
-	Getenv      func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
+	// ProbeInterval as compose.UpOptions.ProbeInterval (0: the default,
+	// health.ProbesOff: the engine's health status only).
+	ProbeInterval time.Duration
+	Progress      string
+	Recreate      compose.RecreatePolicy
+	Pull          compose.PullPolicy // "": each service's pull_policy
+	Orphans       bool               // --remove-orphans
+	DryRun        bool
+	Engine        func(context.Context) (engine.Engine, error)
+	Now           func() time.Time
+	Getenv        func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
 }
 
 // getenv is Getenv; nil reads as an empty environment (the factory is the
@@ -157,7 +160,7 @@ func (o *UpOptions) conclude(ctx context.Context, cli engine.Engine, p *types.Pr
 
 func (o *UpOptions) upOptions(p *types.Project, lo compose.LoadOptions, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
+		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
 		Version: buildinfo.Get().Version, RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 
