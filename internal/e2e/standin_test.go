@@ -117,24 +117,42 @@ func TestEmbeddedTemplateUpWithStandins(t *testing.T) {
 			t.Errorf("%s is %s after up", svc, row.State)
 		}
 	}
-	for _, svc := range []string{"api", "db_postgres", "redis", "sandbox", "local_sandbox"} {
-		if h := seen[svc].Health; h != "healthy" {
-			t.Errorf("%s health is %q after up, want healthy (its healthcheck ran the stand-in's probe)", svc, h)
-		}
-	}
 	if len(rows) != len(want) {
 		t.Errorf("ps lists %d containers, want %d: %+v", len(rows), len(want), rows)
 	}
-
-	resp, err := http.Get("http://127.0.0.1:" + ports["EXPOSE_NGINX_PORT"] + "/")
-	if err != nil {
-		t.Errorf("nginx on its published port: %v", err)
-	} else {
+	// up gates on difyctl's own run of each healthcheck; Docker's status
+	// follows at its next probe (the api's first comes 30 s after its
+	// start): every healthcheck must pass as Docker runs it too.
+	deadline := time.Now().Add(90 * time.Second)
+	for _, svc := range []string{"api", "db_postgres", "redis", "sandbox", "local_sandbox"} {
+		for seen[svc].Health != "healthy" && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Second)
+			for _, row := range psJSON(t, dir, project) {
+				seen[row.Service] = row
+			}
+		}
+		if h := seen[svc].Health; h != "healthy" {
+			t.Errorf("%s's Docker health is %q 90 s after up, want healthy (its healthcheck runs the stand-in's probe)", svc, h)
+		}
+	}
+	// nginx has no healthcheck: it runs its entrypoint script, then listens.
+	var lastErr error
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		resp, err := http.Get("http://127.0.0.1:" + ports["EXPOSE_NGINX_PORT"] + "/")
+		if err != nil {
+			lastErr = err
+			continue
+		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		lastErr = nil
 		if resp.StatusCode != 200 || !strings.Contains(string(body), `"standin":"nginx"`) {
 			t.Errorf("nginx on its published port answered %d %q", resp.StatusCode, body)
 		}
+		break
+	}
+	if lastErr != nil {
+		t.Errorf("nginx on its published port, 60 s after up: %v", lastErr)
 	}
 
 	if r := run(t, nil, append(base, "down", "-v", "--yes")...); r.code != 0 {

@@ -228,8 +228,16 @@ type standinHolder struct {
 	PID   int    `json:"pid"`
 }
 
+// standinDir holds the state file and its lock ("" = os.TempDir(); tests
+// of this file use their own).
+var standinDir = ""
+
 func standinPaths() (state, lock string) {
-	return filepath.Join(os.TempDir(), "difyctl-test-standins.json"), filepath.Join(os.TempDir(), "difyctl-test-standins.lock")
+	dir := standinDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "difyctl-test-standins.json"), filepath.Join(dir, "difyctl-test-standins.lock")
 }
 
 func loadStandinState() (*standinState, error) {
