@@ -108,7 +108,7 @@ func rollbackRestore(ctx context.Context, env journal.Env, r *Redis, rec *restor
 			return journal.Outcome{}, fmt.Errorf("after putting the safety copy %s back, %s holds %d keys, not the %d the copy holds", rec.SafetyCopy, r.Name, keys, safety.Info.Keys)
 		}
 	}
-	what := "nothing had been replaced yet"
+	what := "nothing had been replaced yet, the safety copy " + rec.SafetyCopy + " was not needed"
 	if safety != nil {
 		what = "the safety copy " + rec.SafetyCopy + " was put back"
 	}
