@@ -138,11 +138,14 @@ func keyBounds(info rdb.Info) (low, high int64) {
 // replace carries the restore from the stop to its point of no return,
 // recording each step in the journal before and after it.
 func replace(ctx context.Context, cli engine.Engine, r *Redis, rec *restoreRecord, h *journal.Handle, vf *Verified, progress func(string, ...any)) (int64, error) {
-	step := func(name, format string, a ...any) error {
+	step := func(name, format string, a ...any) error { // recorded, then said
+		if err := h.Step(name); err != nil {
+			return err
+		}
 		if format != "" {
 			progress(format, a...)
 		}
-		return h.Step(name)
+		return nil
 	}
 	if err := step(stepStopping, "stopping %s", r.Name); err != nil {
 		return 0, err

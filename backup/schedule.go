@@ -30,6 +30,7 @@ type Schedule struct {
 	Retention  int      // days
 	KeepMin    int      // newest backups never deleted
 	Env        []string // NAME=value of the engine endpoint the installing shell uses
+	What       string   // "redis" (backup redis, the default) or "all" (backup all: bundles)
 }
 
 // EngineEnv are the variables that choose the engine endpoint; the ones set
@@ -74,6 +75,11 @@ func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'
 func (s Schedule) words() []string {
 	w := []string{"/usr/bin/env", "PATH=" + CronPATH}
 	w = append(w, s.Env...)
+	if s.What == "all" {
+		return append(w, s.Binary, "--project-dir", s.ProjectDir, "-p", s.Project, "backup", "all", "--quiet",
+			"--scheduled", s.Cron, "--backup-dir", s.BackupDir,
+			"--retention-days", fmt.Sprint(s.Retention), "--keep-min", fmt.Sprint(s.KeepMin))
+	}
 	return append(w, s.Binary, "--project-dir", s.ProjectDir, "-p", s.Project, "backup", "redis", "--quiet",
 		"--scheduled", s.Cron, "--backup-dir", s.BackupDir, "--service", s.Service,
 		"--retention-days", fmt.Sprint(s.Retention), "--keep-min", fmt.Sprint(s.KeepMin))
@@ -216,6 +222,8 @@ func Installed(project string, root bool) (*Schedule, error) {
 				s.ProjectDir = words[k+1]
 			case "--service":
 				s.Service = words[k+1]
+			case "backup":
+				s.What = words[k+1]
 			}
 		}
 		return s, nil

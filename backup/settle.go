@@ -30,7 +30,7 @@ func settleRestore(ctx context.Context, env journal.Env, j *journal.Journal) (jo
 	files := []string{rec.File, rec.SafetyCopy}
 	if !j.Committed && !j.Did(stepStopping) {
 		return journal.Outcome{Action: journal.RolledBack, Files: files,
-			Detail: fmt.Sprintf("the restore of %s into %s had not changed anything yet", rec.File, rec.Name)}, nil
+			Detail: fmt.Sprintf("the restore of %s into %s had not changed anything yet: Redis keeps its data (the safety copy %s was taken)", rec.File, rec.Name, rec.SafetyCopy)}, nil
 	}
 	var safety *Verified
 	if !j.Committed && j.Did(stepReplacing) {

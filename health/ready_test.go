@@ -362,6 +362,15 @@ func TestStopInFlight(t *testing.T) {
 	if err := <-done; !errors.As(err, &fe) || !fe.Stopped {
 		t.Fatalf("got %v", err)
 	}
+	// A stop that does not finish within the wait is what the failure says.
+	e.ContainerStart(context.Background(), id, client.ContainerStartOptions{})
+	e.BeginStop("p-redis-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := WaitWith(ctx, e, id, Healthy, Options{})
+	if Reason(ctx, err, "timed out") != "a stop asked of the engine was still being carried out when the wait ended (or the container ignored its stop signal)" {
+		t.Fatalf("got %v", err)
+	}
 	if stopping("1") || stopping("SIGHUP") || !stopping("15") || !stopping("9") {
 		t.Fatal("stopping signals")
 	}

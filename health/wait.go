@@ -349,6 +349,9 @@ func (w *waiter) last(ctx context.Context, st State, err error) (State, error) {
 	if c, ierr := w.inspect(lctx); ierr == nil {
 		st = FromInspect(c)
 	}
+	if w.stopAsked && st.Status == container.StateRunning && ctx.Err() != nil {
+		return st, &FailedError{State: st, Reason: "a stop asked of the engine was still being carried out when the wait ended (or the container ignored its stop signal)"}
+	}
 	return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
 }
 

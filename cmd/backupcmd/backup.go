@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/backup"
+	"github.com/difyctl/difyctl/backup/bundle"
 	"github.com/difyctl/difyctl/internal/backuptarget"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
@@ -36,6 +37,7 @@ func NewEngine(f *cmdutil.Factory) (*Engine, error) { return backuptarget.NewEng
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "backup", Short: "Back up Redis, list, verify and rotate backups, schedule them"}
 	cmd.AddCommand(NewCmdRedis(f, nil), NewCmdList(f, nil), NewCmdVerify(f, nil), NewCmdPrune(f, nil), NewCmdSchedule(f, nil), NewCmdDaemon(f, nil))
+	cmd.AddCommand(NewCmdAll(f, nil))
 	return cmd
 }
 
@@ -305,6 +307,9 @@ func List(opts *ListOptions) error {
 	if err := existingDir(opts.Dir); err != nil {
 		return err
 	}
+	if handled, err := listBundles(opts); handled {
+		return err
+	}
 	l, err := backup.ListProject(opts.Dir, opts.Project)
 	if err != nil {
 		return err
@@ -447,6 +452,9 @@ type verdict struct {
 
 // Verify checks one or all backups; exit 1 when any fails.
 func Verify(opts *VerifyOptions) error {
+	if p := backup.ResolveFile(opts.Dir, opts.Which); opts.Which != "all" && bundle.IsBundle(p) {
+		return verifyBundle(opts, p)
+	}
 	var files []string
 	if opts.Which == "all" {
 		if err := existingDir(opts.Dir); err != nil {

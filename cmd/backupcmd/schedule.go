@@ -82,6 +82,9 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 				_, err = backup.FindRedis(ctx, eng.Client, project, c.Service, "")
 				return err
 			}
+			if err := scheduleWhat(f, opts, &c, dir, project); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -93,6 +96,7 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 	install.Flags().IntVar(&opts.Schedule.Retention, "retention-days", 7, "passed to backup redis")
 	install.Flags().IntVar(&opts.Schedule.KeepMin, "keep-min", 3, "passed to backup redis")
 	install.Flags().BoolVar(&opts.NoTest, "no-test", false, "do not run the job once after installing it")
+	install.Flags().StringVar(&opts.Schedule.What, "what", "redis", "what the job backs up: redis (backup redis) or all (backup all: whole-deployment bundles)")
 	install.Flags().DurationVar(&opts.Timeout, "test-timeout", 31*time.Minute, "bound on the test run")
 
 	var showDir Common

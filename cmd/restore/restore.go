@@ -34,6 +34,7 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "restore", Short: "Restore from a backup"}
 	cmd.AddCommand(NewCmdRedis(f, nil))
+	cmd.AddCommand(NewCmdAll(f, nil))
 	return cmd
 }
 
@@ -46,10 +47,13 @@ func NewCmdRedis(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Use:   "redis [FILE|NAME|latest] [--yes] [--dry-run]",
 		Short: "Put a verified backup back into the project's Redis, keeping a safety copy",
 		Long: `Verify the backup (and refuse one the running Redis cannot load), take a safety
-backup of the current data, stop Redis, replace its dump (moving an AOF aside
-when appendonly is on), start it, wait until healthy and check the key count.
-If anything fails after the stop, the safety copy is put back and Redis is
-started again. Asks for confirmation unless --yes.
+backup of the current data, stop Redis, replace its dump atomically (written
+under a temporary name, synced, renamed; an AOF moved aside when appendonly is
+on), start it, wait until healthy and check the key count. If anything fails
+after the stop, Ctrl-C included, the safety copy is put back and Redis is
+started again. A journal records each step: a restore that is killed is
+rolled back or finished by the next up, start, restart, restore or backup
+(ps shows it meanwhile). Asks for confirmation unless --yes.
 
 NAME is a backup as ` + "`backup list`" + ` prints it, looked up in the backup
 directory. latest is the project's newest backup there (by its manifest):

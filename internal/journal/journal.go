@@ -40,7 +40,7 @@ type Journal struct {
 	PID       int             `json:"pid"`
 	Host      string          `json:"host"`
 	Started   time.Time       `json:"started"`
-	Steps     []Step          `json:"steps"`     // steps done, in order
+	Steps     []Step          `json:"steps"`     // steps recorded, in order (an operation may record a step both when asked and when done)
 	Committed bool            `json:"committed"` // past the point of no return: settling finishes, never undoes
 	Data      json.RawMessage `json:"data"`      // the operation's own record (files, safety copy, release...)
 }
@@ -76,13 +76,13 @@ func (j *Journal) Decode(v any) error {
 
 // Describe is one line naming the journal's operation and how far it got.
 func (j *Journal) Describe() string {
-	steps := "no step done"
+	steps := "no step recorded"
 	if len(j.Steps) > 0 {
 		names := make([]string, len(j.Steps))
 		for i, s := range j.Steps {
 			names[i] = s.Name
 		}
-		steps = "steps done: " + strings.Join(names, ", ")
+		steps = "steps recorded: " + strings.Join(names, ", ")
 	}
 	state := "before its point of no return"
 	if j.Committed {

@@ -14,7 +14,8 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 
-	_ "github.com/difyctl/difyctl/backup" // restore-redis
+	_ "github.com/difyctl/difyctl/backup"        // restore-redis
+	_ "github.com/difyctl/difyctl/backup/bundle" // restore-all
 )
 
 // Settle settles the project's pending journal, if any, reporting on errOut

@@ -104,7 +104,12 @@ type Engine struct {
 	maxConc    map[string]int
 	apiVersion string
 	calls      []string
+	archives   map[string][]byte // container ID:path -> tar stream (SetArchive)
 	seq        int
+	execFn     ExecFunc
+	startFn    StartFunc
+	runs       map[string]*execRun          // execs answered by execFn (exec.go)
+	files      map[string]map[string][]byte // by container ID: path -> content
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -388,7 +393,11 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 	c.RestartCount = 0
 	acts := e.run(c, b)
 	loop := b.Restarts && c.Status == container.StateRestarting
+	fn, cp := e.startFn, *c
 	e.mu.Unlock()
+	if fn != nil {
+		fn(&cp)
+	}
 	for _, a := range acts {
 		e.emit(id, a)
 	}
@@ -744,40 +753,102 @@ func (e *Engine) emitAttrs(id string, a events.Action, attrs map[string]string) 
 	}
 }
 
-var errExec = errors.New("enginefake: exec and copy are not modelled; test them end to end")
+var errExec = errors.New("enginefake: exec and copy are not modelled unless the test sets HandleExec / files; test them end to end")
 
-// ExecCreate is modelled for containers whose Behaviour has Exec (ready.go).
+// ExecCreate is modelled for containers whose Behaviour has Exec (ready.go),
+// else answered by the HandleExec function (exec.go).
 func (e *Engine) ExecCreate(ctx context.Context, ref string, o client.ExecCreateOptions) (client.ExecCreateResult, error) {
 	if res, ok, err := e.execCreate(ref, o); ok {
 		return res, err
 	}
-	return client.ExecCreateResult{}, errExec
+	return e.handlerExecCreate(ref, o)
 }
 
-// ExecAttach is modelled for execs made by ExecCreate (ready.go).
+// ExecAttach runs an exec made by ExecCreate and returns its output.
 func (e *Engine) ExecAttach(ctx context.Context, id string, _ client.ExecAttachOptions) (client.ExecAttachResult, error) {
 	if res, ok := e.execAttach(ctx, id); ok {
 		return res, nil
 	}
-	return client.ExecAttachResult{}, errExec
+	return e.handlerExecAttach(id)
 }
 
-// ExecInspect is modelled for execs made by ExecCreate (ready.go).
+// ExecInspect returns the exit code of an exec that ran.
 func (e *Engine) ExecInspect(_ context.Context, id string, _ client.ExecInspectOptions) (client.ExecInspectResult, error) {
 	if res, ok := e.execInspect(id); ok {
 		return res, nil
 	}
-	return client.ExecInspectResult{}, errExec
+	return e.handlerExecInspect(id)
 }
 
-// CopyToContainer is not modelled.
-func (e *Engine) CopyToContainer(context.Context, string, client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
-	return client.CopyToContainerResult{}, errExec
+// CopyToContainer extracts a tar archive into the container's files.
+func (e *Engine) CopyToContainer(_ context.Context, ref string, o client.CopyToContainerOptions) (client.CopyToContainerResult, error) {
+	return client.CopyToContainerResult{}, e.copyTo(ref, o)
 }
 
-// CopyFromContainer is not modelled.
-func (e *Engine) CopyFromContainer(context.Context, string, client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	return client.CopyFromContainerResult{}, errExec
+// SetArchive makes CopyFromContainer of path in the container (name or ID)
+// answer with the tar stream archive, as the engine's archive API does.
+func (e *Engine) SetArchive(ref, path string, archive []byte) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.archives == nil {
+		e.archives = map[string][]byte{}
+	}
+	c, err := e.find(ref)
+	if err != nil {
+		panic(err)
+	}
+	e.archives[c.ID+":"+path] = archive
+}
+
+// CopyFromContainer answers with what SetArchive set for the path (the
+// container may be in any state, as with the engine), else with the file
+// of the container's filesystem (exec.go), else fails.
+func (e *Engine) CopyFromContainer(_ context.Context, ref string, o client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	e.mu.Lock()
+	c, err := e.find(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return client.CopyFromContainerResult{}, err
+	}
+	e.record("copy-from %s %s (%s)", c.Name, o.SourcePath, c.Status)
+	a, ok := e.archives[c.ID+":"+o.SourcePath]
+	e.mu.Unlock()
+	if !ok {
+		return e.copyFrom(ref, o)
+	}
+	return client.CopyFromContainerResult{Content: io.NopCloser(bytes.NewReader(a)), Stat: container.PathStat{Name: o.SourcePath}}, nil
+}
+
+// ContainerPause freezes a running container.
+func (e *Engine) ContainerPause(_ context.Context, ref string, _ client.ContainerPauseOptions) (client.ContainerPauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerPauseResult{}, err
+	}
+	e.record("pause %s", c.Name)
+	if c.Status != container.StateRunning {
+		return client.ContainerPauseResult{}, fmt.Errorf("container %s is not running", c.Name)
+	}
+	c.Status = container.StatePaused
+	return client.ContainerPauseResult{}, nil
+}
+
+// ContainerUnpause thaws a paused container.
+func (e *Engine) ContainerUnpause(_ context.Context, ref string, _ client.ContainerUnpauseOptions) (client.ContainerUnpauseResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.find(ref)
+	if err != nil {
+		return client.ContainerUnpauseResult{}, err
+	}
+	e.record("unpause %s", c.Name)
+	if c.Status != container.StatePaused {
+		return client.ContainerUnpauseResult{}, fmt.Errorf("container %s is not paused", c.Name)
+	}
+	c.Status = container.StateRunning
+	return client.ContainerUnpauseResult{}, nil
 }
 
 // Close does nothing.

@@ -1,0 +1,1023 @@
+package bundle
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/backup"
+	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/engine"
+	"github.com/difyctl/difyctl/internal/journal"
+	"github.com/difyctl/difyctl/templates"
+)
+
+// OpRestoreAll is the journal operation of a bundle restore.
+const OpRestoreAll = "restore-all"
+
+func init() { journal.Register(OpRestoreAll, settle) }
+
+// RestoreOptions for a restore.
+type RestoreOptions struct {
+	Bundle        string // a verified bundle directory
+	Identities    []age.Identity
+	Project       string
+	ProjectDir    string
+	BackupDir     string // where the safety bundle is written
+	RedisPassword string
+	// Up converges and starts services of the project from its files
+	// (after the config is written), gated on health; nil: UpWith(Load).
+	Up func(ctx context.Context, services []string) error
+	// Load is how the project's compose files load (Up and Model default to
+	// it; recorded in the journal for settling).
+	Load compose.LoadOptions
+	// Model loads the project's compose files: where a service without a
+	// container yet mounts its files.
+	Model       func(ctx context.Context) (*types.Project, error)
+	StopTimeout time.Duration
+	WaitTimeout time.Duration // for Redis to come back healthy
+	journal     *journal.Handle
+	Version     string
+	Now         func() time.Time
+	Progress    func(format string, a ...any)
+	// NoSafety skips the safety bundle (the rollback itself restores one).
+	NoSafety bool
+}
+
+func (o *RestoreOptions) progress(format string, a ...any) {
+	if o.Progress != nil {
+		o.Progress(format, a...)
+	}
+}
+
+func (o *RestoreOptions) step(name string) {
+	if o.journal != nil {
+		if err := o.journal.Step(name); err != nil {
+			o.progress("warning: recording step %s in the journal: %v", name, err)
+		}
+	}
+}
+
+// Restored is what one part put back.
+type Restored struct {
+	Part   string           `json:"part"`
+	Into   string           `json:"into"`
+	Counts map[string]int64 `json:"counts,omitempty"`
+}
+
+// RestoreResult says what a restore did.
+type RestoreResult struct {
+	Bundle       string     `json:"bundle"`
+	Project      string     `json:"project"`
+	Mode         string     `json:"mode"` // "same deployment" or "new deployment"
+	SafetyBundle string     `json:"safetyBundle,omitempty"`
+	Restored     []Restored `json:"restored"`
+	Services     []string   `json:"services"`
+	Duration     string     `json:"duration"`
+}
+
+// JournalData is what a restore records in the journal.
+type JournalData struct {
+	Bundle       string   `json:"bundle"`
+	Mode         string   `json:"mode"`
+	SafetyBundle string   `json:"safetyBundle,omitempty"`
+	Running      []string `json:"running,omitempty"`  // services running before the restore
+	Services     []string `json:"services,omitempty"` // services to start when finished
+	BackupDir    string   `json:"backupDir,omitempty"`
+	Files        []string `json:"files,omitempty"` // the project's -f files
+}
+
+// Modes of a restore.
+const (
+	ModeSame = "same deployment"
+	ModeNew  = "new deployment"
+)
+
+// Check refuses a bundle that this difyctl must not restore: from a newer
+// Dify release than the one it deploys, or for another database type than
+// the target runs ("" when the target has none yet).
+func Check(m *Manifest, targetDBType string) error {
+	if NewerRelease(m.DifyVersion, templates.DifyVersion()) {
+		return fmt.Errorf("the bundle is of Dify %s, newer than the %s this difyctl deploys: its database schema would not match; restore it with a difyctl that embeds %s or newer", m.DifyVersion, templates.DifyVersion(), m.DifyVersion)
+	}
+	if targetDBType != "" && targetDBType != m.DBType {
+		return fmt.Errorf("the bundle holds a %s database, the project runs %s: a dump does not load into another database type", m.DBType, targetDBType)
+	}
+	return nil
+}
+
+// TargetDBType is the database type project runs, from its containers, or
+// from .env in projectDir; "" when neither says.
+func TargetDBType(ctx context.Context, e engine.Engine, project, projectDir string) (string, error) {
+	cs, err := compose.List(ctx, e, project, true)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cs {
+		switch c.Service {
+		case ServicePostgres:
+			return "postgresql", nil
+		case ServiceMySQL:
+			return "mysql", nil
+		}
+	}
+	if env, err := compose.Environment(projectDir, nil); err == nil && env["DB_TYPE"] != "" {
+		if _, err := os.Stat(filepath.Join(projectDir, ".env")); err == nil {
+			return env["DB_TYPE"], nil
+		}
+	}
+	return "", nil
+}
+
+// Restore puts a bundle back into the project. The caller verified the
+// bundle (Verify), checked it (Check) and holds the project's locks.
+//
+// Into a project with containers (the same deployment): a safety bundle is
+// taken first, the application services are stopped while the data
+// services keep running, the database is loaded into a fresh database that
+// replaces the old one only once complete, the files, Redis and the vector
+// store are put back, and everything that ran is started, gated on health.
+// Any failure after the stop puts the safety bundle back the same way and
+// starts the deployment as it was.
+//
+// Into a new project (another directory or name, another host): .env and
+// the support files are written, only the data services are started, the
+// dump is loaded, the files and Redis restored, then everything is started.
+func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreResult, error) {
+	start := time.Now()
+	m, err := ReadManifest(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	o.defaults(e)
+	cs, err := compose.List(ctx, e, o.Project, true)
+	if err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{Bundle: o.Bundle, Project: o.Project, Mode: ModeNew}
+	jd := JournalData{Bundle: o.Bundle, Mode: ModeNew, BackupDir: o.BackupDir, Files: o.Load.Files, Services: m.Services}
+	if len(cs) > 0 {
+		res.Mode, jd.Mode = ModeSame, ModeSame
+	}
+	if res.Mode == ModeNew {
+		if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
+			return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
+		}
+		// A failure leaves the new project for the operator to remove (the
+		// error says how); only a kill leaves the journal to settle.
+		defer o.journal.Done()
+		if err := o.writeConfig(m); err != nil {
+			return nil, err
+		}
+		o.step("config written")
+		var data []string
+		for _, s := range m.Services {
+			if IsDataService(s) {
+				data = append(data, s)
+			}
+		}
+		o.progress("starting the data services: %s", strings.Join(data, ", "))
+		if err := o.Up(ctx, data); err != nil {
+			return nil, fmt.Errorf("starting the data services of %s: %w", o.Project, err)
+		}
+		o.step("data services started")
+		if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
+			return nil, fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+		}
+		o.progress("starting every service")
+		if err := o.Up(ctx, m.Services); err != nil {
+			return nil, fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
+		}
+		res.Services = m.Services
+		o.step("started")
+		res.Duration = time.Since(start).Round(time.Millisecond).String()
+		return res, nil
+	}
+
+	// The same deployment: its .env and project files stay as they are.
+	o.warnSecretKey(m)
+	var running []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.State == string(container.StateRunning) && !seen[c.Service] && !c.Oneoff {
+			running = append(running, c.Service)
+			seen[c.Service] = true
+		}
+	}
+	jd.Running = running
+	jd.Services = union(running, m.Services)
+	var safety *Result
+	if !o.NoSafety {
+		o.progress("taking a safety bundle of the current deployment first")
+		safety, err = Take(ctx, e, Options{Project: o.Project, ProjectDir: o.ProjectDir, Dir: o.BackupDir, RedisPassword: o.RedisPassword,
+			Reason: "pre-restore safety bundle", SafetyCopyOf: filepath.Base(o.Bundle), Version: o.Version, Now: o.Now, Progress: o.Progress})
+		if err != nil {
+			return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
+		}
+		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
+		o.step("safety bundle taken")
+	}
+	if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
+		return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
+	}
+	if _, err := o.stopApp(ctx, e, m); err != nil {
+		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
+	}
+	o.step("application services stopped")
+	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
+		return nil, o.rollback(ctx, e, safety, running, err)
+	}
+	services := union(running, m.Services)
+	o.progress("starting %s", strings.Join(services, ", "))
+	if err := o.Up(ctx, services); err != nil {
+		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
+	}
+	o.step("started")
+	if err := o.journal.Commit(); err == nil {
+		if err := o.journal.Done(); err != nil {
+			o.progress("warning: removing the journal: %v", err)
+		}
+	}
+	res.Services = services
+	res.Duration = time.Since(start).Round(time.Millisecond).String()
+	return res, nil
+}
+
+// defaults fills Up and Model from Load.
+func (o *RestoreOptions) defaults(e engine.Engine) {
+	if o.Up == nil {
+		o.Up = func(ctx context.Context, services []string) error {
+			return UpWith(ctx, e, o.Load, services, o.WaitTimeout)
+		}
+	}
+	if o.Model == nil {
+		o.Model = func(ctx context.Context) (*types.Project, error) { return compose.Load(ctx, o.Load) }
+	}
+}
+
+// UpWith converges and starts services of the project lo loads, gated on
+// health, as up does; the support files the templates mount are written
+// where missing first.
+func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, services []string, wait time.Duration) error {
+	if len(lo.Files) == 0 {
+		if _, err := templates.WriteSupportFiles(lo.ProjectDir); err != nil {
+			return err
+		}
+	}
+	p, err := compose.Load(ctx, lo)
+	if err != nil {
+		return err
+	}
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(os.Getenv)})
+	return err
+}
+
+// settle settles the journal of a restore that was killed: into the same
+// deployment, not committed, the safety bundle is put back and what ran is
+// started; committed, the services are started. Into a new project, the
+// half-made project's containers are removed (its files stay).
+func settle(ctx context.Context, env journal.Env, j *journal.Journal) (journal.Outcome, error) {
+	var jd JournalData
+	if err := j.Decode(&jd); err != nil {
+		return journal.Outcome{}, err
+	}
+	out := journal.Outcome{Op: OpRestoreAll, Project: j.Project, Files: []string{jd.Bundle}}
+	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress,
+		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
+	if e, err := compose.Environment(j.Dir, nil); err == nil {
+		o.RedisPassword = e["REDIS_PASSWORD"]
+	}
+	o.defaults(env.Engine)
+	if jd.BackupDir != "" {
+		for _, t := range globStale(jd.BackupDir, j.Project) {
+			os.RemoveAll(t)
+		}
+	}
+	switch {
+	case jd.Mode == ModeNew:
+		if err := compose.Down(ctx, env.Engine, compose.DownOptions{Project: j.Project}); err != nil {
+			return out, fmt.Errorf("removing the containers of the interrupted restore into %s: %w", j.Project, err)
+		}
+		out.Action = journal.RolledBack
+		out.Detail = fmt.Sprintf("the interrupted restore of %s into the new project %s was undone: its containers are removed, its files remain in %s (remove them, then restore again)", jd.Bundle, j.Project, j.Dir)
+	case j.Committed:
+		if err := o.Up(ctx, jd.Services); err != nil {
+			return out, fmt.Errorf("starting %s after its restore: %w", j.Project, err)
+		}
+		out.Action, out.Detail = journal.Finished, fmt.Sprintf("the restore of %s had finished; %s is started", jd.Bundle, j.Project)
+	case jd.SafetyBundle == "":
+		return out, fmt.Errorf("the interrupted restore of %s recorded no safety bundle yet: nothing was changed; remove %s", jd.Bundle, journal.Path(j.Dir, j.Project))
+	default:
+		out.Files = append(out.Files, jd.SafetyBundle)
+		if _, err := Verify(jd.SafetyBundle, nil); err != nil {
+			return out, fmt.Errorf("the safety bundle of the interrupted restore fails verification, nothing changed: %w", err)
+		}
+		if err := Rollback(ctx, env.Engine, o, jd.SafetyBundle, jd.Running); err != nil {
+			return out, err
+		}
+		out.Action = journal.RolledBack
+		out.Detail = fmt.Sprintf("the interrupted restore of %s was undone: %s holds its previous data again (from the safety bundle %s)", jd.Bundle, j.Project, jd.SafetyBundle)
+	}
+	return out, nil
+}
+
+// globStale are the temporary directories a killed restore of project left
+// in the backup directory.
+func globStale(dir, project string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, ".restore-redis-"+project+"-*"))
+	return m
+}
+
+// Rollback puts the safety bundle back into the same deployment and starts
+// the services that ran; the journal's settler calls it after a kill.
+func Rollback(ctx context.Context, e engine.Engine, o RestoreOptions, safetyBundle string, running []string) error {
+	safety := &Result{Path: safetyBundle}
+	if m, err := ReadManifest(safetyBundle); err == nil {
+		safety.Manifest = *m
+	} else {
+		return fmt.Errorf("reading the safety bundle %s: %w", safetyBundle, err)
+	}
+	return o.rollback(ctx, e, safety, running, nil)
+}
+
+// rollback restores the safety bundle after a failure past the stop.
+func (o *RestoreOptions) rollback(ctx context.Context, e engine.Engine, safety *Result, running []string, cause error) error {
+	if safety == nil {
+		return fmt.Errorf("restore failed: %w (no safety bundle was taken)", cause)
+	}
+	if cause != nil {
+		o.progress("restore failed (%v); putting the safety bundle %s back", cause, safety.Path)
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
+	m, err := ReadManifest(safety.Path)
+	if err == nil {
+		var ignored RestoreResult
+		if _, err = o.stopApp(rctx, e, m); err == nil {
+			// The safety bundle is never encrypted: no identity needed.
+			ro := *o
+			ro.Identities = nil
+			err = ro.apply(rctx, e, safety.Path, m, &ignored)
+		}
+	}
+	if err == nil {
+		err = o.Up(rctx, running)
+	}
+	o.step("rolled back")
+	if err == nil && o.journal != nil {
+		o.journal.Done()
+	}
+	if err != nil {
+		return fmt.Errorf("restore failed: %v; putting the safety bundle back ALSO failed: %w; it is %s (difyctl restore all %s)", cause, err, safety.Path, safety.Path)
+	}
+	if cause == nil {
+		return nil
+	}
+	return fmt.Errorf("restore failed and was rolled back (the deployment runs its previous data again; safety bundle %s): %w", safety.Path, cause)
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string{}, a...), b...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// stopApp stops the running application services: everything but the data
+// services, and a vector store whose files the bundle replaces.
+func (o *RestoreOptions) stopApp(ctx context.Context, e engine.Engine, m *Manifest) ([]string, error) {
+	cs, err := compose.List(ctx, e, o.Project, false)
+	if err != nil {
+		return nil, err
+	}
+	fileSvc := map[string]bool{}
+	for _, p := range m.Parts {
+		if p.Kind == KindFiles {
+			fileSvc[p.Service] = true
+		}
+	}
+	var stop []compose.ProjectContainer
+	var names []string
+	for _, c := range cs {
+		if c.State != string(container.StateRunning) {
+			continue
+		}
+		if IsDataService(c.Service) && !(fileSvc[c.Service] && !pgServices[c.Service] && c.Service != ServiceRedis) {
+			continue
+		}
+		stop = append(stop, c)
+		names = append(names, c.Service)
+	}
+	if len(stop) == 0 {
+		return nil, nil
+	}
+	o.progress("stopping %s (the data services keep running)", strings.Join(names, ", "))
+	t := o.StopTimeout
+	if t == 0 {
+		t = 30 * time.Second
+	}
+	return names, compose.Stop(ctx, e, stop, &t, nil)
+}
+
+// apply puts every part of the bundle in dir back: database, vector dump,
+// files, Redis.
+func (o *RestoreOptions) apply(ctx context.Context, e engine.Engine, dir string, m *Manifest, res *RestoreResult) error {
+	for _, p := range m.Parts {
+		if p.Kind != KindDatabase && p.Kind != KindVector {
+			continue
+		}
+		counts, into, err := o.restoreDB(ctx, e, dir, m, p)
+		if err != nil {
+			return err
+		}
+		res.Restored = append(res.Restored, Restored{Part: p.Name, Into: into, Counts: counts})
+		o.step("restored " + p.Name)
+	}
+	var fileParts []Part
+	for _, p := range m.Parts {
+		if p.Kind == KindFiles {
+			fileParts = append(fileParts, p)
+		}
+	}
+	if len(fileParts) > 0 {
+		rs, err := o.restoreFiles(ctx, e, dir, m, fileParts)
+		if err != nil {
+			return err
+		}
+		res.Restored = append(res.Restored, rs...)
+	}
+	if p, ok := m.Part("redis"); ok {
+		counts, into, err := o.restoreRedis(ctx, e, dir, m, *p)
+		if err != nil {
+			return err
+		}
+		res.Restored = append(res.Restored, Restored{Part: p.Name, Into: into, Counts: counts})
+		o.step("restored redis")
+	}
+	return nil
+}
+
+// findService returns the project's container of svc (any state).
+func findService(ctx context.Context, e engine.Engine, project, svc string, running bool) (compose.ProjectContainer, error) {
+	cs, err := compose.List(ctx, e, project, !running)
+	if err != nil {
+		return compose.ProjectContainer{}, err
+	}
+	for _, c := range cs {
+		if c.Service == svc && !c.Oneoff {
+			return c, nil
+		}
+	}
+	state := ""
+	if running {
+		state = "running "
+	}
+	return compose.ProjectContainer{}, fmt.Errorf("project %s has no %scontainer of service %s", project, state, svc)
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quoteMy(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// restoreDB loads a dump into the service's server. PostgreSQL: into a new
+// database <db>_difyctl_restore, which replaces <db> (renamed aside, then
+// dropped) only once pg_restore finished without an error. MySQL: the
+// database is dropped and created again, then the dump loaded with mysql.
+func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir string, m *Manifest, p Part) (map[string]int64, string, error) {
+	svc := p.Service
+	c, err := findService(ctx, e, o.Project, svc, true)
+	if err != nil {
+		return nil, "", fmt.Errorf("part %s: %w", p.Name, err)
+	}
+	ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, "", err
+	}
+	env := envMap(ins.Container.Config)
+	if m.DBType == "mysql" && p.Kind == KindDatabase {
+		return o.restoreMySQL(ctx, e, dir, m, p, c, env)
+	}
+	user := first(env["POSTGRES_USER"], env["PGUSER"], "postgres")
+	db := first(env["POSTGRES_DB"], env["PGDATABASE"], user)
+	var penv []string
+	if pw := env["POSTGRES_PASSWORD"]; pw != "" {
+		penv = []string{"PGPASSWORD=" + pw}
+	}
+	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
+	psql := func(cmds ...string) error {
+		args := []string{"psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres", "-tA"}
+		for _, c := range cmds {
+			args = append(args, "-c", c)
+		}
+		_, err := execOutput(ctx, e, c.ID, penv, args)
+		return err
+	}
+	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
+	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(user)); err != nil {
+		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
+	}
+	pr, pw := io.Pipe()
+	type verdict struct {
+		counts map[string]int64
+		err    error
+	}
+	done := make(chan verdict, 1)
+	go func() {
+		counts, err := copyPart(dir, p, m.DBType, o.Identities, pw)
+		pw.CloseWithError(err)
+		done <- verdict{counts, err}
+	}()
+	r, execErr := execStream(ctx, e, c.ID, penv, []string{"pg_restore", "-U", user, "-d", tmp, "--exit-on-error"}, pr, nil)
+	pr.CloseWithError(errors.New("pg_restore ended"))
+	v := <-done
+	fail := func(err error) (map[string]int64, string, error) {
+		_ = psql("DROP DATABASE IF EXISTS " + quoteIdent(tmp))
+		return nil, "", err
+	}
+	switch {
+	case execErr != nil:
+		return fail(fmt.Errorf("part %s: pg_restore in %s: %w", p.Name, c.Name, execErr))
+	case r.Code != 0:
+		return fail(fmt.Errorf("part %s: the database refused the dump: pg_restore in %s exited %d: %s", p.Name, c.Name, r.Code, firstLines(r.Stderr, 5)))
+	case v.err != nil:
+		return fail(fmt.Errorf("part %s: %w", p.Name, v.err))
+	}
+	// The complete new database takes the old one's name; the old goes.
+	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (" + quoteLit(db) + "," + quoteLit(tmp) + ") AND pid <> pg_backend_pid()"
+	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
+		// A database that did not exist (a new project's is created by the
+		// entrypoint, but may have been removed) is simply replaced.
+		if !strings.Contains(err.Error(), "does not exist") {
+			return fail(fmt.Errorf("part %s: moving the old database aside in %s: %w", p.Name, c.Name, err))
+		}
+	}
+	if err := psql("ALTER DATABASE " + quoteIdent(tmp) + " RENAME TO " + quoteIdent(db)); err != nil {
+		_ = psql("ALTER DATABASE " + quoteIdent(old) + " RENAME TO " + quoteIdent(db))
+		return fail(fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, c.Name, err))
+	}
+	if err := psql(terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
+		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, c.Name, err)
+	}
+	counts := map[string]int64{}
+	for _, k := range []string{"tables", "largeObjects"} {
+		if n, ok := p.Counts[k]; ok {
+			counts[k] = n
+		}
+	}
+	if out, err := execOutput(ctx, e, c.ID, penv, []string{"psql", "-U", user, "-d", db, "-tAc",
+		"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')), (SELECT count(*) FROM pg_largeobject_metadata)"}); err == nil {
+		var t, l int64
+		if _, err := fmt.Sscanf(strings.ReplaceAll(out, "|", " "), "%d %d", &t, &l); err == nil {
+			counts["tablesRestored"], counts["largeObjectsRestored"] = t, l
+		}
+	}
+	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
+	return counts, c.Name + " database " + db, nil
+}
+
+func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (o *RestoreOptions) restoreMySQL(ctx context.Context, e engine.Engine, dir string, m *Manifest, p Part, c compose.ProjectContainer, env map[string]string) (map[string]int64, string, error) {
+	db := first(env["MYSQL_DATABASE"], p.Database, "dify")
+	menv := []string{"MYSQL_PWD=" + env["MYSQL_ROOT_PASSWORD"]}
+	o.progress("%s: dropping and creating %s in %s, then loading the dump", p.Name, db, c.Name)
+	if _, err := execOutput(ctx, e, c.ID, menv, []string{"mysql", "-uroot", "-e", "DROP DATABASE IF EXISTS " + quoteMy(db) + "; CREATE DATABASE " + quoteMy(db)}); err != nil {
+		return nil, "", fmt.Errorf("part %s: recreating %s in %s: %w", p.Name, db, c.Name, err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := copyPart(dir, p, m.DBType, o.Identities, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	r, execErr := execStream(ctx, e, c.ID, menv, []string{"mysql", "-uroot", db}, pr, nil)
+	pr.CloseWithError(errors.New("mysql ended"))
+	cerr := <-done
+	switch {
+	case execErr != nil:
+		return nil, "", fmt.Errorf("part %s: mysql in %s: %w", p.Name, c.Name, execErr)
+	case r.Code != 0:
+		return nil, "", fmt.Errorf("part %s: the database refused the dump: mysql in %s exited %d: %s", p.Name, c.Name, r.Code, firstLines(r.Stderr, 5))
+	case cerr != nil:
+		return nil, "", fmt.Errorf("part %s: %w", p.Name, cerr)
+	}
+	return map[string]int64{"bytes": p.RawSize}, c.Name + " database " + db, nil
+}
+
+// target is where one files part goes in the project.
+type target struct {
+	part  Part
+	bind  string // bind source
+	vol   string // named volume
+	mount string // where the helper mounts it
+}
+
+// restoreFiles puts the files parts back through a helper container that
+// mounts every target (bind mounts and named volumes alike; the engine may
+// be remote). For each: the files are unpacked into a new directory beside
+// them, complete, then the old entries are moved aside, the new moved in,
+// and only then the old removed.
+func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part) ([]Restored, error) {
+	var targets []target
+	var model *types.Project
+	for i, p := range parts {
+		t := target{part: p, mount: fmt.Sprintf("/restore/%d", i)}
+		// What the service's container mounts there; a service without a
+		// container yet (a new project): what its compose file says.
+		if c, err := findService(ctx, e, o.Project, p.Service, false); err == nil {
+			ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+			if err != nil {
+				return nil, err
+			}
+			for _, mp := range ins.Container.Mounts {
+				if mp.Destination != p.Path {
+					continue
+				}
+				switch mp.Type {
+				case mount.TypeBind:
+					t.bind = mp.Source
+				case mount.TypeVolume:
+					t.vol = mp.Name
+				}
+			}
+		} else if o.Model != nil {
+			if model == nil {
+				if model, err = o.Model(ctx); err != nil {
+					return nil, fmt.Errorf("part %s: loading the project's compose files: %w", p.Name, err)
+				}
+			}
+			if svc, ok := model.Services[p.Service]; ok {
+				for _, v := range svc.Volumes {
+					if v.Target != p.Path {
+						continue
+					}
+					switch v.Type {
+					case types.VolumeTypeBind:
+						t.bind = v.Source
+					case types.VolumeTypeVolume:
+						t.vol = compose.VolumeName(model, v.Source)
+					}
+				}
+			}
+		}
+		if t.bind == "" && t.vol == "" {
+			return nil, fmt.Errorf("part %s: the service %s of project %s mounts nothing at %s; the bundle's files have nowhere to go (is the project's compose file the bundle's?)", p.Name, p.Service, o.Project, p.Path)
+		}
+		targets = append(targets, t)
+	}
+	// The helper runs the image of a data service that is running (it has a
+	// shell, mv and rm; its image is present on this engine).
+	img := ""
+	for _, svc := range []string{ServicePostgres, ServiceMySQL, ServiceRedis} {
+		if c, err := findService(ctx, e, o.Project, svc, true); err == nil {
+			img = c.Image
+			break
+		}
+	}
+	if img == "" {
+		return nil, fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+	}
+	var binds []string
+	var mounts []mount.Mount
+	for _, t := range targets {
+		if t.bind != "" {
+			binds = append(binds, t.bind+":"+t.mount) // created when missing
+		} else {
+			mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: t.vol, Target: t.mount})
+		}
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	name := o.Project + "-difyctl-restore-" + hex.EncodeToString(suffix)
+	cr, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
+		Config: &container.Config{Image: img, Entrypoint: []string{"sleep"}, Cmd: []string{"86400"}, User: "0:0",
+			Labels: map[string]string{"difyctl.restore-helper": o.Project}},
+		HostConfig: &container.HostConfig{Binds: binds, Mounts: mounts, NetworkMode: "none"}})
+	if err != nil {
+		return nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
+	}()
+	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("starting the helper container that restores the files: %w", err)
+	}
+	var out []Restored
+	for _, t := range targets {
+		counts, err := o.replaceTree(ctx, e, cr.ID, dir, m, t)
+		if err != nil {
+			return nil, err
+		}
+		into := t.part.Service + ":" + t.part.Path
+		out = append(out, Restored{Part: t.part.Name, Into: into, Counts: counts})
+		o.step("restored " + t.part.Name)
+		o.progress("%s: %d files, %s into %s", t.part.Name, counts["files"], human(counts["bytes"]), into)
+	}
+	return out, nil
+}
+
+const newDir, oldDir = ".difyctl-restore-new", ".difyctl-restore-old"
+
+// swapScript moves the old entries of $1 aside, the new in, then removes
+// the old; $2 $3 $4 are the top directory's owner, group and mode.
+const swapScript = `set -e
+cd "$1"
+rm -rf ` + oldDir + `
+mkdir ` + oldDir + `
+for f in * .[!.]* ..?*; do
+  case "$f" in ` + newDir + `|` + oldDir + `) continue;; esac
+  if [ -e "$f" ] || [ -L "$f" ]; then mv "$f" ` + oldDir + `/; fi
+done
+for f in ` + newDir + `/* ` + newDir + `/.[!.]* ` + newDir + `/..?*; do
+  if [ -e "$f" ] || [ -L "$f" ]; then mv "$f" ./; fi
+done
+rmdir ` + newDir + `
+rm -rf ` + oldDir + `
+chown "$2:$3" . && chmod "$4" .
+`
+
+// replaceTree streams the part, with its top directory stripped, into
+// the new directory through the archive API, then swaps.
+func (o *RestoreOptions) replaceTree(ctx context.Context, e engine.Engine, helper, dir string, m *Manifest, t target) (map[string]int64, error) {
+	p := t.part
+	if _, err := execOutput(ctx, e, helper, nil, []string{"sh", "-c", `rm -rf "$1/` + newDir + `" && mkdir "$1/` + newDir + `"`, "sh", t.mount}); err != nil {
+		return nil, fmt.Errorf("part %s: preparing %s: %w", p.Name, p.Path, err)
+	}
+	raw, rawW := io.Pipe()      // the part's raw tar stream
+	stripped, outW := io.Pipe() // the same entries without the top directory
+	var top *tar.Header
+	stripDone := make(chan error, 1)
+	go func() {
+		err := stripTop(outW, raw, &top)
+		outW.CloseWithError(err)
+		raw.CloseWithError(err)
+		stripDone <- err
+	}()
+	copyDone := make(chan error, 1)
+	var counts map[string]int64
+	go func() {
+		c, err := copyPart(dir, p, m.DBType, o.Identities, rawW)
+		counts = c
+		rawW.CloseWithError(err)
+		copyDone <- err
+	}()
+	_, upErr := e.CopyToContainer(ctx, helper, client.CopyToContainerOptions{DestinationPath: path.Join(t.mount, newDir), Content: stripped})
+	stripped.CloseWithError(errors.New("upload ended"))
+	serr := <-stripDone
+	cerr := <-copyDone
+	switch {
+	case cerr != nil:
+		return nil, fmt.Errorf("part %s: %w", p.Name, cerr)
+	case serr != nil:
+		return nil, fmt.Errorf("part %s: %w", p.Name, serr)
+	case upErr != nil:
+		return nil, fmt.Errorf("part %s: unpacking into %s: %w", p.Name, p.Path, upErr)
+	}
+	uid, gid, mode := 0, 0, int64(0o755)
+	if top != nil {
+		uid, gid, mode = top.Uid, top.Gid, top.Mode&0o7777
+	}
+	if _, err := execOutput(ctx, e, helper, nil, []string{"sh", "-c", swapScript, "sh", t.mount, fmt.Sprint(uid), fmt.Sprint(gid), fmt.Sprintf("%o", mode)}); err != nil {
+		return nil, fmt.Errorf("part %s: swapping the restored files into %s: %w", p.Name, p.Path, err)
+	}
+	return counts, nil
+}
+
+// stripTop copies a tar stream from r to w without its first path
+// component (the engine's archive of /a/b names entries b/...); the top
+// directory's own header is kept in *top.
+func stripTop(w io.Writer, r io.Reader, top **tar.Header) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		_, rest, _ := strings.Cut(name, "/")
+		if rest == "" {
+			if h.Typeflag == tar.TypeDir && *top == nil {
+				hc := *h
+				*top = &hc
+			}
+			continue
+		}
+		h.Name = rest
+		if h.Typeflag == tar.TypeLink {
+			_, h.Linkname, _ = strings.Cut(strings.TrimPrefix(h.Linkname, "./"), "/")
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// restoreRedis decompresses the RDB to a temporary file (0600) and restores
+// it through package backup (stop, replace, start, key count checked).
+func (o *RestoreOptions) restoreRedis(ctx context.Context, e engine.Engine, dir string, m *Manifest, p Part) (map[string]int64, string, error) {
+	work, err := os.MkdirTemp(o.BackupDir, ".restore-redis-"+o.Project+"-")
+	if err != nil {
+		return nil, "", fmt.Errorf("part redis: %w", diskErr(err))
+	}
+	defer os.RemoveAll(work)
+	rdbPath := filepath.Join(work, "redis_"+time.Now().UTC().Format(stampLayout)+".rdb")
+	f, err := os.OpenFile(rdbPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, backup.FileMode)
+	if err != nil {
+		return nil, "", err
+	}
+	counts, err := copyPart(dir, p, m.DBType, o.Identities, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("part redis: %w", diskErr(err))
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	wt := o.WaitTimeout
+	if wt == 0 {
+		wt = 5 * time.Minute
+	}
+	st := o.StopTimeout
+	if st == 0 {
+		st = 30 * time.Second
+	}
+	rr, err := backup.Restore(ctx, e, backup.RestoreOptions{
+		Options: backup.Options{Project: o.Project, Service: ServiceRedis, Password: o.RedisPassword, Dir: work, Mode: "bgsave",
+			Now: now, Reason: backup.SafetyReason, Progress: o.Progress},
+		ProjectDir: work, // its own journal, beside the file: this restore's journal covers it
+		File:       rdbPath, StopTimeout: st, WaitTimeout: wt})
+	if err != nil {
+		return nil, "", fmt.Errorf("part redis: %w", err)
+	}
+	return map[string]int64{"keys": rr.Keys, "rdbKeys": counts["keys"]}, "redis", nil
+}
+
+// writeConfig writes the bundle's project files into a new project
+// directory: every file through a temporary file and a rename, .env with
+// COMPOSE_PROJECT_NAME set to the new project's name.
+func (o *RestoreOptions) writeConfig(m *Manifest) error {
+	p, ok := m.Part("config")
+	if !ok {
+		return fmt.Errorf("the bundle has no config part (.env and support files); it cannot make a new deployment")
+	}
+	if err := os.MkdirAll(o.ProjectDir, 0o755); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := copyPart(o.Bundle, *p, m.DBType, o.Identities, pw)
+		pw.CloseWithError(err)
+	}()
+	tr := tar.NewReader(pr)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			pr.CloseWithError(err)
+			return fmt.Errorf("part config: %w", err)
+		}
+		rel := path.Clean(h.Name)
+		if rel == "." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) || rel == ".." {
+			return fmt.Errorf("part config: entry %q leaves the project directory; refusing it", h.Name)
+		}
+		dst := filepath.Join(o.ProjectDir, filepath.FromSlash(rel))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, os.FileMode(h.Mode)&0o777|0o700); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			os.Remove(dst)
+			if err := os.Symlink(h.Linkname, dst); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			mode := os.FileMode(h.Mode) & 0o777
+			if rel == ".env" {
+				b, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+				if err != nil {
+					return err
+				}
+				if b, err = renameProject(b, o.Project); err != nil {
+					return err
+				}
+				if err := atomicfile.WriteFile(dst, b, 0o600); err != nil {
+					return err
+				}
+			} else if err := atomicfile.Write(dst, mode, func(w io.Writer) error { _, err := io.Copy(w, tr); return err }); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	o.progress("wrote .env and %d project file(s) into %s", n, o.ProjectDir)
+	return nil
+}
+
+// renameProject sets COMPOSE_PROJECT_NAME in a .env to project when the
+// file names one (difyctl init records it).
+func renameProject(b []byte, project string) ([]byte, error) {
+	d, err := envgen.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("the bundle's .env: %w", err)
+	}
+	if v, ok := d.Get("COMPOSE_PROJECT_NAME"); ok && v != project {
+		d.Set("COMPOSE_PROJECT_NAME", project)
+	}
+	return d.Bytes(), nil
+}
+
+// warnSecretKey warns when the bundle's .env holds another SECRET_KEY than
+// the project's: Dify encrypts provider credentials in the database with
+// it, so the restored database needs the bundle's key.
+func (o *RestoreOptions) warnSecretKey(m *Manifest) {
+	p, ok := m.Part("config")
+	if !ok {
+		return
+	}
+	cur, err := compose.Environment(o.ProjectDir, nil)
+	if err != nil {
+		return
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := copyPart(o.Bundle, *p, m.DBType, o.Identities, pw)
+		pw.CloseWithError(err)
+	}()
+	defer pr.Close()
+	tr := tar.NewReader(pr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return
+		}
+		if path.Clean(h.Name) != ".env" {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 16<<20))
+		if err != nil {
+			return
+		}
+		d, err := envgen.Parse(b)
+		if err != nil {
+			return
+		}
+		if v, ok := d.Get("SECRET_KEY"); ok && v != cur["SECRET_KEY"] {
+			o.progress("WARNING: the bundle's .env has another SECRET_KEY than %s/.env; the restored database's provider credentials were encrypted with the bundle's: set SECRET_KEY to the bundle's (difyctl env set) or re-enter the credentials", o.ProjectDir)
+		}
+		return
+	}
+}
