@@ -171,7 +171,8 @@ func fidelity(t *testing.T, rel *templates.Release) {
 	for _, db := range profiles.Names(profiles.Database) {
 		for _, vs := range profiles.Names(profiles.Vector) {
 			dir, sel := projectForRelease(t, rel, db, vs)
-			ours := Summarize(load(t, dir))
+			op := load(t, dir)
+			ours := Summarize(op)
 			p, err := Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "dify", Files: []string{up}, Profiles: sel.Names()})
 			if err != nil {
 				t.Fatalf("%s+%s: loading upstream's file: %v", db, vs, err)
@@ -193,7 +194,7 @@ func fidelity(t *testing.T, rel *templates.Release) {
 			for _, d := range diffSummaries(ours, theirs) {
 				t.Errorf("%s+%s: undocumented difference from upstream: %s", db, vs, d)
 			}
-			for _, d := range diffDetails(load(t, dir), p) {
+			for _, d := range diffDetails(op, p) {
 				t.Errorf("%s+%s: undocumented difference from upstream: %s", db, vs, d)
 			}
 		}
@@ -307,11 +308,22 @@ func secretValues(t *testing.T, dir string) map[string]string {
 }
 
 // No secret on any command line: healthchecks, commands and entrypoints of
-// every service of every database x vector store pair are free of the
+// every service of every profile are free of the
 // .env's secret values (they show in docker inspect, ps and the health log).
 func TestNoSecretOnCommandLine(t *testing.T) {
+	// A service's lines depend on its own profile only: each database with
+	// the default vector store and each vector store with the default
+	// database cover every service.
+	var pairs [][2]string
 	for _, db := range profiles.Names(profiles.Database) {
-		for _, vs := range profiles.Names(profiles.Vector) {
+		pairs = append(pairs, [2]string{db, profiles.DefaultVector})
+	}
+	for _, vs := range profiles.Names(profiles.Vector) {
+		pairs = append(pairs, [2]string{profiles.DefaultDatabase, vs})
+	}
+	for _, pair := range pairs {
+		{
+			db, vs := pair[0], pair[1]
 			dir, _ := projectFor(t, db, vs)
 			secrets := secretValues(t, dir)
 			for name, svc := range load(t, dir).Services {
