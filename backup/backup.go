@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/backup/rdb"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // Options for one backup.
@@ -65,7 +66,7 @@ func (o *Options) progress(format string, a ...any) {
 // Run takes one backup under the project's lock in the directory, removes
 // temporary files killed runs left, then rotates the project's own
 // backups, never the one just written.
-func Run(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
+func Run(ctx context.Context, cli engine.Engine, o Options) (*Result, error) {
 	unlock, err := Lock(o.Dir, o.Project)
 	if err != nil {
 		return nil, err
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 
 // Take saves, streams, verifies and stores one backup; the caller holds the
 // lock. Nothing is left in the directory unless the backup verified.
-func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
+func Take(ctx context.Context, cli engine.Engine, o Options) (*Result, error) {
 	start := o.Now()
 	r, err := FindRedis(ctx, cli, o.Project, o.Service, o.Password)
 	if err != nil {
@@ -152,7 +153,7 @@ func Take(ctx context.Context, cli *client.Client, o Options) (*Result, error) {
 // stream copies the dump out of the container through the archive API into
 // w, hashing it and walking it as an RDB in the same pass: the file is never
 // held in memory and is verified before it is kept.
-func stream(ctx context.Context, cli *client.Client, id, src string, w io.Writer) (rdb.Info, string, int64, tarHeader, error) {
+func stream(ctx context.Context, cli engine.Engine, id, src string, w io.Writer) (rdb.Info, string, int64, tarHeader, error) {
 	var hdr tarHeader
 	res, err := cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src})
 	if err != nil {

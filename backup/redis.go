@@ -20,11 +20,12 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // Redis is a running Redis container reached through docker exec.
 type Redis struct {
-	cli       *client.Client
+	cli       engine.Engine
 	ID        string
 	Name      string
 	Image     string
@@ -38,7 +39,7 @@ var ErrNoContainer = errors.New("no running Redis container")
 // FindRedis finds the running container of project's service by compose
 // labels. The password comes from the container's own REDISCLI_AUTH (Dify's
 // redis service has it), else from fallbackPassword (REDIS_PASSWORD in .env).
-func FindRedis(ctx context.Context, cli *client.Client, project, service, fallbackPassword string) (*Redis, error) {
+func FindRedis(ctx context.Context, cli engine.Engine, project, service, fallbackPassword string) (*Redis, error) {
 	f := make(client.Filters).Add("label", compose.ProjectFilter(project), compose.LabelService+"="+service).Add("status", "running")
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: f})
 	if err != nil {
@@ -47,14 +48,20 @@ func FindRedis(ctx context.Context, cli *client.Client, project, service, fallba
 	if len(res.Items) == 0 {
 		return nil, fmt.Errorf("%w for service %q of project %q; start it (difyctl up), or name the project (-p) or service (--service)", ErrNoContainer, service, project)
 	}
-	c := res.Items[0]
-	ins, err := cli.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	return redisByID(ctx, cli, res.Items[0].ID, fallbackPassword)
+}
+
+// redisByID is the Redis of container id, running or not.
+func redisByID(ctx context.Context, cli engine.Engine, id, fallbackPassword string) (*Redis, error) {
+	ins, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return nil, err
 	}
-	r := &Redis{cli: cli, ID: c.ID, Name: strings.TrimPrefix(ins.Container.Name, "/"), Image: c.Image, password: fallbackPassword, inspected: ins.Container}
-	if ins.Container.Config != nil {
-		for _, kv := range ins.Container.Config.Env {
+	c := ins.Container
+	r := &Redis{cli: cli, ID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), password: fallbackPassword, inspected: c}
+	if c.Config != nil {
+		r.Image = c.Config.Image
+		for _, kv := range c.Config.Env {
 			if v, ok := strings.CutPrefix(kv, "REDISCLI_AUTH="); ok {
 				r.password = v
 			}

@@ -4,23 +4,24 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/backup/rdb"
 	"github.com/difyctl/difyctl/health"
+	"github.com/difyctl/difyctl/internal/engine"
+	"github.com/difyctl/difyctl/internal/journal"
 )
 
 // RestoreOptions for a restore.
 type RestoreOptions struct {
 	Options
+	ProjectDir  string        // where the journal is kept (journal.Path)
 	File        string        // the backup to restore
 	Verified    *Verified     // File already opened and verified (nil: Restore does it)
 	StopTimeout time.Duration // for stopping Redis
@@ -35,22 +36,30 @@ type RestoreResult struct {
 	AOFMoved   string `json:"aofMovedTo,omitempty"`
 }
 
+// OpRestoreRedis is the journal operation of a Redis restore.
+const OpRestoreRedis = "restore-redis"
+
 // Restore puts a verified backup back into the project's Redis:
 //
 //  1. verify the file (walk, CRC-64, manifest) once, unless the caller
 //     already did, and refuse an RDB version newer than the running server
 //     loads; the upload reads the same open descriptor;
 //  2. take a safety backup of the current data (kept like any backup);
-//  3. stop Redis, replace its dump through the archive API (works for bind
-//     mounts and named volumes alike); with appendonly on, move the AOF aside
-//     (it would win at start-up) and start a new one from the backup; start
-//     Redis, wait for it to be healthy, and check its key count against the
-//     file;
-//  4. if anything fails after the stop, put the safety copy back and start
-//     Redis again.
+//  3. write the project's journal (internal/journal), then stop Redis,
+//     write the backup into its data directory under a temporary name
+//     through the archive API (with appendonly on, a new AOF too), and have
+//     a short-lived helper container on the same volumes sync and rename it
+//     over the dump (moving the old AOF aside): the volume holds the whole
+//     old file or the whole new one at every instant;
+//  4. start Redis, wait for it to be healthy, and check its key count
+//     against the file: the point of no return, recorded in the journal,
+//     which is then removed;
+//  5. if anything fails before that point, an interrupt included, put the
+//     safety copy back (settleRestore, the same code that settles the
+//     journal of a killed run on the next command) and start Redis again.
 //
-// The caller holds the backup lock.
-func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*RestoreResult, error) {
+// The caller holds the project and backup locks.
+func Restore(ctx context.Context, cli engine.Engine, o RestoreOptions) (*RestoreResult, error) {
 	vf := o.Verified
 	if vf == nil {
 		var err error
@@ -59,118 +68,180 @@ func Restore(ctx context.Context, cli *client.Client, o RestoreOptions) (*Restor
 		}
 		defer vf.Close()
 	}
-	info := vf.Info
-	r, err := FindRedis(ctx, cli, o.Project, o.Service, o.Password)
-	if err != nil {
-		return nil, err
-	}
-	server, dataDir, dbfile, err := r.DumpLocation(ctx)
-	if err != nil {
-		return nil, err
-	}
-	maxV, err := rdb.LoadableBy(server["redis_version"])
-	if err != nil {
-		return nil, err
-	}
-	if info.Version > maxV {
-		return nil, fmt.Errorf("refusing to restore %s: RDB version %d is newer than Redis %s loads (%d); restore it into a newer Redis", o.File, info.Version, Shown(server["redis_version"]), maxV)
-	}
-	aof, err := r.aof(ctx)
+	r, rec, err := planRestore(ctx, cli, o, vf)
 	if err != nil {
 		return nil, err
 	}
 	o.progress("taking a safety backup of the current data first")
 	safetyOpts := o.Options
-	safetyOpts.Reason = "pre-restore safety copy"
+	safetyOpts.Reason = SafetyReason
 	safety, err := Take(ctx, cli, safetyOpts)
 	if err != nil {
 		return nil, fmt.Errorf("safety backup failed, nothing changed: %w", err)
 	}
-	res := &RestoreResult{File: o.File, SafetyCopy: safety.Path}
-	target := path.Join(dataDir, dbfile)
-
-	o.progress("stopping %s", r.Name)
-	timeout := int(o.StopTimeout.Seconds())
-	if _, err := cli.ContainerStop(ctx, r.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
-		return nil, fmt.Errorf("stopping %s: %w (nothing changed)", r.Name, err)
+	rec.SafetyCopy, rec.Header = safety.Path, safety.Header
+	if rec.AOF != nil {
+		rec.AOFAside = rec.AOF.path(rec.DataDir) + ".difyctl-aside-" + o.Now().UTC().Format("20060102T150405Z")
 	}
-	// From here on, any failure puts the safety copy back.
-	rollback := func(cause error) error {
-		o.progress("restore failed (%v); putting the safety copy back", cause)
-		rbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		_, _ = cli.ContainerStop(rbCtx, r.ID, client.ContainerStopOptions{Timeout: &timeout})
-		var errs []error
-		if err := putFiles(rbCtx, cli, r.ID, dataDir, safety.Header, upload{Name: dbfile, Src: safety.Path}); err != nil {
-			errs = append(errs, fmt.Errorf("putting the safety copy back: %w", err))
-		}
-		if res.AOFMoved != "" {
-			if err := moveInVolume(rbCtx, cli, r, aof.path(dataDir), res.AOFMoved+".failed-restore"); err != nil {
-				errs = append(errs, fmt.Errorf("moving the restored AOF away: %w", err))
-			} else if err := moveInVolume(rbCtx, cli, r, res.AOFMoved, aof.path(dataDir)); err != nil {
-				errs = append(errs, fmt.Errorf("moving the AOF back: %w", err))
-			}
-		}
-		if _, err := cli.ContainerStart(rbCtx, r.ID, client.ContainerStartOptions{}); err != nil {
-			errs = append(errs, fmt.Errorf("starting %s: %w", r.Name, err))
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("restore failed: %v; rolling back ALSO failed: %w; the safety copy is %s", cause, errors.Join(errs...), safety.Path)
-		}
-		return fmt.Errorf("restore failed and was rolled back (Redis has its previous data, safety copy %s): %w", safety.Path, cause)
-	}
-	uploads := []upload{{Name: dbfile, From: vf}}
-	if aof != nil {
-		aside := aof.path(dataDir) + ".difyctl-aside-" + o.Now().UTC().Format("20060102T150405Z")
-		o.progress("appendonly is on: moving %s aside to %s and starting the AOF from the backup", aof.path(dataDir), aside)
-		if err := moveInVolume(ctx, cli, r, aof.path(dataDir), aside); err != nil {
-			return nil, rollback(err)
-		}
-		res.AOFMoved = aside
-		uploads = append(uploads, aofUploads(*aof, vf)...)
-	}
-	o.progress("replacing %s in %s", target, r.Name)
-	if err := putFiles(ctx, cli, r.ID, dataDir, safety.Header, uploads...); err != nil {
-		return nil, rollback(err)
-	}
-	o.progress("starting %s", r.Name)
-	if _, err := cli.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
-		return nil, rollback(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, o.WaitTimeout)
-	defer cancel()
-	if _, err := health.Wait(wctx, cli, r.ID, health.Healthy); err != nil {
-		return nil, rollback(fmt.Errorf("%s did not become healthy: %w", r.Name, err))
-	}
-	keys, err := r.KeyCount(ctx)
+	h, err := journal.Begin(o.ProjectDir, o.Project, OpRestoreRedis, rec)
 	if err != nil {
-		return nil, rollback(err)
+		return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
 	}
-	res.Keys = keys
-	// info.Keys leaves out the keys Redis drops: empty ones at load, hashes
-	// whose every field has expired (loaded, then expired within moments).
-	// Keys with an expiry may have lapsed since the backup, and hashes with
-	// field expiries go once their last field does; no other may be missing.
-	low, high := info.Keys-info.Expires-info.FieldExpiryHashes, info.Keys+info.Dropped.FieldsExpired
-	if keys > high || keys < low {
-		return nil, rollback(fmt.Errorf("Redis holds %d keys after loading a file it should load %d from (%d of them with an expiry, %d hashes with field expiries; %d keys Redis drops on load not counted)",
-			keys, info.Keys, info.Expires, info.FieldExpiryHashes, info.Dropped.Total()))
+	res := &RestoreResult{File: o.File, SafetyCopy: safety.Path, AOFMoved: rec.AOFAside}
+	if res.Keys, err = replace(ctx, cli, r, rec, h, vf, o.progress); err != nil {
+		return nil, abandon(ctx, cli, h, rec, o, err)
+	}
+	if err := h.Done(); err != nil {
+		return res, fmt.Errorf("restored %s (Redis holds %d keys), but %w", o.File, res.Keys, err)
 	}
 	return res, nil
 }
 
+// planRestore finds the running Redis, where its data lives, and refuses a
+// file it cannot load; nothing is changed.
+func planRestore(ctx context.Context, cli engine.Engine, o RestoreOptions, vf *Verified) (*Redis, *restoreRecord, error) {
+	r, err := FindRedis(ctx, cli, o.Project, o.Service, o.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	server, dataDir, dbfile, err := r.DumpLocation(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	maxV, err := rdb.LoadableBy(server["redis_version"])
+	if err != nil {
+		return nil, nil, err
+	}
+	if vf.Info.Version > maxV {
+		return nil, nil, fmt.Errorf("refusing to restore %s: RDB version %d is newer than Redis %s loads (%d); restore it into a newer Redis", o.File, vf.Info.Version, Shown(server["redis_version"]), maxV)
+	}
+	aof, err := r.aof(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	low, high := keyBounds(vf.Info)
+	rec := &restoreRecord{File: o.File, Container: r.ID, Name: r.Name, Image: r.inspected.Image, Service: o.Service,
+		DataDir: dataDir, DBFile: dbfile, AOF: aof, KeysLow: low, KeysHigh: high, Keys: vf.Info.Keys,
+		StopTimeout: o.StopTimeout, WaitTimeout: o.WaitTimeout}
+	return r, rec, nil
+}
+
+// keyBounds is how many keys Redis may hold after loading a file of info:
+// info.Keys leaves out the keys Redis drops (empty ones at load, hashes
+// whose every field has expired, loaded then expired within moments). Keys
+// with an expiry may have lapsed since the backup, and hashes with field
+// expiries go once their last field does; no other may be missing.
+func keyBounds(info rdb.Info) (low, high int64) {
+	return info.Keys - info.Expires - info.FieldExpiryHashes, info.Keys + info.Dropped.FieldsExpired
+}
+
+// replace carries the restore from the stop to its point of no return,
+// recording each step in the journal before and after it.
+func replace(ctx context.Context, cli engine.Engine, r *Redis, rec *restoreRecord, h *journal.Handle, vf *Verified, progress func(string, ...any)) (int64, error) {
+	step := func(name, format string, a ...any) error {
+		if format != "" {
+			progress(format, a...)
+		}
+		return h.Step(name)
+	}
+	if err := step(stepStopping, "stopping %s", r.Name); err != nil {
+		return 0, err
+	}
+	timeout := int(rec.StopTimeout.Seconds())
+	if _, err := cli.ContainerStop(ctx, r.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		return 0, fmt.Errorf("stopping %s: %w", r.Name, err)
+	}
+	if err := step(stepStopped, ""); err != nil {
+		return 0, err
+	}
+	if err := step(stepUploading, "writing %s into %s of %s as %s", rec.File, rec.DataDir, r.Name, path.Base(rec.tempDump())); err != nil {
+		return 0, err
+	}
+	if err := putFiles(ctx, cli, r.ID, rec.DataDir, rec.Header, rec.uploads(vf)...); err != nil {
+		return 0, err
+	}
+	if err := step(stepUploaded, ""); err != nil {
+		return 0, err
+	}
+	what := rec.target()
+	if rec.AOF != nil {
+		what += " and " + rec.AOF.path(rec.DataDir) + " (the old AOF kept as " + rec.AOFAside + ")"
+	}
+	if err := step(stepReplacing, "replacing %s in %s (sync, rename)", what, r.Name); err != nil {
+		return 0, err
+	}
+	if err := runInVolume(ctx, cli, rec, "replacing "+what, swapScript, rec.scriptArgs()...); err != nil {
+		return 0, err
+	}
+	if err := step(stepReplaced, ""); err != nil {
+		return 0, err
+	}
+	return startAndCount(ctx, cli, r, rec, h, progress)
+}
+
+// startAndCount starts Redis on the replaced data, waits until it is
+// healthy, checks its key count and commits.
+func startAndCount(ctx context.Context, cli engine.Engine, r *Redis, rec *restoreRecord, h *journal.Handle, progress func(string, ...any)) (int64, error) {
+	if err := h.Step(stepStarting); err != nil {
+		return 0, err
+	}
+	progress("starting %s and waiting until it has loaded the data", r.Name)
+	if _, err := cli.ContainerStart(ctx, r.ID, client.ContainerStartOptions{}); err != nil {
+		return 0, fmt.Errorf("starting %s: %w", r.Name, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, rec.WaitTimeout)
+	defer cancel()
+	if _, err := health.Wait(wctx, cli, r.ID, health.Healthy); err != nil {
+		return 0, fmt.Errorf("%s did not become healthy: %w", r.Name, err)
+	}
+	keys, err := r.KeyCount(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if keys > rec.KeysHigh || keys < rec.KeysLow {
+		return 0, fmt.Errorf("Redis holds %d keys after loading a file it should load %d from (between %d and %d counting keys with an expiry and keys Redis drops on load)",
+			keys, rec.Keys, rec.KeysLow, rec.KeysHigh)
+	}
+	if err := h.Commit(); err != nil {
+		return 0, err
+	}
+	progress("%s loaded the backup: %d keys", r.Name, keys)
+	return keys, nil
+}
+
+// abandon settles a restore that failed in this process (an interrupt
+// included) as the next command would settle a killed one: on a context
+// the signal does not cancel, after any stop already asked of the engine.
+func abandon(ctx context.Context, cli engine.Engine, h *journal.Handle, rec *restoreRecord, o RestoreOptions, cause error) error {
+	o.progress("restore failed (%v); settling it", cause)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rec.StopTimeout+rec.WaitTimeout+5*time.Minute)
+	defer cancel()
+	env := journal.Env{Engine: cli, Progress: o.Progress}
+	out, err := settleRestore(sctx, env, h.Journal())
+	if err != nil {
+		return fmt.Errorf("restore failed: %v; settling it ALSO failed: %w; %s; the journal %s is kept: the next difyctl up, start or restore settles it", cause, err, redisState(sctx, cli, rec), h.Path())
+	}
+	if err := h.Done(); err != nil {
+		return fmt.Errorf("restore failed (%v) and was settled (%s), but %w", cause, out.Detail, err)
+	}
+	if out.Action == journal.Finished {
+		return fmt.Errorf("restore was interrupted past its point of no return and was finished: %s (%v)", out.Detail, cause)
+	}
+	return fmt.Errorf("restore failed and was rolled back: %s: %w", out.Detail, cause)
+}
+
 // aofConfig is where Redis keeps its AOF.
 type aofConfig struct {
-	fileName string // appendfilename
-	dirName  string // appenddirname (Redis 7+), "" before
+	FileName string `json:"fileName"`          // appendfilename
+	DirName  string `json:"dirName,omitempty"` // appenddirname (Redis 7+), "" before
 }
 
 // path is the file or directory to move aside.
 func (a aofConfig) path(dataDir string) string {
-	if a.dirName != "" {
-		return path.Join(dataDir, a.dirName)
+	if a.DirName != "" {
+		return path.Join(dataDir, a.DirName)
 	}
-	return path.Join(dataDir, a.fileName)
+	return path.Join(dataDir, a.FileName)
 }
 
 // aof returns the AOF configuration when appendonly is on.
@@ -180,15 +251,15 @@ func (r *Redis) aof(ctx context.Context) (*aofConfig, error) {
 		return nil, err
 	}
 	a := &aofConfig{}
-	if a.fileName, err = r.Config(ctx, "appendfilename"); err != nil {
+	if a.FileName, err = r.Config(ctx, "appendfilename"); err != nil {
 		return nil, err
 	}
-	if err := r.checkBaseName("appendfilename", a.fileName); err != nil {
+	if err := r.checkBaseName("appendfilename", a.FileName); err != nil {
 		return nil, err
 	}
-	a.dirName, _ = r.Config(ctx, "appenddirname") // Redis 7+
-	if a.dirName != "" {
-		if err := r.checkBaseName("appenddirname", a.dirName); err != nil {
+	a.DirName, _ = r.Config(ctx, "appenddirname") // Redis 7+
+	if a.DirName != "" {
+		if err := r.checkBaseName("appenddirname", a.DirName); err != nil {
 			return nil, err
 		}
 	}
@@ -207,7 +278,7 @@ type upload struct {
 
 // putFiles writes entries into destDir of the (stopped) container through
 // the archive API, owned and moded as hdr says (the dump's own ownership).
-func putFiles(ctx context.Context, cli *client.Client, id, destDir string, hdr tarHeader, entries ...upload) error {
+func putFiles(ctx context.Context, cli engine.Engine, id, destDir string, hdr tarHeader, entries ...upload) error {
 	mode := hdr.Mode
 	if mode == 0 {
 		mode = 0o644
@@ -265,42 +336,20 @@ func putFiles(ctx context.Context, cli *client.Client, id, destDir string, hdr t
 // appenddirname holding the RDB as its base file and a manifest naming it;
 // on older Redis an appendfilename holding the RDB (an AOF with an RDB
 // preamble and no commands after it).
-func aofUploads(aof aofConfig, src *Verified) []upload {
-	if aof.dirName == "" {
-		return []upload{{Name: aof.fileName, From: src}}
+//
+// name is what the file or directory is called in the upload (a temporary
+// name, renamed into place afterwards).
+func aofUploads(aof aofConfig, name string, src *Verified) []upload {
+	if aof.DirName == "" {
+		return []upload{{Name: name, From: src}}
 	}
-	base := aof.fileName + ".1.base.rdb"
+	base := aof.FileName + ".1.base.rdb"
 	manifest := fmt.Sprintf("file %s seq 1 type b\n", base)
 	return []upload{
-		{Name: aof.dirName, Dir: true},
-		{Name: path.Join(aof.dirName, base), From: src},
-		{Name: path.Join(aof.dirName, aof.fileName+".manifest"), Data: []byte(manifest)},
+		{Name: name, Dir: true},
+		{Name: path.Join(name, base), From: src},
+		{Name: path.Join(name, aof.FileName+".manifest"), Data: []byte(manifest)},
 	}
-}
-
-// moveInVolume renames a file or directory in the stopped Redis container's
-// data with a short-lived helper container of the same image that mounts the
-// same volumes (bind mounts and named volumes alike).
-func moveInVolume(ctx context.Context, cli *client.Client, r *Redis, from, to string) error {
-	cfg := &container.Config{
-		Image:      r.inspected.Image,
-		Entrypoint: []string{"sh", "-c", `[ ! -e "$1" ] || mv "$1" "$2"`, "difyctl-move"},
-		Cmd:        []string{from, to},
-		User:       "0",
-		Labels:     map[string]string{"org.difyctl.helper": "restore"},
-	}
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: &container.HostConfig{VolumesFrom: []string{r.ID}, NetworkMode: "none"}})
-	if err != nil {
-		return fmt.Errorf("helper container: %w", err)
-	}
-	defer cli.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("helper container: %w", err)
-	}
-	if _, err := health.Wait(ctx, cli, res.ID, health.CompletedSuccessfully); err != nil {
-		return fmt.Errorf("moving %s to %s: %w", from, to, err)
-	}
-	return nil
 }
 
 // Latest returns the newest backup in dir.

@@ -21,6 +21,8 @@ const (
 	StateStarting    = "starting"    //
 	StateStarted     = "started"     // running; health not yet known
 	StateHealth      = "health"      // a healthcheck probe ran; Detail says how many failed of how many allowed
+	StateProbe       = "probe"       // difyctl ran the healthcheck itself (Detail: which probe, its result), or starts doing so
+	StateRestarted   = "restarted"   // the engine restarted it after it exited (Detail: how often, the exit code)
 	StateHealthy     = "healthy"     // running and healthy (or running, without a healthcheck)
 	StateCompleted   = "completed"   // a one-shot job that exited 0
 	StateUnchanged   = "unchanged"   // already running with this configuration
@@ -30,7 +32,7 @@ const (
 	StateFailed      = "failed"      // exited, unhealthy, or could not be created/started
 	StateSkipped     = "skipped"     // not started: a dependency failed, or not required
 	StateInterrupted = "interrupted" // Ctrl-C: Detail says what it was doing and the container's state
-	StateStopping    = "stopping"
+	StateStopping    = "stopping"    // (up, start: Detail says a stop asked earlier is still being carried out)
 	StateStopped     = "stopped"
 	StateRemoved     = "removed"
 	// StateDone and StateError end a --progress json stream: the command's

@@ -34,15 +34,18 @@ const (
 // executor carries out a plan: it waits, calls the engine and reports;
 // every decision was made by the planner.
 type executor struct {
-	cli     engine.Engine
-	plan    *Plan
-	report  Reporter
-	probes  bool            // report every healthcheck probe (an inspect each)
-	ctx     context.Context // the caller's: cancelled on Ctrl-C
-	waitCtx context.Context // ctx bounded by the wait timeout
-	fails   failures
-	mu      sync.Mutex // guards notes
-	notes   []string
+	cli    engine.Engine
+	plan   *Plan
+	report Reporter
+	probes bool // report every healthcheck probe (an inspect each)
+	// probeInterval is difyctl's early probes' interval (0: the default,
+	// negative: off); see health.WaitWith.
+	probeInterval time.Duration
+	ctx           context.Context // the caller's: cancelled on Ctrl-C
+	waitCtx       context.Context // ctx bounded by the wait timeout
+	fails         failures
+	mu            sync.Mutex // guards notes
+	notes         []string
 }
 
 // created is the container made for a plan item in this run ("" none).
@@ -65,6 +68,7 @@ func (x *executor) createAll(ids map[string]*created) error {
 		go func() {
 			defer wg.Done()
 			spec := *it.spec
+			x.startInterval(&spec)
 			if it.Action == ActionRecreate {
 				h := *spec.Host
 				h.Mounts = append(h.Mounts[:0:0], h.Mounts...)
@@ -97,6 +101,28 @@ func (x *executor) createAll(ids map[string]*created) error {
 		x.plan.item(svc).Outcome = OutcomeNotCreated
 	}
 	return fmt.Errorf("%w\nnothing was changed: every existing container is left as it was", err)
+}
+
+// startInterval gives the container's healthcheck a start_interval where
+// the engine honours one (API 1.44 and later) and the compose file has
+// none: the engine then probes at difyctl's probe interval during the start
+// period, as difyctl would itself on older engines. Only the container's
+// configuration changes, not the service's (its config hash), so compose
+// and difyctl still agree on what is up to date.
+func (x *executor) startInterval(spec *Spec) {
+	hc := spec.Config.Healthcheck
+	if x.probeInterval < 0 || hc == nil || hc.StartInterval > 0 || len(hc.Test) == 0 || hc.Test[0] == "NONE" || !health.EngineStartInterval(x.cli) {
+		return
+	}
+	every := x.probeInterval
+	if every == 0 {
+		every = health.DefaultProbeInterval
+	}
+	cfg := *spec.Config
+	h := *hc
+	h.StartInterval = every
+	cfg.Healthcheck = &h
+	spec.Config = &cfg
 }
 
 // tempName is where a replacement is created, as compose names it.
@@ -332,7 +358,8 @@ func (x *executor) ready(it *PlanItem, id string, own gates) {
 	if it.noRetry {
 		cond = health.Ready
 	}
-	st, err := health.WaitObserved(x.waitCtx, x.cli, id, cond, x.probeObserver(it))
+	r := readiness{cli: x.cli, report: x.report, probeInterval: x.probeInterval}
+	st, err := r.wait(x.waitCtx, it.Service, id, cond, x.probeObserver(it))
 	if err != nil {
 		own.settle(x.notReady(it, id, err, st, cond))
 		return
@@ -351,7 +378,7 @@ func (x *executor) ready(it *PlanItem, id string, own gates) {
 	if !it.needs[health.CompletedSuccessfully] {
 		return
 	}
-	st, err = health.Wait(x.waitCtx, x.cli, id, health.CompletedSuccessfully)
+	st, err = r.wait(x.waitCtx, it.Service, id, health.CompletedSuccessfully, nil)
 	if err != nil {
 		own.settle(x.notReady(it, id, err, st, health.CompletedSuccessfully))
 		return
@@ -429,6 +456,9 @@ func conditionWord(c string) string {
 func healthDetail(st health.State) string {
 	if st.Health == "" {
 		return "running (no healthcheck)"
+	}
+	if st.EarlyProbe {
+		return "difyctl's probe passed (the engine's first probe is still to come)"
 	}
 	return fmt.Sprintf("after %d probe(s)", len(st.Probes))
 }

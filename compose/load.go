@@ -1,7 +1,6 @@
 package compose
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/templates"
 )
@@ -50,7 +49,11 @@ func EmbeddedFile(projectDir string) string {
 }
 
 // Environment returns the interpolation environment: the project's .env
-// (read with compose's dotenv rules) overridden by the process environment.
+// (read by envgen, the one .env reader, with compose's dotenv rules; ${VAR}
+// and bare KEY lines resolved against environ first, as docker compose
+// does) overridden by the process environment. A line that cannot be read
+// is an input-file error naming the file, the line and the variable, never
+// its text.
 func Environment(projectDir string, environ []string) (map[string]string, error) {
 	osEnv := map[string]string{}
 	for _, kv := range environ {
@@ -60,15 +63,12 @@ func Environment(projectDir string, environ []string) (map[string]string, error)
 	}
 	env := map[string]string{}
 	path := filepath.Join(projectDir, ".env")
-	b, err := os.ReadFile(path)
+	d, err := envgen.ReadFileWithLookup(path, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
 	switch {
 	case err == nil:
-		env, err = dotenv.UnmarshalBytesWithLookup(b, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
+		env = d.Map()
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, err
 	}
 	for k, v := range osEnv {
 		env[k] = v
@@ -142,30 +142,9 @@ func ConfigFileNames(o LoadOptions) []string {
 	return names
 }
 
-// MaskToken replaces secrets in rendered output: plain letters, so the YAML
-// around it stays valid.
+// MaskToken stands for a secret in rendered output (config): plain
+// letters, so the YAML around it stays valid.
 const MaskToken = "MASKED"
-
-// Mask replaces every secret value in b with MaskToken (longest first, so a
-// secret inside another is masked whole).
-func Mask(b []byte, secrets []string) []byte {
-	for _, s := range sortedByLength(secrets) {
-		if len(s) >= 4 {
-			b = bytes.ReplaceAll(b, []byte(s), []byte(MaskToken))
-		}
-	}
-	return b
-}
-
-func sortedByLength(ss []string) []string {
-	out := append([]string(nil), ss...)
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && len(out[j]) > len(out[j-1]); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
-}
 
 // DeployedRelease is the catalogue release o deploys: "" when -f files
 // replace the embedded templates (difyctl then does not know it).

@@ -258,8 +258,20 @@ func Stop(ctx context.Context, cli engine.Engine, cs []ProjectContainer, timeout
 // (reason, probes, last log lines); the services not started because of it
 // are named in the error it wraps.
 func Start(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report Reporter) error {
+	return StartWith(ctx, cli, cs, report, StartOptions{})
+}
+
+// StartOptions for StartWith.
+type StartOptions struct {
+	// ProbeInterval as UpOptions.ProbeInterval.
+	ProbeInterval time.Duration
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, cli engine.Engine, cs []ProjectContainer, report Reporter, o StartOptions) error {
 	nodes, edges := containerEdges(cs)
-	st := &starter{ctx: ctx, cli: cli, report: report, needs: map[string]map[health.Condition]bool{}}
+	st := &starter{ctx: ctx, cli: cli, report: report, needs: map[string]map[health.Condition]bool{},
+		ready: readiness{cli: cli, report: report, probeInterval: o.ProbeInterval}}
 	for _, es := range edges {
 		for _, e := range es {
 			if st.needs[e.to] == nil {
@@ -292,6 +304,7 @@ type starter struct {
 	needs  map[string]map[health.Condition]bool // what dependents wait for, per service
 	errs   errList
 	fails  failures
+	ready  readiness
 }
 
 // service starts a service's containers, then waits for what its
@@ -331,7 +344,7 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 			continue // nobody waits for it; completion implies health
 		}
 		each(cs, func(c ProjectContainer) {
-			hs, err := health.Wait(st.ctx, st.cli, c.ID, cond)
+			hs, err := st.ready.wait(st.ctx, c.Service, c.ID, cond, nil)
 			if err != nil {
 				fail(c, health.Reason(st.ctx, err, "timed out waiting for it "+conditionWord(string(cond))), &hs)
 			} else if cond == health.CompletedSuccessfully {

@@ -13,10 +13,14 @@ import (
 
 // UpOptions for Up.
 type UpOptions struct {
-	Project       *types.Project
-	ConfigFiles   []string
-	Services      []string      // only these and their dependencies; empty: all
-	WaitTimeout   time.Duration // bound on the whole wait; 0: none
+	Project     *types.Project
+	ConfigFiles []string
+	Services    []string      // only these and their dependencies; empty: all
+	WaitTimeout time.Duration // bound on the whole wait; 0: none
+	// ProbeInterval: how often difyctl runs a starting service's
+	// healthcheck itself (health.WaitWith); 0: the default (1 s),
+	// health.ProbesOff: never (the engine's status only, as compose).
+	ProbeInterval time.Duration
 	Recreate      RecreatePolicy
 	Pull          PullPolicy // "" : each service's pull_policy (missing by default)
 	RemoveOrphans bool
@@ -65,7 +69,8 @@ func Up(ctx context.Context, cli engine.Engine, o UpOptions) (*UpResult, error) 
 	if err := prepareResources(ctx, cli, o, plan); err != nil {
 		return res, err
 	}
-	x := &executor{cli: cli, plan: plan, report: o.Report, probes: o.Report != nil, ctx: ctx, waitCtx: ctx}
+	x := &executor{cli: cli, plan: plan, report: o.Report, probes: o.Report != nil, ctx: ctx, waitCtx: ctx,
+		probeInterval: o.ProbeInterval}
 	if o.WaitTimeout > 0 {
 		var cancel context.CancelFunc
 		x.waitCtx, cancel = context.WithTimeout(ctx, o.WaitTimeout)

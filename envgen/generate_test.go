@@ -2,11 +2,13 @@ package envgen
 
 import (
 	"crypto/rand"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 var now = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
@@ -44,8 +46,17 @@ func TestGenerateValidatesForEveryPair(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s+%s: generated file does not parse: %v", db, vs, err)
 			}
-			if fs := Validate(d2, DefaultSchema()); HasErrors(fs, true) {
-				t.Errorf("%s+%s: %v", db, vs, fs)
+			var rest []Finding
+			for _, f := range Validate(d2, DefaultSchema()) {
+				// A credential the profile's server has built in is
+				// always worth a warning (matrixone).
+				if v, _ := DefaultSchema().Lookup(f.Var); f.Severity == Warning && v != nil && v.Fixed {
+					continue
+				}
+				rest = append(rest, f)
+			}
+			if HasErrors(rest, true) {
+				t.Errorf("%s+%s: %v", db, vs, rest)
 			}
 			env := d2.Map()
 			if env["DB_TYPE"] != db || env["VECTOR_STORE"] != vs || env["COMPOSE_PROFILES"] != vs+","+db+",collaboration" {
@@ -205,5 +216,95 @@ func TestUpgradeKeepsUserValues(t *testing.T) {
 	rep, _ = Upgrade(d, DefaultSchema(), rand.Reader, now)
 	if len(rep.Added) != 0 {
 		t.Errorf("second upgrade added %v", rep.Added)
+	}
+}
+
+// The SECRET_KEY upstream's .env.example shipped up to Dify 1.13 is a
+// published value: validation flags it.
+func TestValidateCatchesOldUpstreamSecretKey(t *testing.T) {
+	d := generate(t)
+	d.Set("SECRET_KEY", "sk-9f73s3ljTXVcMT3Blb3ljTqtsKiGHXVcMT3BlbkFJLK7U")
+	for _, f := range Validate(d, DefaultSchema()) {
+		if f.Var == "SECRET_KEY" && strings.Contains(f.Message, "upstream publishes") && strings.Contains(f.Fix, "env set SECRET_KEY --generate") {
+			return
+		}
+	}
+	t.Fatalf("the SECRET_KEY of Dify <= 1.13's .env.example passes validation: %v", Validate(d, DefaultSchema()))
+}
+
+// An empty required secret is fixed with env set KEY --generate (env
+// upgrade only fills absent variables); an empty SECRET_KEY is Dify's own
+// auto-generated key, a warning that says so.
+func TestEmptySecretFix(t *testing.T) {
+	d := generate(t)
+	d.Set("REDIS_PASSWORD", "")
+	d.Set("SECRET_KEY", "")
+	var redis, key *Finding
+	fs := Validate(d, DefaultSchema())
+	for i := range fs {
+		switch fs[i].Var {
+		case "REDIS_PASSWORD":
+			redis = &fs[i]
+		case "SECRET_KEY":
+			key = &fs[i]
+		}
+	}
+	if redis == nil || redis.Severity != Error || !strings.Contains(redis.Fix, `difyctl env set REDIS_PASSWORD --generate`) || strings.Contains(redis.Fix, "upgrade") {
+		t.Errorf("empty REDIS_PASSWORD: %+v", redis)
+	}
+	if key == nil || key.Severity != Warning || !strings.Contains(key.Message, "storage directory") || !strings.Contains(key.Fix, "--generate") {
+		t.Errorf("empty SECRET_KEY: %+v", key)
+	}
+}
+
+// MatrixOne's account is built into its image: the variable is marked
+// fixed, never generated, and validation warns while the profile is on.
+func TestFixedCredentialWarns(t *testing.T) {
+	v, ok := DefaultSchema().Lookup("MATRIXONE_PASSWORD")
+	if !ok || !v.Fixed || v.Generated() {
+		t.Fatalf("MATRIXONE_PASSWORD: %+v", v)
+	}
+	d := generate(t, "postgresql", "matrixone")
+	if got, _ := d.Get("MATRIXONE_PASSWORD"); got != v.Default {
+		t.Fatalf("a value the server never receives was written: %q", got)
+	}
+	warned := false
+	for _, f := range Validate(d, DefaultSchema()) {
+		warned = warned || (f.Var == "MATRIXONE_PASSWORD" && f.Severity == Warning && strings.Contains(f.Message, "built in"))
+	}
+	if !warned {
+		t.Fatal("no warning for the fixed credential")
+	}
+	for _, f := range Validate(generate(t), DefaultSchema()) {
+		if f.Var == "MATRIXONE_PASSWORD" {
+			t.Fatalf("warned with the profile off: %v", f)
+		}
+	}
+	if _, err := ParseSchema([]byte("#@ type=string secret=pw fixed profile=x\nX=1\n")); err == nil {
+		t.Fatal("a generated fixed variable is accepted")
+	}
+}
+
+// What the compose file escapes ($${FLAG_FILE} in init_permissions' shell
+// script) is the container's shell variable, not a .env variable: the
+// schema must not hold it, or every .env carries it into every container.
+func TestEscapedShellVariablesAreNotVariables(t *testing.T) {
+	src := string(templates.Compose())
+	escaped := regexp.MustCompile(`\$\$\{?([A-Za-z_][A-Za-z0-9_]*)`).FindAllStringSubmatch(src, -1)
+	if len(escaped) == 0 {
+		t.Fatal("no escaped variable in the compose template: the test checks nothing")
+	}
+	unescaped := regexp.MustCompile(`(^|[^$])\$\{([A-Za-z_][A-Za-z0-9_]*)`).FindAllStringSubmatch(src, -1)
+	used := map[string]bool{}
+	for _, m := range unescaped {
+		used[m[2]] = true
+	}
+	for _, m := range escaped {
+		if _, ok := DefaultSchema().Lookup(m[1]); ok && !used[m[1]] {
+			t.Errorf("%s is only a shell variable of the compose file ($$%s), yet the env template defines it", m[1], m[1])
+		}
+	}
+	if strings.Contains(string(generate(t).Bytes()), "FLAG_FILE") {
+		t.Error("a generated .env carries FLAG_FILE")
 	}
 }

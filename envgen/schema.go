@@ -27,16 +27,19 @@ const (
 
 // Var is one variable of the schema.
 type Var struct {
-	Name        string   `json:"name"`
-	Default     string   `json:"default"`
-	Type        Type     `json:"type"`
-	Enum        []string `json:"enum,omitempty"`
-	Secret      string   `json:"secret,omitempty"`   // generator name, "derived" or "user"; empty: not a secret
-	Profiles    []string `json:"profiles,omitempty"` // written only when one of these profiles is active
-	Optional    bool     `json:"optional,omitempty"`
-	Group       string   `json:"group"`
-	Description string   `json:"description,omitempty"`
-	RenamedFrom string   `json:"renamed_from,omitempty"` // the name an older release gave this variable
+	Name     string   `json:"name"`
+	Default  string   `json:"default"`
+	Type     Type     `json:"type"`
+	Enum     []string `json:"enum,omitempty"`
+	Secret   string   `json:"secret,omitempty"`   // generator name, "derived" or "user"; empty: not a secret
+	Profiles []string `json:"profiles,omitempty"` // written only when one of these profiles is active
+	Optional bool     `json:"optional,omitempty"`
+	// Fixed: the profile's server has this credential built in (its image
+	// does not read it from the environment); validation warns.
+	Fixed       bool   `json:"fixed,omitempty"`
+	Group       string `json:"group"`
+	Description string `json:"description,omitempty"`
+	RenamedFrom string `json:"renamed_from,omitempty"` // the name an older release gave this variable
 }
 
 // InProfiles reports whether v belongs to an active profile; a variable of
@@ -146,6 +149,10 @@ func ParseSchema(b []byte) (*Schema, error) {
 				v.Profiles = strings.Split(p, ",")
 			}
 			_, v.Optional = ann["optional"]
+			_, v.Fixed = ann["fixed"]
+			if v.Fixed && v.Generated() {
+				return nil, fmt.Errorf("env template line %d: %s is fixed: a generated value would never reach its server", n, name)
+			}
 			t := ann["type"]
 			if enum, ok := strings.CutPrefix(t, "enum:"); ok {
 				v.Type, v.Enum = TypeEnum, strings.Split(enum, ",")

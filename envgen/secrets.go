@@ -66,3 +66,12 @@ func (v *Var) Generated() bool {
 	_, ok := generators[v.Secret]
 	return ok
 }
+
+// GenerateSecret makes a fresh value for v with its own generator (what
+// init writes for it).
+func GenerateSecret(v *Var, r io.Reader) (string, error) {
+	if !v.Generated() {
+		return "", fmt.Errorf("%s is not a secret difyctl generates", v.Name)
+	}
+	return generateSecret(v.Secret, r)
+}

@@ -48,6 +48,15 @@ var insecureDefaults = []string{
 	"lYkiYYT6owG+71oLerGzA7GXCgOT++6ovaezWAjpCjf+Sjc3ZtU+qUEi", "WVF5YThaHlkYwhGUSmCRgsX3tD5ngdN8pkih",
 	"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY", "minioadmin", "admin", "elastic", "Qazwsxedc!@#123",
 	"Difyai123456", "Dify@123", "Dify@1234", "Dify123456", "dify", "111", "password",
+	// The SECRET_KEY docker/.env.example shipped up to Dify 1.13.
+	"sk-9f73s3ljTXVcMT3Blb3ljTqtsKiGHXVcMT3BlbkFJLK7U",
+}
+
+// selfKeyed are secrets the service makes for itself when .env leaves them
+// empty: Dify (since 1.14) generates SECRET_KEY once and keeps it in its
+// storage directory.
+var selfKeyed = map[string]string{
+	"SECRET_KEY": "Dify generates its own key and keeps it in its storage directory (volumes/app/storage), which .env does not hold",
 }
 
 const minSecretLen = 16
@@ -125,15 +134,23 @@ func validate(d *Doc, schema *Schema, emit func(Finding)) {
 		}
 	}
 	for _, v := range schema.Vars {
+		if v.Fixed && v.InProfiles(active) && len(v.Profiles) > 0 {
+			add(Warning, v.Name, fmt.Sprintf("is a credential the %s server has built in (its image or start-up scripts set it): the server does not read it from .env, so difyctl cannot change it", strings.Join(v.Profiles, "/")),
+				"keep the server's port off untrusted networks; if you changed the password in the server itself, set the same value here")
+			continue
+		}
 		if !v.Generated() || !v.InProfiles(active) || (v.Optional && len(v.Profiles) == 0) {
 			continue
 		}
 		val, present := env[v.Name]
 		switch {
+		case (!present || val == "") && selfKeyed[v.Name] != "":
+			add(Warning, v.Name, "is empty: "+selfKeyed[v.Name],
+				fmt.Sprintf(`keep it empty to go on with that key, or run "difyctl env set %s --generate" to use a key of .env instead (Dify's own key is then no longer used: everyone is signed out)`, v.Name))
 		case !present || val == "":
-			add(Error, v.Name, "is empty", fmt.Sprintf(`run "difyctl env upgrade" to generate it, or set it in .env`))
+			add(Error, v.Name, "is empty", fmt.Sprintf(`run "difyctl env set %s --generate" to generate it, or set it in .env`, v.Name))
 		case slices.Contains(insecureDefaults, val):
-			add(Warning, v.Name, "still has the value upstream publishes in its examples", fmt.Sprintf(`set a secret of your own ("difyctl env set %s=..." validates it)`, v.Name))
+			add(Warning, v.Name, "still has the value upstream publishes in its examples", fmt.Sprintf(`run "difyctl env set %s --generate", or set a secret of your own ("difyctl env set %s --stdin")`, v.Name, v.Name))
 		case len(val) < minSecretLen && v.Secret != "complexpw":
 			add(Warning, v.Name, fmt.Sprintf("is only %d characters long", len(val)), fmt.Sprintf("use at least %d random characters", minSecretLen))
 		}

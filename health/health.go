@@ -49,11 +49,17 @@ type State struct {
 	Error     string                   `json:"error,omitempty"`
 	Probes    []Probe                  `json:"probes,omitempty"`        // the last probes, oldest first
 	Failing   int                      `json:"failingStreak,omitempty"` // consecutive failed probes
+	// Restarts is how often the engine restarted it (its restart policy)
+	// since it was last started by hand.
+	Restarts int `json:"restarts,omitempty"`
+	// EarlyProbe: difyctl's own run of its healthcheck passed while the
+	// engine still said "starting" (see WaitWith).
+	EarlyProbe bool `json:"earlyProbe,omitempty"`
 }
 
 // FromInspect extracts the gating state from an inspect response.
 func FromInspect(c container.InspectResponse) State {
-	s := State{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/")}
+	s := State{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Restarts: c.RestartCount}
 	if c.State == nil {
 		return s
 	}
@@ -86,6 +92,13 @@ func Inspect(ctx context.Context, cli engine.Watcher, id string) (State, error) 
 type FailedError struct {
 	State  State
 	Reason string
+	// Stopped: it exited because a stop was asked of the engine (by
+	// another command, or one that was killed) while it was waited on, not
+	// by itself; starting it again is what converges.
+	Stopped bool
+	// CrashLoop: the engine kept restarting it (Options.CrashLoop times in
+	// a row) and it exited each time.
+	CrashLoop bool
 }
 
 func (e *FailedError) Error() string { return fmt.Sprintf("%s: %s", e.State.Name, e.Reason) }
@@ -180,42 +193,7 @@ func Wait(ctx context.Context, cli engine.Watcher, id string, cond Condition) (S
 // WaitObserved is Wait that also calls observe with the state after every
 // healthcheck probe (the engine's exec_die events), for progress views.
 func WaitObserved(ctx context.Context, cli engine.Watcher, id string, cond Condition, observe func(State)) (State, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// The engine filters too, so the exec_create/exec_start/exec_die events of
-	// every probe are not sent (the engine matches health_status by prefix).
-	actions := []string{string(events.ActionHealthStatus)}
-	for _, a := range gatingActions {
-		actions = append(actions, string(a))
-	}
-	if observe != nil {
-		actions = append(actions, string(events.ActionExecDie))
-	}
-	ev := cli.Events(ctx, client.EventsListOptions{
-		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id).Add("event", actions...),
-	})
-	for {
-		st, err := Inspect(ctx, cli, id)
-		if err != nil {
-			return st, err
-		}
-		if done, err := st.Check(cond); done || err != nil {
-			return st, err
-		}
-		if observe != nil {
-			observe(st)
-		}
-		if err := nextEvent(ctx, ev, observe != nil); err != nil {
-			// Timed out or cancelled: the state as it is now (its latest
-			// probes) is what explains it.
-			last, cancelLast := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if now, ierr := Inspect(last, cli, id); ierr == nil {
-				st = now
-			}
-			cancelLast()
-			return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
-		}
-	}
+	return WaitWith(ctx, cli, id, cond, Options{Observe: observe})
 }
 
 // nextEvent blocks until an event that can change the gating state arrives.

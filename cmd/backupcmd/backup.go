@@ -20,6 +20,7 @@ import (
 	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Common are the flags every backup command shares (internal/backuptarget).
@@ -51,7 +52,10 @@ type RedisOptions struct {
 	// one line.
 	Scheduled string
 	Getenv    func(string) string // where the lock directory comes from
-	retention int
+	// ProjectDir holds the project's journal: an interrupted restore found
+	// there is settled before the backup ("": not looked for).
+	ProjectDir string
+	retention  int
 }
 
 // NewCmdRedis returns `backup redis`; runF, when not nil, runs instead of
@@ -101,10 +105,11 @@ func (opts *RedisOptions) flags(cmd *cobra.Command, c *Common) {
 
 // fill completes the options from the flags and the project.
 func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
-	_, project, dir, pw, err := c.Target(f)
+	pdir, project, dir, pw, err := c.Target(f)
 	if err != nil {
 		return err
 	}
+	opts.ProjectDir = pdir
 	if opts.Backup.Mode != "bgsave" && opts.Backup.Mode != "save" {
 		return cmdutil.UsageError("--mode %q: use bgsave or save", opts.Backup.Mode)
 	}
@@ -178,6 +183,11 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 		return nil, err
 	}
 	defer unlockProject()
+	if opts.ProjectDir != "" {
+		if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.ProjectDir, opts.Backup.Project); err != nil {
+			return nil, err
+		}
+	}
 	return backup.Run(ctx, eng.Client, opts.Backup) // errors map to exit codes by kind (cmdutil.ExitCode)
 }
 

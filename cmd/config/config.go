@@ -22,8 +22,9 @@ type Options struct {
 	ShowSecrets bool
 }
 
-// NewCmd returns the config command.
-func NewCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmd returns the config command; runF, when not nil, runs instead of
+// Run (tests check the flag mapping through it).
+func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams}
 	var names []string
 	cmd := &cobra.Command{
@@ -42,6 +43,9 @@ interpolated. Secrets are masked unless --show-secrets. The output is YAML that
 				return err
 			}
 			opts.Load, opts.JSON = lo, f.JSON()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Run(cmd.Context(), opts)
 		},
 	}
@@ -109,6 +113,12 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	if err != nil {
 		return err
+	}
+	if out, err = withCreateHostPath(out, opts.JSON); err != nil {
+		return err
+	}
+	if opts.JSON {
+		out = append(bytes.TrimRight(out, "\n"), '\n')
 	}
 	// Values are final: escape $ so that loading the output again (docker
 	// compose -f - config) does not interpolate it a second time, as docker

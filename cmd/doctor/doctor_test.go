@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,5 +171,26 @@ func TestFlagsToOptions(t *testing.T) {
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	if err := cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 		t.Fatalf("%v", err)
+	}
+}
+
+// The engine's "permission denied" reaches doctor as text (Probe keeps the
+// cause's first line, not the error chain); the hint still names the docker
+// group (found on the way in #12: the check matched only the chain).
+func TestEnginePermissionDeniedHint(t *testing.T) {
+	opts := healthyOpts(t)
+	opts.Engine = func(context.Context) (dockerclient.EngineInfo, error) {
+		return dockerclient.EngineInfo{}, fmt.Errorf("%w at unix:///var/run/docker.sock: %s", dockerclient.ErrUnreachable,
+			"permission denied while trying to connect to the docker API at unix:///var/run/docker.sock")
+	}
+	c := checkEngine(context.Background(), opts)
+	if c.Status != Fail || !strings.Contains(c.Hint, "usermod -aG docker") {
+		t.Fatalf("%+v", c)
+	}
+	opts.Engine = func(context.Context) (dockerclient.EngineInfo, error) {
+		return dockerclient.EngineInfo{}, fmt.Errorf("%w at unix:///var/run/docker.sock: connection refused", dockerclient.ErrUnreachable)
+	}
+	if c := checkEngine(context.Background(), opts); strings.Contains(c.Hint, "usermod") {
+		t.Fatalf("a refused connection is not a permission problem: %+v", c)
 	}
 }

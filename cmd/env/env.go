@@ -3,6 +3,7 @@ package env
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/adopt"
 	"github.com/difyctl/difyctl/internal/catalog"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
@@ -31,7 +33,7 @@ func NewCmd(f *cmdutil.Factory) *cobra.Command {
 		Use:   "env",
 		Short: "Validate, upgrade, read and change the project's .env",
 	}
-	cmd.AddCommand(newValidateCmd(f), newUpgradeCmd(f), newGetCmd(f), newSetCmd(f), newImportCmd(f), newBackupsCmd(f))
+	cmd.AddCommand(NewCmdValidate(f, nil), NewCmdUpgrade(f, nil), NewCmdGet(f, nil), NewCmdSet(f, nil), NewCmdImport(f, nil), newBackupsCmd(f))
 	return cmd
 }
 
@@ -62,7 +64,9 @@ type ValidateOptions struct {
 	Strict bool
 }
 
-func newValidateCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdValidate returns env validate; runF, when not nil, runs instead of
+// Validate (tests check the flag mapping through it).
+func NewCmdValidate(f *cmdutil.Factory, runF func(context.Context, *ValidateOptions) error) *cobra.Command {
 	opts := &ValidateOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "validate [--strict]",
@@ -70,12 +74,15 @@ func newValidateCmd(f *cmdutil.Factory) *cobra.Command {
 		Long: `Check the project's .env. Exit 0: no findings (warnings allowed unless --strict);
 1: findings; 2: the file cannot be read or parsed.`,
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if opts.Path, err = envPath(f); err != nil {
 				return err
 			}
 			opts.JSON = f.JSON()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Validate(opts)
 		},
 	}
@@ -133,18 +140,23 @@ type UpgradeOptions struct {
 	Now    func() time.Time
 }
 
-func newUpgradeCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdUpgrade returns env upgrade; runF, when not nil, runs instead of
+// Upgrade.
+func NewCmdUpgrade(f *cmdutil.Factory, runF func(context.Context, *UpgradeOptions) error) *cobra.Command {
 	opts := &UpgradeOptions{IO: f.IOStreams, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "upgrade [--dry-run]",
 		Short: "Add the variables the current template has and .env lacks, keeping everything else",
 		Args:  cmdutil.Args(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if opts.Path, err = envPath(f); err != nil {
 				return err
 			}
 			opts.JSON = f.JSON()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Upgrade(opts)
 		},
 	}
@@ -222,17 +234,25 @@ type GetOptions struct {
 	Key  string
 }
 
-func newGetCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdGet returns env get; runF, when not nil, runs instead of Get.
+func NewCmdGet(f *cmdutil.Factory, runF func(context.Context, *GetOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print a variable's value",
-		Args:  cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		Long: `Print a variable's value as docker compose reads it: ${VAR} in the value and a
+bare KEY line are resolved against the process environment first, then the
+file, exactly as "difyctl config" and docker compose resolve them.`,
+		Args: cmdutil.Args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := envPath(f)
 			if err != nil {
 				return err
 			}
-			return Get(&GetOptions{IO: f.IOStreams, JSON: f.JSON(), Path: path, Key: args[0]})
+			opts := &GetOptions{IO: f.IOStreams, JSON: f.JSON(), Path: path, Key: args[0]}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Get(opts)
 		},
 	}
 }
@@ -260,42 +280,71 @@ func Get(opts *GetOptions) error {
 
 // SetOptions for env set.
 type SetOptions struct {
-	IO    *iostreams.IOStreams
-	Path  string
-	Key   string
-	Value string
-	Stdin bool // read the value from standard input (keeps secrets off the command line)
-	Force bool
+	IO       *iostreams.IOStreams
+	Path     string
+	Key      string
+	Value    string
+	Stdin    bool // read the value from standard input (keeps secrets off the command line)
+	Generate bool // generate a fresh secret with the variable's own generator
+	Force    bool
+	Rand     io.Reader // where --generate draws from; nil: crypto/rand
 }
 
-func newSetCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdSet returns env set; runF, when not nil, runs instead of Set.
+func NewCmdSet(f *cmdutil.Factory, runF func(context.Context, *SetOptions) error) *cobra.Command {
 	opts := &SetOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
-		Use:   "set KEY=VALUE | KEY --stdin",
+		Use:   "set KEY=VALUE | KEY --stdin | KEY --generate",
 		Short: "Change a variable (and those tied to it) after validating the result",
-		Long: `Set a variable. Variables tied to it are changed with it (SANDBOX_API_KEY also
-sets CODE_EXECUTION_API_KEY, REDIS_PASSWORD rebuilds CELERY_BROKER_URL, ...).
-The result is validated first and not written when it has errors about this
-variable. For secrets, pass the value on standard input with --stdin so it
-stays out of shell history and process listings.`,
+		Long: `Set a variable. Variables tied to it are changed with it, and the names of
+those that changed are printed (never their values):
+  - a pair two services must agree on (envgen/rules.go): SANDBOX_API_KEY also
+    sets CODE_EXECUTION_API_KEY, PLUGIN_DIFY_INNER_API_KEY sets
+    INNER_API_KEY_FOR_PLUGIN, PGVECTOR_POSTGRES_PASSWORD sets PGVECTOR_PASSWORD, ...;
+  - REDIS_PASSWORD (and REDIS_HOST, REDIS_PORT, REDIS_USERNAME, REDIS_USE_SSL)
+    rebuilds CELERY_BROKER_URL;
+  - DB_TYPE or VECTOR_STORE moves COMPOSE_PROFILES, the hosts and ports the
+    profile runs at, and adds the new profile's variables (fresh secrets).
+The result is validated first and not written when it has errors about the
+variables it changed (--force writes anyway). KEY must be a name docker
+compose can interpolate (letters, digits, '_').
+
+For secrets, pass the value on standard input with --stdin so it stays out of
+shell history and process listings, or let difyctl make one with --generate
+(the empty-secret fix "env validate" names). A server keeps the password it was
+created with: changing DB_PASSWORD (or a vector store's) in .env does not change
+it in an existing database. SECRET_KEY --generate: Dify (1.14 and later) makes
+its own key when SECRET_KEY is empty and keeps it in its storage directory; a
+key in .env takes its place and nothing of that key is kept, so everyone is
+signed out and the links Dify signed before (file previews) stop working.`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.Path, err = envPath(f); err != nil {
 				return err
 			}
 			k, v, hasValue := strings.Cut(args[0], "=")
-			if hasValue == opts.Stdin {
-				return cmdutil.UsageError("give KEY=VALUE, or KEY with --stdin")
+			n := 0
+			for _, b := range []bool{hasValue, opts.Stdin, opts.Generate} {
+				if b {
+					n++
+				}
+			}
+			if n != 1 {
+				return cmdutil.UsageError("give KEY=VALUE, or KEY with --stdin, or KEY with --generate")
 			}
 			opts.Key, opts.Value = k, v
 			if err := envgen.CheckName(k); err != nil {
 				return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Set(opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Stdin, "stdin", false, "read the value from standard input (one line)")
+	cmd.Flags().BoolVar(&opts.Generate, "generate", false, "generate a fresh secret for KEY (a variable difyctl generates)")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "write even when validation finds errors about this variable")
 	return cmd
 }
@@ -312,6 +361,21 @@ func Set(opts *SetOptions) error {
 	if err := envgen.CheckName(opts.Key); err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
 	}
+	if opts.Generate {
+		v, known := envgen.DefaultSchema().Lookup(opts.Key)
+		if !known || !v.Generated() {
+			return cmdutil.UsageError("%s is not a secret difyctl generates; set it with \"difyctl env set %s --stdin\"", opts.Key, opts.Key)
+		}
+		r := opts.Rand
+		if r == nil {
+			r = rand.Reader
+		}
+		val, err := envgen.GenerateSecret(v, r)
+		if err != nil {
+			return fmt.Errorf("generating %s: %w", opts.Key, err)
+		}
+		opts.Value = val
+	}
 	if err := envgen.CheckValue(opts.Value); err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("%s: %w", opts.Key, err))
 	}
@@ -322,7 +386,7 @@ func Set(opts *SetOptions) error {
 	v, known := envgen.DefaultSchema().Lookup(opts.Key)
 	if !known {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %s is not a variable of the templates; setting it anyway\n", opts.Key)
-	} else if v.IsSecret() && !opts.Stdin {
+	} else if v.IsSecret() && !opts.Stdin && !opts.Generate {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %s is a secret and now sits in your shell history; prefer \"difyctl env set %s --stdin\"\n", opts.Key, opts.Key)
 	}
 	also := envgen.SetLinked(d, opts.Key, opts.Value)
@@ -355,10 +419,16 @@ func Set(opts *SetOptions) error {
 		return err
 	}
 	msg := "set " + opts.Key
+	if opts.Generate {
+		msg += fmt.Sprintf(" to a fresh secret (%d characters)", len(opts.Value))
+	}
 	if len(also) > 0 {
 		msg += " (and " + strings.Join(also, ", ") + ")"
 	}
 	fmt.Fprintln(opts.IO.ErrOut, msg)
+	if opts.Key == "SECRET_KEY" {
+		fmt.Fprintln(opts.IO.ErrOut, "SECRET_KEY now comes from .env: the key Dify used so far (its own, kept in its storage directory, or the previous value) is no longer used; after \"difyctl up\" everyone signs in again and links Dify signed before stop working")
+	}
 	return nil
 }
 
@@ -374,23 +444,43 @@ type ImportOptions struct {
 	Now             func() time.Time
 }
 
-func newImportCmd(f *cmdutil.Factory) *cobra.Command {
+// NewCmdImport returns env import; runF, when not nil, runs instead of
+// Import.
+func NewCmdImport(f *cmdutil.Factory, runF func(context.Context, *ImportOptions) error) *cobra.Command {
 	opts := &ImportOptions{IO: f.IOStreams, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "import DIR",
 		Short: "Adopt an upstream Dify docker/ folder: its values, project name and data",
-		Long: `Read DIR/.env (and DIR/envs/**/*.env), keep every value, and write the
-project's .env from difyctl's template. COMPOSE_PROJECT_NAME is set to the name
-docker compose gave that deployment, and the project directory gets symlinks to
-DIR's data and configuration folders (volumes, nginx, ssrf_proxy, ...), so "up"
-adopts the running deployment instead of starting a second one. DIR is only read.`,
+		Long: `Adopt the deployment an upstream Dify docker/ folder runs. DIR is only read
+(unless DIR is the project directory itself).
+
+The project's .env starts from DIR/.env, byte for byte (comments, order,
+quoting, line endings), plus the values only DIR/envs/**/*.env set. What this
+release needs and DIR lacks is added as "env upgrade" adds it: a variable tied
+to one DIR has is derived from it (CELERY_BROKER_URL from REDIS_PASSWORD,
+CODE_EXECUTION_API_KEY from SANDBOX_API_KEY, ...), others get fresh secrets.
+Hosts, ports and COMPOSE_PROFILES the chosen profiles fix are set to what this
+release runs. COMPOSE_PROJECT_NAME is the name docker compose gave that
+deployment (DIR's name, normalised as compose does), so "up" adopts the
+running containers and volumes instead of starting a second deployment.
+
+Data folders (volumes/, certbot/) are linked. Configuration folders (nginx/,
+ssrf_proxy/, ...) of an older release are not used as they are (1.1.3's nginx
+lacks routes this release needs; its squid config lacks the private-network
+deny rules): each file this release ships is written from the embedded
+release, and DIR's version, where it differs, is kept beside it as
+<file>.orig to compare and port edits from. Files this release does not ship
+(certificates in nginx/ssl, extra scripts) are copied as they are.`,
 		Args: cmdutil.Args(cobra.ExactArgs(1)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, _, err := f.Project()
 			if err != nil {
 				return err
 			}
 			opts.ProjectDir, opts.Source, opts.JSON = dir, args[0], f.JSON()
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
 			return Import(opts)
 		},
 	}
@@ -398,10 +488,6 @@ adopts the running deployment instead of starting a second one. DIR is only read
 	cmd.Flags().BoolVar(&opts.AllowOtherOwner, "allow-other-owner", false, "import DIR even when it or its files belong to another user (who then chooses your settings and where data lives)")
 	return cmd
 }
-
-// upstreamDirs are the folders of upstream's docker/ that its compose file
-// mounts from: data and configuration.
-var upstreamDirs = []string{"volumes", "nginx", "ssrf_proxy", "certbot", "pgvector", "elasticsearch", "iris", "startupscripts"}
 
 // importPaths are what import reads or links from src.
 func importPaths(src string) []string {
@@ -412,7 +498,7 @@ func importPaths(src string) []string {
 		}
 		return nil
 	})
-	for _, name := range upstreamDirs {
+	for _, name := range append(append([]string(nil), adopt.DataDirs...), adopt.ConfigDirs...) {
 		ps = append(ps, filepath.Join(src, name))
 	}
 	return ps
@@ -456,35 +542,39 @@ func Import(opts *ImportOptions) error {
 	} else {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: the release of %s is not one this difyctl carries (%s); its .env was read against the newest\n", src, strings.Join(templates.Versions(), ", "))
 	}
-	var linked []string
-	if src != opts.ProjectDir {
-		for _, name := range upstreamDirs {
-			target, link := filepath.Join(src, name), filepath.Join(opts.ProjectDir, name)
-			if _, err := os.Stat(target); err != nil {
-				continue
-			}
-			if _, err := os.Lstat(link); err == nil {
-				continue // the project already has its own
-			}
-			if err := os.Symlink(target, link); err != nil {
-				return fmt.Errorf("linking %s to %s: %w", link, target, err)
-			}
-			linked = append(linked, name)
-		}
+	folders, err := adopt.Folders(src, opts.ProjectDir)
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, struct {
 			envgen.ImportReport
-			Path   string   `json:"path"`
-			Linked []string `json:"linked"`
-		}{rep, path, linked})
+			Path    string       `json:"path"`
+			Folders adopt.Report `json:"folders"`
+		}{rep, path, folders})
 	}
-	fmt.Fprintf(opts.IO.Out, "wrote %s: %d value(s) kept from %s, %d added from the template, project %q\n", path, rep.Kept, src, len(rep.Added), rep.Project)
-	if len(linked) > 0 {
-		fmt.Fprintf(opts.IO.Out, "linked %s from %s\n", strings.Join(linked, ", "), src)
+	w := opts.IO.Out
+	fmt.Fprintf(w, "wrote %s: %d value(s) kept from %s (its comments and order too), %d added from the template, project %q\n", path, rep.Kept, src, len(rep.Added), rep.Project)
+	if len(rep.Rederived) > 0 {
+		fmt.Fprintf(w, "set to what Dify %s runs for the chosen profiles: %s\n", templates.DifyVersion(), strings.Join(rep.Rederived, ", "))
 	}
 	if len(rep.Unplaced) > 0 {
-		fmt.Fprintf(opts.IO.Out, "not variables of this template (kept in their own section): %s\n", strings.Join(rep.Unplaced, ", "))
+		fmt.Fprintf(w, "not variables of this template (kept as they were): %s\n", strings.Join(rep.Unplaced, ", "))
+	}
+	if len(folders.Linked) > 0 {
+		fmt.Fprintf(w, "linked %s from %s (data)\n", strings.Join(folders.Linked, ", "), src)
+	}
+	if len(folders.Replaced) > 0 {
+		fmt.Fprintf(w, "written from Dify %s, yours kept beside as %s (compare and port your edits): %s\n", templates.DifyVersion(), adopt.OrigSuffix, strings.Join(folders.Replaced, ", "))
+	}
+	if len(folders.Kept) > 0 {
+		fmt.Fprintf(w, "the project's own, left as they are: %s\n", strings.Join(folders.Kept, ", "))
+	}
+	if len(folders.Copied) > 0 {
+		fmt.Fprintf(w, "copied as they were (not shipped by this release): %s\n", strings.Join(folders.Copied, ", "))
+	}
+	if len(folders.Skipped) > 0 {
+		fmt.Fprintf(w, "not copied (symlinks or special files): %s\n", strings.Join(folders.Skipped, ", "))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/catalog"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
@@ -22,6 +23,7 @@ import (
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
+	"github.com/difyctl/difyctl/internal/recovery"
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
@@ -30,6 +32,7 @@ type Options struct {
 	IO       *iostreams.IOStreams
 	JSON     bool
 	Project  string
+	Dir      string // project directory (its journal)
 	Services []string
 	Engine   func(context.Context) (engine.Engine, error)
 	Progress string
@@ -37,10 +40,11 @@ type Options struct {
 }
 
 func common(f *cmdutil.Factory, args []string, o *Options) error {
-	_, name, err := f.Project()
+	dir, name, err := f.Project()
 	if err != nil {
 		return err
 	}
+	o.Dir = dir
 	o.IO, o.JSON, o.Project, o.Services, o.Engine, o.Getenv = f.IOStreams, f.JSON(), name, args, f.Engine, f.Getenv
 	return nil
 }
@@ -161,6 +165,7 @@ func NewCmdPs(f *cmdutil.Factory, runF func(context.Context, *PsOptions) error) 
 
 // Ps lists containers.
 func Ps(ctx context.Context, o *Options, all bool) error {
+	recovery.Report(o.IO.ErrOut, o.JSON, o.Dir, o.Project) // an interrupted restore, not settled yet
 	cli, err := o.Engine(ctx)
 	if err != nil {
 		return err
@@ -302,6 +307,8 @@ type VerbOptions struct {
 	Verb        string         // "stop", "start" or "restart"
 	Timeout     *time.Duration // nil: each container's own stop_grace_period
 	WaitTimeout time.Duration  // start, restart: bound on the depends_on gating (0: none)
+	// ProbeInterval as compose.StartOptions.ProbeInterval (start, restart).
+	ProbeInterval time.Duration
 }
 
 // verb builds stop, start and restart: select the project's containers,
@@ -310,7 +317,7 @@ type VerbOptions struct {
 // by --wait-timeout.
 func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF func(context.Context, *VerbOptions) error) *cobra.Command {
 	o := &VerbOptions{}
-	var timeout time.Duration
+	var timeout, probeEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -319,6 +326,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 				return err
 			}
 			o.Verb, o.Timeout = cmd.Name(), stopTimeout(cmd, timeout)
+			o.ProbeInterval = health.ProbeIntervalOption(probeEvery)
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -330,6 +338,7 @@ func verb(f *cmdutil.Factory, use, short string, withTimeout, starts bool, runF 
 	}
 	if starts {
 		cmd.Flags().DurationVar(&o.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for dependencies to be healthy or complete after this long")
+		cmd.Flags().DurationVar(&probeEvery, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
 	}
 	cmd.Flags().StringVar(&o.Progress, "progress", progress.Auto, progress.Usage)
 	return cmd
@@ -353,6 +362,11 @@ func Act(ctx context.Context, o *VerbOptions) error {
 		return err
 	}
 	defer cli.Close()
+	if starts { // an interrupted restore is settled first (internal/journal)
+		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Dir, o.Project); err != nil {
+			return err
+		}
+	}
 	pw, err := o.reporter()
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
@@ -362,7 +376,7 @@ func Act(ctx context.Context, o *VerbOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
 		defer cancel()
 	}
-	err = act(ctx, cli, cs, o.Timeout, pw.Event)
+	err = act(ctx, cli, cs, o, pw.Event)
 	pw.Close() // the diagnosis goes below the progress, not into it
 	if err != nil {
 		var fe *compose.FailedError
@@ -378,16 +392,18 @@ func Act(ctx context.Context, o *VerbOptions) error {
 }
 
 // verbs are what stop, start and restart do to the selected containers.
-var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error{
-	"stop": compose.Stop,
-	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, _ *time.Duration, report compose.Reporter) error {
-		return compose.Start(ctx, cli, cs, report)
+var verbs = map[string]func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error{
+	"stop": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.Stop(ctx, cli, cs, o.Timeout, report)
 	},
-	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, timeout *time.Duration, report compose.Reporter) error {
-		if err := compose.Stop(ctx, cli, cs, timeout, report); err != nil {
+	"start": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
+	},
+	"restart": func(ctx context.Context, cli engine.Engine, cs []compose.ProjectContainer, o *VerbOptions, report compose.Reporter) error {
+		if err := compose.Stop(ctx, cli, cs, o.Timeout, report); err != nil {
 			return err
 		}
-		return compose.Start(ctx, cli, cs, report)
+		return compose.StartWith(ctx, cli, cs, report, compose.StartOptions{ProbeInterval: o.ProbeInterval})
 	},
 }
 

@@ -4,7 +4,6 @@ package pull
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -43,7 +42,7 @@ docker CLI's config.json and credential helpers, as for docker compose.`,
 				return err
 			}
 			o.IO, o.JSON, o.Services = f.IOStreams, f.JSON(), args
-			o.Load = compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: os.Environ()}
+			o.Load = compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: f.Environment()}
 			o.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
 			if runF != nil {
 				return runF(cmd.Context(), o)

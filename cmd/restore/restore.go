@@ -15,6 +15,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Options for restore redis.
@@ -56,7 +57,7 @@ never another project's file, never a restore's safety copy. --dry-run names
 and verifies the backup that would be restored and changes nothing.`,
 		Args: cmdutil.Args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, project, dir, pw, err := c.Target(f)
+			pdir, project, dir, pw, err := c.Target(f)
 			if err != nil {
 				return err
 			}
@@ -66,6 +67,7 @@ and verifies the backup that would be restored and changes nothing.`,
 			}
 			opts.JSON = f.JSON()
 			opts.Restore.Project, opts.Restore.Service, opts.Restore.Dir, opts.Restore.Password = project, c.Service, dir, pw
+			opts.Restore.ProjectDir = pdir
 			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
 			opts.Engine = func() (*backuptarget.Engine, error) { return backuptarget.NewEngine(f) }
 			opts.Getenv = f.Getenv
@@ -145,6 +147,9 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer unlockProject()
+	if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.Restore.ProjectDir, opts.Restore.Project); err != nil {
+		return err
+	}
 	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
 	if err != nil {
 		return err // held: exit 4 (cmdutil.ExitCode)

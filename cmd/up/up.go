@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/progress"
@@ -25,6 +26,7 @@ func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cob
 	opts := &Options{IO: f.IOStreams, Now: time.Now, Engine: f.Engine, Getenv: f.Getenv}
 	var noRecreate, forceRecreate bool
 	var pull string
+	var probeEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "up [--profile P]... [SERVICE...]",
 		Short: "Create and start the project: dependency order, parallel, gated on health",
@@ -54,6 +56,7 @@ one first (as init).`,
 				return err
 			}
 			opts.Load, opts.Embedded, opts.Services, opts.JSON = lo, len(f.Files) == 0, args, f.JSON()
+			opts.ProbeInterval = health.ProbeIntervalOption(probeEvery)
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -63,6 +66,7 @@ one first (as init).`,
 	fl := cmd.Flags()
 	fl.StringSliceVar(&opts.Profiles, "profile", nil, "profile to enable (repeatable); default: COMPOSE_PROFILES from .env")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 10*time.Minute, "give up waiting for services after this long")
+	fl.DurationVar(&probeEvery, "probe-interval", health.DefaultProbeInterval, health.ProbeIntervalUsage)
 	fl.StringVar(&opts.Progress, "progress", progress.Auto, progress.Usage)
 	fl.BoolVar(&noRecreate, "no-recreate", false, "keep existing containers even when their configuration changed")
 	fl.BoolVar(&forceRecreate, "force-recreate", false, "recreate containers even when nothing changed")

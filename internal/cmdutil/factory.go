@@ -126,6 +126,10 @@ func (f *Factory) load() *loadedProject {
 	return p
 }
 
+// Environment is the process environment as the factory sees it
+// (Environ; the process's own when unset).
+func (f *Factory) Environment() []string { return f.environ() }
+
 func (f *Factory) environ() []string {
 	if f.Environ == nil {
 		return os.Environ()

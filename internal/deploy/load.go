@@ -26,11 +26,7 @@ func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error
 	if err != nil {
 		return compose.LoadOptions{}, err
 	}
-	environ := f.Environ
-	if environ == nil {
-		environ = os.Environ
-	}
-	lo := compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: environ()}
+	lo := compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: f.Environment()}
 	if err := CheckFiles(lo.Files); err != nil {
 		return lo, err
 	}

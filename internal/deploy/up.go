@@ -18,6 +18,7 @@ import (
 	"github.com/difyctl/difyctl/internal/iostreams"
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
+	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // UpOptions for Up.
@@ -30,14 +31,17 @@ type UpOptions struct {
 	Profiles    []string    // --profile as given
 	Services    []string
 	WaitTimeout time.Duration
-	Progress    string
-	Recreate    compose.RecreatePolicy
-	Pull        compose.PullPolicy // "": each service's pull_policy
-	Orphans     bool               // --remove-orphans
-	DryRun      bool
-	Engine      func(context.Context) (engine.Engine, error)
-	Now         func() time.Time
-	Getenv      func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
+	// ProbeInterval as compose.UpOptions.ProbeInterval (0: the default,
+	// health.ProbesOff: the engine's health status only).
+	ProbeInterval time.Duration
+	Progress      string
+	Recreate      compose.RecreatePolicy
+	Pull          compose.PullPolicy // "": each service's pull_policy
+	Orphans       bool               // --remove-orphans
+	DryRun        bool
+	Engine        func(context.Context) (engine.Engine, error)
+	Now           func() time.Time
+	Getenv        func(string) string // where DOCKER_CONFIG, HOME and the lock directory come from
 }
 
 // getenv is Getenv; nil reads as an empty environment (the factory is the
@@ -78,6 +82,11 @@ func Up(ctx context.Context, o *UpOptions) error {
 		return err
 	}
 	defer cli.Close()
+	if !o.DryRun { // an interrupted restore is settled first (internal/journal)
+		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Load.ProjectDir, p.Name); err != nil {
+			return err
+		}
+	}
 	if o.DryRun {
 		// No progress view: a dry run prints its plan and changes nothing
 		// (and a live view left running would leave the terminal's cursor
@@ -151,7 +160,7 @@ func (o *UpOptions) conclude(ctx context.Context, cli engine.Engine, p *types.Pr
 
 func (o *UpOptions) upOptions(p *types.Project, lo compose.LoadOptions, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
+		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
 		Version: buildinfo.Get().Version, Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 

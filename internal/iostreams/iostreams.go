@@ -93,8 +93,5 @@ func (c *ColorScheme) Yellow(s string) string { return c.wrap("33", s) }
 // Red colours s red.
 func (c *ColorScheme) Red(s string) string { return c.wrap("31", s) }
 
-// Bold makes s bold.
-func (c *ColorScheme) Bold(s string) string { return c.wrap("1", s) }
-
 // Gray dims s.
 func (c *ColorScheme) Gray(s string) string { return c.wrap("90", s) }

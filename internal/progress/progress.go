@@ -107,6 +107,7 @@ type live struct {
 type row struct {
 	state, detail string
 	since         time.Time
+	restarts      int // the engine restarted it this many times (crash loop in the making)
 }
 
 type model struct {
@@ -137,6 +138,9 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			sort.Strings(m.order)
 		}
 		r.state, r.detail, r.since = msg.State, msg.Detail, msg.Time
+		if msg.State == compose.StateRestarted {
+			r.restarts++
+		}
 	case tick:
 		return m, tickCmd()
 	case quitMsg:
@@ -169,6 +173,10 @@ func (m *model) View() string {
 			}
 		}
 		detail := r.detail
+		if r.restarts > 0 && r.state != compose.StateRestarted {
+			// Restarts stay in view whatever comes next (the failure).
+			detail = fmt.Sprintf("[%d restarts] %s", r.restarts, detail)
+		}
 		if len(detail) > 60 {
 			detail = detail[:57] + "..."
 		}

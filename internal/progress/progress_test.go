@@ -62,6 +62,22 @@ func TestLiveViewRows(t *testing.T) {
 	}
 }
 
+// The live view shows difyctl's probes as they run, and keeps a service's
+// restarts in view.
+func TestLiveViewProbesAndRestarts(t *testing.T) {
+	m := &model{rows: map[string]*row{}, start: t0}
+	m.Update(compose.Event{Time: t0, Service: "api", State: compose.StateProbe, Detail: "difyctl probe 2: failed (exit 7) in 12ms: curl: (7)"})
+	if v := m.View(); !strings.Contains(v, "probe") || !strings.Contains(v, "difyctl probe 2: failed (exit 7)") {
+		t.Fatalf("view:\n%s", v)
+	}
+	m.Update(compose.Event{Time: t0, Service: "worker", State: compose.StateRestarted, Detail: "restart 1: exited with code 127"})
+	m.Update(compose.Event{Time: t0, Service: "worker", State: compose.StateRestarted, Detail: "restart 2: exited with code 127"})
+	m.Update(compose.Event{Time: t0, Service: "worker", State: compose.StateFailed, Detail: "crash loop"})
+	if v := m.View(); !strings.Contains(v, "[2 restarts] crash loop") {
+		t.Fatalf("view:\n%s", v)
+	}
+}
+
 // With colour, the columns line up as without: escapes take no width.
 func TestLiveViewColumnsWithColour(t *testing.T) {
 	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")

@@ -6,6 +6,7 @@ package recovery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -25,4 +26,26 @@ func Settle(ctx context.Context, eng engine.Engine, errOut io.Writer, jsonOut bo
 		env.Progress = func(format string, a ...any) { _, _ = io.WriteString(errOut, fmt.Sprintf(format, a...)+"\n") }
 	}
 	return journal.Settle(ctx, env, projectDir, project)
+}
+
+// Report says on errOut, changing nothing, that the project has a journal
+// not yet settled (ps, status): one warning line, or with jsonOut one JSON
+// object {"journal":"pending","message":...}.
+func Report(errOut io.Writer, jsonOut bool, projectDir, project string) {
+	line, err := journal.Pending(projectDir, project)
+	if err != nil {
+		line = err.Error()
+	}
+	if line == "" {
+		return
+	}
+	if jsonOut {
+		b, _ := json.Marshal(struct {
+			Event   string `json:"journal"`
+			Message string `json:"message"`
+		}{"pending", line})
+		fmt.Fprintln(errOut, string(b))
+		return
+	}
+	fmt.Fprintln(errOut, "WARNING: "+line)
 }

@@ -100,12 +100,3 @@ func cleanUTF8(s string, keepTab bool) bool {
 func unsafeRune(r rune) bool {
 	return (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f
 }
-
-// Error is err's message escaped, for printing an error that quotes the
-// engine or a container.
-func Error(err error) string {
-	if err == nil {
-		return ""
-	}
-	return String(err.Error())
-}

@@ -114,7 +114,10 @@ func EnsureFixtures(ctx context.Context, cli *client.Client, log io.Writer) erro
 			return fmt.Errorf("fixture image %s: %w", fx.ref, err)
 		}
 	}
-	return removeLegacyAliases(ctx, cli, log)
+	if err := removeLegacyAliases(ctx, cli, log); err != nil {
+		return err
+	}
+	return releaseStaleStandins(ctx, cli, log)
 }
 
 // legacyAliases are real image names that earlier versions of the suite
@@ -126,6 +129,9 @@ var legacyAliases = []string{"redis:6-alpine"}
 
 func removeLegacyAliases(ctx context.Context, cli *client.Client, log io.Writer) error {
 	for _, alias := range legacyAliases {
+		if standinHeld(alias) {
+			continue // given to a stand-in by a running test (standins.go)
+		}
 		cur, err := cli.ImageInspect(ctx, alias)
 		if err != nil {
 			if isNotFound(err) {

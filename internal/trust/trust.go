@@ -16,7 +16,6 @@
 package trust
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -164,10 +163,4 @@ func Split(fs []Finding) ([]Finding, error) {
 		return warn, &RefusedError{Findings: ref}
 	}
 	return warn, nil
-}
-
-// IsRefused reports whether err is a refusal.
-func IsRefused(err error) bool {
-	var re *RefusedError
-	return errors.As(err, &re)
 }

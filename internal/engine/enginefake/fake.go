@@ -44,6 +44,13 @@ type Behaviour struct {
 	Exit     *int   // exits right away with this code
 	Health   string // with a healthcheck: "healthy" or "unhealthy" right after start; "" stays "starting"
 	Logs     string // what its log holds
+	// Restarts: the engine restarts an exiting container as its restart
+	// policy says (always, unless-stopped, on-failure), RestartCount
+	// counting, each exit a die event: a crash loop (see ready.go).
+	Restarts bool
+	// Exec answers an exec in the container (difyctl's probes); nil: exec
+	// is not modelled (see ready.go).
+	Exec func(cmd []string, user string) ExecResult
 }
 
 // Exit is a helper for Behaviour.Exit.
@@ -62,7 +69,11 @@ type Container struct {
 	Health     container.HealthStatus
 	StartedAt  time.Time
 	StartCount int
-	seq        int
+	// RestartCount is how often the engine restarted it since its last
+	// start by hand.
+	RestartCount int
+	probes       []*container.HealthcheckResult
+	seq          int
 }
 
 // Service is the compose service label of the container.
@@ -86,6 +97,12 @@ type Engine struct {
 	failCreate map[string]error     // by service
 	failRemove map[string]error     // by service
 	subs       map[*sub]struct{}
+	history    []events.Message // every event sent, oldest first
+	execs      map[string]*execState
+	execIDs    []string
+	conc       map[string]int // execs running, by container name
+	maxConc    map[string]int
+	apiVersion string
 	calls      []string
 	seq        int
 }
@@ -284,9 +301,9 @@ func (e *Engine) ContainerInspect(_ context.Context, ref string, _ client.Contai
 	st := &container.State{Status: c.Status, Running: c.Status == container.StateRunning, ExitCode: c.ExitCode,
 		StartedAt: c.StartedAt.Format(time.RFC3339Nano)}
 	if c.Health != "" {
-		st.Health = &container.Health{Status: c.Health}
+		st.Health = &container.Health{Status: c.Health, Log: append([]*container.HealthcheckResult(nil), c.probes...)}
 	}
-	return client.ContainerInspectResult{Container: container.InspectResponse{ID: c.ID, Name: "/" + c.Name, Image: c.ImageID, State: st,
+	return client.ContainerInspectResult{Container: container.InspectResponse{ID: c.ID, Name: "/" + c.Name, Image: c.ImageID, State: st, RestartCount: c.RestartCount,
 		Config: c.Config, HostConfig: c.Host, Mounts: c.Mounts, NetworkSettings: &container.NetworkSettings{Networks: endpoints(c)}}}, nil
 }
 
@@ -357,16 +374,26 @@ func (e *Engine) ContainerStart(_ context.Context, ref string, _ client.Containe
 		return client.ContainerStartResult{}, err
 	}
 	e.record("start %s", c.Name)
+	if c.Status == container.StateRunning {
+		// As the engine: starting a running container changes nothing.
+		e.mu.Unlock()
+		return client.ContainerStartResult{}, nil
+	}
 	b := e.behaviour[c.Service()]
 	if b.StartErr != nil && c.seq > b.since {
 		e.mu.Unlock()
 		return client.ContainerStartResult{}, b.StartErr
 	}
 	id := c.ID
+	c.RestartCount = 0
 	acts := e.run(c, b)
+	loop := b.Restarts && c.Status == container.StateRestarting
 	e.mu.Unlock()
 	for _, a := range acts {
 		e.emit(id, a)
+	}
+	if loop {
+		go e.crashLoop(id, b)
 	}
 	return client.ContainerStartResult{}, nil
 }
@@ -383,8 +410,13 @@ func (e *Engine) run(c *Container, b Behaviour) []events.Action {
 			acts = append(acts, events.Action(string(events.ActionHealthStatus)+": "+b.Health))
 		}
 	}
+	c.probes = nil
 	if b.Exit != nil {
 		c.Status, c.ExitCode = container.StateExited, *b.Exit
+		if b.Restarts && restarts(c.Host, *b.Exit) {
+			c.Status = container.StateRestarting
+			c.RestartCount++
+		}
 		acts = append(acts, events.ActionDie)
 	}
 	return acts
@@ -399,13 +431,14 @@ func (e *Engine) ContainerStop(_ context.Context, ref string, _ client.Container
 		return client.ContainerStopResult{}, err
 	}
 	e.record("stop %s", c.Name)
-	running := c.Status == container.StateRunning
+	running := c.Status == container.StateRunning || c.Status == container.StateRestarting
 	if running {
 		c.Status, c.ExitCode = container.StateExited, 143
 	}
 	id := c.ID
 	e.mu.Unlock()
 	if running {
+		e.emitAttrs(id, events.ActionKill, map[string]string{"signal": "15"})
 		e.emit(id, events.ActionDie)
 	}
 	return client.ContainerStopResult{}, nil
@@ -660,17 +693,29 @@ func (p *pullResponse) JSONMessages(context.Context) iter.Seq2[jsonstream.Messag
 }
 
 type sub struct {
-	ids  map[string]bool
-	msgs chan events.Message
+	ids     map[string]bool
+	actions map[string]bool // nil: all
+	msgs    chan events.Message
 }
 
-// Events streams the container events of the containers filtered on.
+// Events streams the container events of the containers filtered on; with
+// Since, those of the log since then first; with Until, only the log's up
+// to then, the stream then ending (io.EOF), as the engine does.
 func (e *Engine) Events(ctx context.Context, o client.EventsListOptions) client.EventsResult {
-	s := &sub{ids: o.Filters["container"], msgs: make(chan events.Message, 64)}
 	e.mu.Lock()
+	past := e.past(o)
+	s := &sub{ids: o.Filters["container"], actions: o.Filters["event"], msgs: make(chan events.Message, 64+len(past))}
+	for _, m := range past {
+		s.msgs <- m
+	}
+	errs := make(chan error, 1)
+	if o.Until != "" {
+		e.mu.Unlock()
+		errs <- io.EOF
+		return client.EventsResult{Messages: s.msgs, Err: errs}
+	}
 	e.subs[s] = struct{}{}
 	e.mu.Unlock()
-	errs := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
 		e.mu.Lock()
@@ -681,13 +726,18 @@ func (e *Engine) Events(ctx context.Context, o client.EventsListOptions) client.
 	return client.EventsResult{Messages: s.msgs, Err: errs}
 }
 
-func (e *Engine) emit(id string, a events.Action) {
+func (e *Engine) emit(id string, a events.Action) { e.emitAttrs(id, a, nil) }
+
+func (e *Engine) emitAttrs(id string, a events.Action, attrs map[string]string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := time.Now()
+	m := events.Message{Type: events.ContainerEventType, Action: a, Actor: events.Actor{ID: id, Attributes: attrs}, Time: now.Unix(), TimeNano: now.UnixNano()}
+	e.history = append(e.history, m)
 	for s := range e.subs {
-		if len(s.ids) == 0 || s.ids[id] {
+		if s.wants(m) {
 			select {
-			case s.msgs <- events.Message{Type: events.ContainerEventType, Action: a, Actor: events.Actor{ID: id}}:
+			case s.msgs <- m:
 			default:
 			}
 		}
@@ -696,18 +746,27 @@ func (e *Engine) emit(id string, a events.Action) {
 
 var errExec = errors.New("enginefake: exec and copy are not modelled; test them end to end")
 
-// ExecCreate is not modelled.
-func (e *Engine) ExecCreate(context.Context, string, client.ExecCreateOptions) (client.ExecCreateResult, error) {
+// ExecCreate is modelled for containers whose Behaviour has Exec (ready.go).
+func (e *Engine) ExecCreate(ctx context.Context, ref string, o client.ExecCreateOptions) (client.ExecCreateResult, error) {
+	if res, ok, err := e.execCreate(ref, o); ok {
+		return res, err
+	}
 	return client.ExecCreateResult{}, errExec
 }
 
-// ExecAttach is not modelled.
-func (e *Engine) ExecAttach(context.Context, string, client.ExecAttachOptions) (client.ExecAttachResult, error) {
+// ExecAttach is modelled for execs made by ExecCreate (ready.go).
+func (e *Engine) ExecAttach(ctx context.Context, id string, _ client.ExecAttachOptions) (client.ExecAttachResult, error) {
+	if res, ok := e.execAttach(ctx, id); ok {
+		return res, nil
+	}
 	return client.ExecAttachResult{}, errExec
 }
 
-// ExecInspect is not modelled.
-func (e *Engine) ExecInspect(context.Context, string, client.ExecInspectOptions) (client.ExecInspectResult, error) {
+// ExecInspect is modelled for execs made by ExecCreate (ready.go).
+func (e *Engine) ExecInspect(_ context.Context, id string, _ client.ExecInspectOptions) (client.ExecInspectResult, error) {
+	if res, ok := e.execInspect(id); ok {
+		return res, nil
+	}
 	return client.ExecInspectResult{}, errExec
 }
 

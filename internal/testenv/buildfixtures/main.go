@@ -25,7 +25,11 @@ func main() {
 		os.Exit(1)
 	}
 	start := time.Now()
-	if err := testenv.EnsureFixtures(ctx, cli, os.Stderr); err != nil {
+	err = testenv.EnsureFixtures(ctx, cli, os.Stderr)
+	if err == nil {
+		err = testenv.EnsureStandins(ctx, cli, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "buildfixtures: %v\n", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,358 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/difyctl/difyctl/internal/engine"
+)
+
+// ProbesOff as Options.ProbeInterval: the engine's health status only, as
+// docker compose waits.
+const ProbesOff time.Duration = -1
+
+// DefaultCrashLoop is how many restarts in a row fail a wait.
+const DefaultCrashLoop = 3
+
+// Options for WaitWith. The zero value: difyctl's early probes every
+// DefaultProbeInterval (when the client can exec), crash loops after
+// DefaultCrashLoop restarts, nothing reported.
+type Options struct {
+	// ProbeInterval is how often difyctl runs a starting container's own
+	// healthcheck test itself; 0: DefaultProbeInterval; negative
+	// (ProbesOff): never.
+	ProbeInterval time.Duration
+	// CrashLoop is how many restarts in a row by the engine fail the wait;
+	// 0: DefaultCrashLoop.
+	CrashLoop int
+	// Observe is called with the state after each inspection the wait makes
+	// (the engine's probes included: its exec_die events are then watched).
+	Observe func(State)
+	// OnProbe is called after each probe difyctl ran itself.
+	OnProbe func(ProbeRun)
+	// OnProbing is called when difyctl starts probing a container itself.
+	OnProbing func(interval time.Duration)
+	// OnRestart is called each time the engine restarts the container after
+	// it exited (its restart policy).
+	OnRestart func(State)
+	// OnStopping is called once when the container is running but a stop
+	// asked of the engine is still being carried out.
+	OnStopping func(State)
+}
+
+// WaitWith blocks until the container meets cond, can no longer meet it, or
+// ctx ends, driven by the engine's events (never by polling its state).
+//
+// Readiness as soon as it is there: while a container with a healthcheck is
+// in its start period (or, without start_period, until the engine's first
+// probe result), difyctl runs the container's own healthcheck test through
+// the engine (an exec: the same command, user and working directory as the
+// engine's probe, the healthcheck's timeout) every ProbeInterval, one probe
+// at a time, and counts the first pass as healthy for Healthy and Ready;
+// then it stops probing. Where the engine honours start_interval (API 1.44
+// and later) and the container has one, the engine probes during the start
+// period itself and difyctl does not. Otherwise the engine's own status
+// decides, as before: a container that turns unhealthy fails the wait.
+//
+// A crash loop fails fast: when the engine restarts the container
+// Options.CrashLoop times in a row during the wait, the wait fails with the
+// exit code and what it usually means.
+//
+// A stop in flight is waited out: a running container whose stop was asked
+// of the engine (its "kill" event with a stopping signal since it last
+// started, this wait's or earlier) is never reported as meeting cond; when
+// it exits, the wait fails with a *FailedError whose Stopped is set, so the
+// caller can start it again.
+func WaitWith(ctx context.Context, cli engine.Watcher, id string, cond Condition, o Options) (State, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &waiter{cli: cli, id: id, cond: cond, o: o}
+	if w.o.CrashLoop <= 0 {
+		w.o.CrashLoop = DefaultCrashLoop
+	}
+	if w.o.ProbeInterval == 0 {
+		w.o.ProbeInterval = DefaultProbeInterval
+	}
+	exe, canExec := cli.(Execer)
+	probes := canExec && w.o.ProbeInterval > 0 && (cond == Healthy || cond == Ready)
+	w.engineStartInterval = EngineStartInterval(cli)
+	// The engine filters too, so the exec events of every probe are not
+	// sent (the engine matches health_status by prefix).
+	actions := []string{string(events.ActionHealthStatus)}
+	for _, a := range gatingActions {
+		actions = append(actions, string(a))
+	}
+	if w.o.Observe != nil {
+		actions = append(actions, string(events.ActionExecDie))
+	}
+	ev := cli.Events(ctx, client.EventsListOptions{
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id).Add("event", actions...),
+	})
+	c, err := w.inspect(ctx)
+	if err != nil {
+		return FromInspect(c), err
+	}
+	st := FromInspect(c)
+	w.history(ctx, c)
+	w.baseline, w.reported = st.Restarts, st.Restarts
+	var pr *prober
+	if probes {
+		pr = newProber(exe, c)
+	}
+	results := make(chan ProbeRun, 1)
+	var ticker *time.Ticker
+	var tick <-chan time.Time
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	probing, passed, n, announced := false, false, 0, false
+	for {
+		if done, err := w.judge(&st, passed); done || err != nil {
+			return st, err
+		}
+		if w.o.Observe != nil {
+			w.o.Observe(st)
+		}
+		want := pr != nil && !passed && !w.stopAsked && w.shouldProbe(st, c)
+		switch {
+		case want && tick == nil:
+			ticker = time.NewTicker(w.o.ProbeInterval)
+			tick = ticker.C
+			if !announced && w.o.OnProbing != nil {
+				w.o.OnProbing(w.o.ProbeInterval)
+			}
+			announced = true
+		case !want && tick != nil:
+			ticker.Stop()
+			ticker, tick = nil, nil
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return w.last(ctx, st, ctx.Err())
+			case err := <-ev.Err:
+				if err == nil {
+					err = errors.New("engine closed the event stream")
+				}
+				return w.last(ctx, st, err)
+			case m := <-ev.Messages:
+				w.note(m)
+				if relevant(m.Action) || w.o.Observe != nil && m.Action == events.ActionExecDie {
+					break wait
+				}
+			case <-tick:
+				// One probe at a time: a slow one is not joined by another,
+				// nor is one that timed out and may still run.
+				if probing || pr.busy(ctx) {
+					continue
+				}
+				// The state as it is now (an inspect costs the engine far
+				// less than an exec): the engine may have probed since.
+				if nc, err := w.inspect(ctx); err == nil {
+					c, st = nc, FromInspect(nc)
+				}
+				if !w.shouldProbe(st, c) {
+					break wait
+				}
+				probing = true
+				n++
+				go func(n int) {
+					r := pr.run(ctx)
+					r.N = n
+					results <- r
+				}(n)
+			case r := <-results:
+				probing = false
+				if ctx.Err() != nil {
+					return w.last(ctx, st, ctx.Err())
+				}
+				if w.o.OnProbe != nil {
+					w.o.OnProbe(r)
+				}
+				if r.Passed {
+					passed = true
+				}
+				break wait
+			}
+		}
+		if c, err = w.inspect(ctx); err != nil {
+			return st, err
+		}
+		st = FromInspect(c)
+		if w.sawStart {
+			// A new run: what difyctl's probes found was about the last.
+			passed, w.sawStart = false, false
+		}
+	}
+}
+
+type waiter struct {
+	cli                 engine.Watcher
+	id                  string
+	cond                Condition
+	o                   Options
+	engineStartInterval bool
+	baseline, reported  int  // restart counts: at the start of the wait, last reported
+	stopAsked           bool // a stop was asked since the container last started
+	stopReported        bool
+	sawStart            bool // a start event since the last inspection
+}
+
+func (w *waiter) inspect(ctx context.Context) (container.InspectResponse, error) {
+	res, err := w.cli.ContainerInspect(ctx, w.id, client.ContainerInspectOptions{})
+	return res.Container, err
+}
+
+// judge decides on the state: done, failed, or not yet (false, nil).
+func (w *waiter) judge(st *State, passed bool) (bool, error) {
+	if st.Restarts < w.baseline { // started again by hand: the count began anew
+		w.baseline, w.reported = st.Restarts, st.Restarts
+	}
+	if st.Restarts > w.reported {
+		w.reported = st.Restarts
+		if w.o.OnRestart != nil {
+			w.o.OnRestart(*st)
+		}
+	}
+	if n := st.Restarts - w.baseline; n >= w.o.CrashLoop {
+		return false, &FailedError{State: *st, CrashLoop: true,
+			Reason: fmt.Sprintf("crash loop: %s, restarted %d times in a row", exitWords(st.ExitCode, st.OOMKilled), n)}
+	}
+	exited := st.Status == container.StateExited || st.Status == container.StateDead
+	if w.stopAsked {
+		if exited {
+			return false, &FailedError{State: *st, Stopped: true,
+				Reason: fmt.Sprintf("stopped by a stop asked of the engine while it was waited on (exit code %d)", st.ExitCode)}
+		}
+		if st.Status == container.StateRunning && !w.stopReported {
+			w.stopReported = true
+			if w.o.OnStopping != nil {
+				w.o.OnStopping(*st)
+			}
+		}
+		return false, nil
+	}
+	done, err := st.Check(w.cond)
+	if done || err != nil {
+		return done, err
+	}
+	if passed && (w.cond == Healthy || w.cond == Ready) && st.Status == container.StateRunning && st.Health == container.Starting {
+		st.EarlyProbe = true
+		return true, nil
+	}
+	return false, nil
+}
+
+// shouldProbe: the container runs, the engine says "starting", and it is in
+// its start period or the engine has not probed it yet in this run; not
+// when the engine probes at start_interval during the start period itself.
+func (w *waiter) shouldProbe(st State, c container.InspectResponse) bool {
+	if st.Status != container.StateRunning || st.Health != container.Starting || c.Config == nil || c.Config.Healthcheck == nil || c.State == nil {
+		return false
+	}
+	hc := c.Config.Healthcheck
+	inStart := false
+	if started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt); err == nil && hc.StartPeriod > 0 {
+		inStart = time.Since(started) < hc.StartPeriod
+	}
+	if inStart && w.engineStartInterval && hc.StartInterval > 0 {
+		return false
+	}
+	return inStart || len(st.Probes) == 0
+}
+
+// note follows the events that say a stop was asked (kill with a stopping
+// signal) and that a new run began (start).
+func (w *waiter) note(m events.Message) {
+	switch m.Action {
+	case events.ActionKill:
+		if stopping(m.Actor.Attributes["signal"]) {
+			w.stopAsked = true
+		}
+	case events.ActionStart:
+		w.stopAsked, w.stopReported, w.sawStart = false, false, true
+	}
+}
+
+// stopping: a kill with this signal asks the container to end. Signals that
+// conventionally ask for a reload or a report (HUP, USR1, USR2, WINCH) and
+// the signal-0 probe do not.
+func stopping(sig string) bool {
+	switch sig {
+	case "0", "1", "10", "12", "28", "SIGHUP", "HUP", "SIGUSR1", "USR1", "SIGUSR2", "USR2", "SIGWINCH", "WINCH":
+		return false
+	}
+	return true
+}
+
+// history reads the container's kill/start/die events since it last
+// started from the engine's event log (it keeps the recent ones), so a stop
+// asked before this wait began (by a command that was killed, or still
+// running) is known.
+func (w *waiter) history(ctx context.Context, c container.InspectResponse) {
+	if c.State == nil {
+		return
+	}
+	started, err := time.Parse(time.RFC3339Nano, c.State.StartedAt)
+	if err != nil || started.Year() < 2000 {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ev := w.cli.Events(hctx, client.EventsListOptions{
+		Since:   unixNano(started),
+		Until:   unixNano(time.Now()),
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", w.id).Add("event", string(events.ActionKill), string(events.ActionStart)),
+	})
+	for {
+		select {
+		case m := <-ev.Messages:
+			w.note(m)
+		case err := <-ev.Err:
+			if err == nil || errors.Is(err, io.EOF) {
+				// Drain what was sent before the stream ended.
+				for {
+					select {
+					case m := <-ev.Messages:
+						w.note(m)
+					default:
+						w.sawStart = false
+						return
+					}
+				}
+			}
+			w.sawStart = false
+			return
+		case <-hctx.Done():
+			w.sawStart = false
+			return
+		}
+	}
+}
+
+// last ends a wait that timed out or was cancelled: the state as it is now
+// (its latest probes) is what explains it.
+func (w *waiter) last(ctx context.Context, st State, err error) (State, error) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if c, ierr := w.inspect(lctx); ierr == nil {
+		st = FromInspect(c)
+	}
+	return st, fmt.Errorf("waiting for %s: %w", st.Name, err)
+}
+
+// unixNano is t as the events API reads a time: seconds.nanoseconds.
+func unixNano(t time.Time) string {
+	return strconv.FormatInt(t.Unix(), 10) + "." + fmt.Sprintf("%09d", t.Nanosecond())
+}
