@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moby/moby/client"
 
@@ -157,4 +156,3 @@ func TestUpgradeStandins(t *testing.T) {
 	}
 	assertOn115(t, dir, cli, project, string(env))
 }
-
