@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,12 +12,13 @@ import (
 	"time"
 
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/catalog"
-	"github.com/difyctl/difyctl/internal/deploy"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/engine/enginefake"
 	"github.com/difyctl/difyctl/internal/journal"
 	"github.com/difyctl/difyctl/internal/release"
+	"github.com/difyctl/difyctl/profiles"
 	"github.com/difyctl/difyctl/templates"
 )
 
@@ -55,9 +57,7 @@ const project = "upg"
 func deployed(t *testing.T) (string, *enginefake.Engine) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := deploy.WriteRelease(dir, project, "1.15.0", nil, false, time.Unix(0, 0)); err != nil {
-		t.Fatal(err)
-	}
+	writeProject(t, dir, "1.15.0")
 	e := enginefake.New()
 	n := 0
 	for _, r := range templates.Releases() {
@@ -393,5 +393,33 @@ func TestCurrentFromImages(t *testing.T) {
 	}
 	if _, _, err := Current(context.Background(), enginefake.New(), t.TempDir(), "none"); err == nil || !strings.Contains(err.Error(), "cannot tell") {
 		t.Fatalf("nothing running: %v", err)
+	}
+}
+
+// writeProject writes what init writes for a release (deploy.WriteRelease,
+// which this package cannot import: deploy settles journals through it).
+func writeProject(t *testing.T, dir, version string) {
+	t.Helper()
+	rel, err := templates.Lookup(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := profiles.Select(nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := envgen.Generate(envgen.SchemaFor(rel), sel, rand.Reader, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Set("COMPOSE_PROJECT_NAME", project)
+	if err := envgen.WriteFile(filepath.Join(dir, ".env"), d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rel.WriteSupportFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := release.Write(dir, release.Record{Release: version, Source: release.SourceInit}); err != nil {
+		t.Fatal(err)
 	}
 }
