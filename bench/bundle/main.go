@@ -95,9 +95,9 @@ func run(dbMiB, filesMiB int, bin string) error {
 INSERT INTO pgbench_accounts SELECT g, (g-1)/100000+1, 0, '' FROM generate_series(1, %d) g;
 ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid);
 CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88));
-INSERT INTO pgbench_branches SELECT g, 0, '' FROM generate_series(1, %d) g;
-VACUUM ANALYZE;`, scale*100000, scale)
-	if _, _, err := timed(nil, "docker", "exec", db, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "dify", "-c", sql); err != nil {
+INSERT INTO pgbench_branches SELECT g, 0, '' FROM generate_series(1, %d) g;`, scale*100000, scale)
+	// VACUUM cannot run in the transaction one -c runs: its own -c.
+	if _, _, err := timed(nil, "docker", "exec", db, "psql", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "dify", "-c", sql, "-c", "VACUUM ANALYZE"); err != nil {
 		return err
 	}
 	if err := writeFiles(filepath.Join(dirA, "volumes", "app", "storage", "upload_files"), int64(filesMiB)<<20); err != nil {

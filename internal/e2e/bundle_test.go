@@ -28,9 +28,15 @@ import (
 // bundleOverride runs Dify's real db_postgres and redis service definitions
 // on the fixtures, and api and plugin_daemon (whose images are not built
 // here) as busybox containers that keep Dify's volumes and dependencies.
+// The database's probe is given more patience than upstream's 60 x 1 s: on
+// a loaded CI host pg_isready can take longer than that to answer.
 const bundleOverride = `services:
   db_postgres:
     image: difyctl-test/postgres
+    healthcheck:
+      interval: 2s
+      timeout: 30s
+      retries: 300
   redis:
     image: difyctl-test/redis
   init_permissions:
