@@ -60,6 +60,9 @@ type RestoreOptions struct {
 	Progress    func(format string, a ...any)
 	// NoSafety skips the safety bundle (the rollback itself restores one).
 	NoSafety bool
+	// NoJournal writes no journal: the caller's own covers this restore
+	// (an upgrade's rollback, whose settler restores the bundle again).
+	NoJournal bool
 }
 
 func (o *RestoreOptions) progress(format string, a ...any) {
@@ -178,12 +181,12 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		res.Mode, jd.Mode = ModeSame, ModeSame
 	}
 	if res.Mode == ModeNew {
-		if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
-			return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
+		if err := o.begin(jd); err != nil {
+			return nil, err
 		}
 		// A failure leaves the new project for the operator to remove (the
 		// error says how); only a kill leaves the journal to settle.
-		defer o.journal.Done()
+		defer o.done()
 		if err := o.writeConfig(m); err != nil {
 			return nil, err
 		}
@@ -235,8 +238,8 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
 		o.step("safety bundle taken")
 	}
-	if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
-		return nil, fmt.Errorf("restore not started, nothing changed: %w", err)
+	if err := o.begin(jd); err != nil {
+		return nil, err
 	}
 	if _, err := o.stopApp(ctx, e, m); err != nil {
 		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
@@ -251,9 +254,11 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
 	o.step("started")
-	if err := o.journal.Commit(); err == nil {
-		if err := o.journal.Done(); err != nil {
-			o.progress("warning: removing the journal: %v", err)
+	if o.journal != nil {
+		if err := o.journal.Commit(); err == nil {
+			if err := o.journal.Done(); err != nil {
+				o.progress("warning: removing the journal: %v", err)
+			}
 		}
 	}
 	res.Services = services
@@ -1021,3 +1026,27 @@ func (o *RestoreOptions) warnSecretKey(m *Manifest) {
 		return
 	}
 }
+
+// begin writes the restore's journal before its first change (none with
+// NoJournal).
+func (o *RestoreOptions) begin(jd JournalData) error {
+	if o.NoJournal {
+		return nil
+	}
+	var err error
+	if o.journal, err = journal.Begin(o.ProjectDir, o.Project, OpRestoreAll, jd); err != nil {
+		return fmt.Errorf("restore not started, nothing changed: %w", err)
+	}
+	return nil
+}
+
+// done removes the journal, if one was written.
+func (o *RestoreOptions) done() {
+	if o.journal != nil {
+		o.journal.Done()
+	}
+}
+
+// DefaultDir is where a project's bundles are kept unless --backup-dir says
+// otherwise.
+func DefaultDir(projectDir string) string { return filepath.Join(projectDir, "backups", "all") }

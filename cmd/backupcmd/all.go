@@ -38,7 +38,7 @@ type AllOptions struct {
 }
 
 // DefaultBundleDir is where bundles go unless --backup-dir says otherwise.
-func DefaultBundleDir(projectDir string) string { return filepath.Join(projectDir, "backups", "all") }
+func DefaultBundleDir(projectDir string) string { return bundle.DefaultDir(projectDir) }
 
 // BundleDir resolves --backup-dir for bundles.
 func BundleDir(projectDir, flag string) (string, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
 	"github.com/difyctl/difyctl/internal/recovery"
+	_ "github.com/difyctl/difyctl/internal/safetybundle" // up.NewSafety: bundles (backup all)
 	up "github.com/difyctl/difyctl/internal/upgrade"
 	"github.com/difyctl/difyctl/templates"
 )

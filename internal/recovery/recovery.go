@@ -14,9 +14,9 @@ import (
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 
-	_ "github.com/difyctl/difyctl/backup"           // restore-redis
-	_ "github.com/difyctl/difyctl/backup/bundle"    // restore-all
-	_ "github.com/difyctl/difyctl/internal/upgrade" // upgrade, rollback
+	_ "github.com/difyctl/difyctl/backup"                // restore-redis
+	_ "github.com/difyctl/difyctl/backup/bundle"         // restore-all
+	_ "github.com/difyctl/difyctl/internal/safetybundle" // upgrade, rollback (with the bundle safety net)
 )
 
 // Settle settles the project's pending journal, if any, reporting on errOut
