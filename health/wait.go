@@ -74,28 +74,8 @@ type Options struct {
 func WaitWith(ctx context.Context, cli engine.Watcher, id string, cond Condition, o Options) (State, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &waiter{cli: cli, id: id, cond: cond, o: o}
-	if w.o.CrashLoop <= 0 {
-		w.o.CrashLoop = DefaultCrashLoop
-	}
-	if w.o.ProbeInterval == 0 {
-		w.o.ProbeInterval = DefaultProbeInterval
-	}
-	exe, canExec := cli.(Execer)
-	probes := canExec && w.o.ProbeInterval > 0 && (cond == Healthy || cond == Ready)
-	w.engineStartInterval = EngineStartInterval(cli)
-	// The engine filters too, so the exec events of every probe are not
-	// sent (the engine matches health_status by prefix).
-	actions := []string{string(events.ActionHealthStatus)}
-	for _, a := range gatingActions {
-		actions = append(actions, string(a))
-	}
-	if w.o.Observe != nil {
-		actions = append(actions, string(events.ActionExecDie))
-	}
-	ev := cli.Events(ctx, client.EventsListOptions{
-		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", id).Add("event", actions...),
-	})
+	w := newWaiter(cli, id, cond, o)
+	ev := w.watch(ctx)
 	c, err := w.inspect(ctx)
 	if err != nil {
 		return FromInspect(c), err
@@ -103,88 +83,18 @@ func WaitWith(ctx context.Context, cli engine.Watcher, id string, cond Condition
 	st := FromInspect(c)
 	w.history(ctx, c)
 	w.baseline, w.reported = st.Restarts, st.Restarts
-	var pr *prober
-	if probes {
-		pr = newProber(exe, c)
-	}
-	results := make(chan ProbeRun, 1)
-	var ticker *time.Ticker
-	var tick <-chan time.Time
-	defer func() {
-		if ticker != nil {
-			ticker.Stop()
-		}
-	}()
-	probing, passed, n, announced := false, false, 0, false
+	ps := w.newSchedule(c)
+	defer ps.stop()
 	for {
-		if done, err := w.judge(&st, passed); done || err != nil {
+		if done, err := w.judge(&st, ps.passed); done || err != nil {
 			return st, err
 		}
 		if w.o.Observe != nil {
 			w.o.Observe(st)
 		}
-		want := pr != nil && !passed && !w.stopAsked && w.shouldProbe(st, c)
-		switch {
-		case want && tick == nil:
-			ticker = time.NewTicker(w.o.ProbeInterval)
-			tick = ticker.C
-			if !announced && w.o.OnProbing != nil {
-				w.o.OnProbing(w.o.ProbeInterval)
-			}
-			announced = true
-		case !want && tick != nil:
-			ticker.Stop()
-			ticker, tick = nil, nil
-		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return w.last(ctx, st, ctx.Err())
-			case err := <-ev.Err:
-				if err == nil {
-					err = errors.New("engine closed the event stream")
-				}
-				return w.last(ctx, st, err)
-			case m := <-ev.Messages:
-				w.note(m)
-				if relevant(m.Action) || w.o.Observe != nil && m.Action == events.ActionExecDie {
-					break wait
-				}
-			case <-tick:
-				// One probe at a time: a slow one is not joined by another,
-				// nor is one that timed out and may still run.
-				if probing || pr.busy(ctx) {
-					continue
-				}
-				// The state as it is now (an inspect costs the engine far
-				// less than an exec): the engine may have probed since.
-				if nc, err := w.inspect(ctx); err == nil {
-					c, st = nc, FromInspect(nc)
-				}
-				if !w.shouldProbe(st, c) {
-					break wait
-				}
-				probing = true
-				n++
-				go func(n int) {
-					r := pr.run(ctx)
-					r.N = n
-					results <- r
-				}(n)
-			case r := <-results:
-				probing = false
-				if ctx.Err() != nil {
-					return w.last(ctx, st, ctx.Err())
-				}
-				if w.o.OnProbe != nil {
-					w.o.OnProbe(r)
-				}
-				if r.Passed {
-					passed = true
-				}
-				break wait
-			}
+		ps.set(ps.pr != nil && !ps.passed && !w.stopAsked && w.shouldProbe(st, c))
+		if ended, err := w.await(ctx, ev, ps, &c, &st); ended {
+			return w.last(ctx, st, err)
 		}
 		if c, err = w.inspect(ctx); err != nil {
 			return st, err
@@ -192,9 +102,152 @@ func WaitWith(ctx context.Context, cli engine.Watcher, id string, cond Condition
 		st = FromInspect(c)
 		if w.sawStart {
 			// A new run: what difyctl's probes found was about the last.
-			passed, w.sawStart = false, false
+			ps.passed, w.sawStart = false, false
 		}
 	}
+}
+
+// newWaiter applies Options' defaults.
+func newWaiter(cli engine.Watcher, id string, cond Condition, o Options) *waiter {
+	w := &waiter{cli: cli, id: id, cond: cond, o: o}
+	if w.o.CrashLoop <= 0 {
+		w.o.CrashLoop = DefaultCrashLoop
+	}
+	if w.o.ProbeInterval == 0 {
+		w.o.ProbeInterval = DefaultProbeInterval
+	}
+	w.engineStartInterval = EngineStartInterval(cli)
+	return w
+}
+
+// watch subscribes to the container's events the wait acts on. The engine
+// filters too, so the exec events of every probe are not sent (the engine
+// matches health_status by prefix).
+func (w *waiter) watch(ctx context.Context) client.EventsResult {
+	actions := []string{string(events.ActionHealthStatus)}
+	for _, a := range gatingActions {
+		actions = append(actions, string(a))
+	}
+	if w.o.Observe != nil {
+		actions = append(actions, string(events.ActionExecDie))
+	}
+	return w.cli.Events(ctx, client.EventsListOptions{
+		Filters: make(client.Filters).Add("type", string(events.ContainerEventType)).Add("container", w.id).Add("event", actions...),
+	})
+}
+
+// await blocks until a new inspection is due: a relevant event, a probe
+// result, or a tick when the container no longer wants probing. ended: the
+// wait is over (ctx ended, the event stream failed) for err.
+func (w *waiter) await(ctx context.Context, ev client.EventsResult, ps *schedule, c *container.InspectResponse, st *State) (ended bool, err error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-ev.Err:
+			if err == nil {
+				err = errors.New("engine closed the event stream")
+			}
+			return true, err
+		case m := <-ev.Messages:
+			w.note(m)
+			if relevant(m.Action) || w.o.Observe != nil && m.Action == events.ActionExecDie {
+				return false, nil
+			}
+		case <-ps.tick:
+			if !w.onTick(ctx, ps, c, st) {
+				return false, nil
+			}
+		case r := <-ps.results:
+			ps.probing = false
+			if ctx.Err() != nil {
+				return true, ctx.Err()
+			}
+			if w.o.OnProbe != nil {
+				w.o.OnProbe(r)
+			}
+			if r.Passed {
+				ps.passed = true
+			}
+			return false, nil
+		}
+	}
+}
+
+// onTick starts a probe unless one still runs; false when the container no
+// longer wants probing (a new inspection is due). It refreshes c and st.
+func (w *waiter) onTick(ctx context.Context, ps *schedule, c *container.InspectResponse, st *State) bool {
+	// One probe at a time: a slow one is not joined by another, nor is one
+	// that timed out and may still run.
+	if ps.probing || ps.pr.busy(ctx) {
+		return true
+	}
+	// The state as it is now (an inspect costs the engine far less than an
+	// exec): the engine may have probed since.
+	if nc, err := w.inspect(ctx); err == nil {
+		*c, *st = nc, FromInspect(nc)
+	}
+	if !w.shouldProbe(*st, *c) {
+		return false
+	}
+	ps.start(ctx)
+	return true
+}
+
+// schedule runs difyctl's own probes of one wait: every interval, one at a
+// time, until one passes.
+type schedule struct {
+	pr        *prober // nil: no probes (no exec, ProbesOff, or a condition without health)
+	interval  time.Duration
+	onProbing func(time.Duration)
+	results   chan ProbeRun
+	ticker    *time.Ticker
+	tick      <-chan time.Time // nil while not probing
+	probing   bool             // a probe runs
+	passed    bool             // a probe passed in this run of the container
+	announced bool
+	n         int // probes started
+}
+
+func (w *waiter) newSchedule(c container.InspectResponse) *schedule {
+	ps := &schedule{interval: w.o.ProbeInterval, onProbing: w.o.OnProbing, results: make(chan ProbeRun, 1)}
+	if exe, ok := w.cli.(Execer); ok && w.o.ProbeInterval > 0 && (w.cond == Healthy || w.cond == Ready) {
+		ps.pr = newProber(exe, c)
+	}
+	return ps
+}
+
+// set starts or stops the ticker as probes are wanted or not.
+func (ps *schedule) set(want bool) {
+	switch {
+	case want && ps.tick == nil:
+		ps.ticker = time.NewTicker(ps.interval)
+		ps.tick = ps.ticker.C
+		if !ps.announced && ps.onProbing != nil {
+			ps.onProbing(ps.interval)
+		}
+		ps.announced = true
+	case !want && ps.tick != nil:
+		ps.stop()
+	}
+}
+
+func (ps *schedule) stop() {
+	if ps.ticker != nil {
+		ps.ticker.Stop()
+	}
+	ps.ticker, ps.tick = nil, nil
+}
+
+// start runs the next probe; its result arrives on results.
+func (ps *schedule) start(ctx context.Context) {
+	ps.probing = true
+	ps.n++
+	go func(n int) {
+		r := ps.pr.run(ctx)
+		r.N = n
+		ps.results <- r
+	}(ps.n)
 }
 
 type waiter struct {
@@ -216,32 +269,11 @@ func (w *waiter) inspect(ctx context.Context) (container.InspectResponse, error)
 
 // judge decides on the state: done, failed, or not yet (false, nil).
 func (w *waiter) judge(st *State, passed bool) (bool, error) {
-	if st.Restarts < w.baseline { // started again by hand: the count began anew
-		w.baseline, w.reported = st.Restarts, st.Restarts
+	if err := w.countRestarts(*st); err != nil {
+		return false, err
 	}
-	if st.Restarts > w.reported {
-		w.reported = st.Restarts
-		if w.o.OnRestart != nil {
-			w.o.OnRestart(*st)
-		}
-	}
-	if n := st.Restarts - w.baseline; n >= w.o.CrashLoop {
-		return false, &FailedError{State: *st, CrashLoop: true,
-			Reason: fmt.Sprintf("crash loop: %s, restarted %d times in a row", exitWords(st.ExitCode, st.OOMKilled), n)}
-	}
-	exited := st.Status == container.StateExited || st.Status == container.StateDead
 	if w.stopAsked {
-		if exited {
-			return false, &FailedError{State: *st, Stopped: true,
-				Reason: fmt.Sprintf("stopped by a stop asked of the engine while it was waited on (exit code %d)", st.ExitCode)}
-		}
-		if st.Status == container.StateRunning && !w.stopReported {
-			w.stopReported = true
-			if w.o.OnStopping != nil {
-				w.o.OnStopping(*st)
-			}
-		}
-		return false, nil
+		return false, w.stopInFlight(*st)
 	}
 	done, err := st.Check(w.cond)
 	if done || err != nil {
@@ -252,6 +284,42 @@ func (w *waiter) judge(st *State, passed bool) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// countRestarts reports each restart by the engine and fails the wait on a
+// crash loop (CrashLoop restarts in a row since the wait began).
+func (w *waiter) countRestarts(st State) error {
+	if st.Restarts < w.baseline { // started again by hand: the count began anew
+		w.baseline, w.reported = st.Restarts, st.Restarts
+	}
+	if st.Restarts > w.reported {
+		w.reported = st.Restarts
+		if w.o.OnRestart != nil {
+			w.o.OnRestart(st)
+		}
+	}
+	if n := st.Restarts - w.baseline; n >= w.o.CrashLoop {
+		return &FailedError{State: st, CrashLoop: true,
+			Reason: fmt.Sprintf("crash loop: %s, restarted %d times in a row", exitWords(st.ExitCode, st.OOMKilled), n)}
+	}
+	return nil
+}
+
+// stopInFlight judges a container whose stop was asked: it never meets the
+// condition; it fails the wait (Stopped) once it exited, and is reported
+// once while it still runs.
+func (w *waiter) stopInFlight(st State) error {
+	if st.Status == container.StateExited || st.Status == container.StateDead {
+		return &FailedError{State: st, Stopped: true,
+			Reason: fmt.Sprintf("stopped by a stop asked of the engine while it was waited on (exit code %d)", st.ExitCode)}
+	}
+	if st.Status == container.StateRunning && !w.stopReported {
+		w.stopReported = true
+		if w.o.OnStopping != nil {
+			w.o.OnStopping(st)
+		}
+	}
+	return nil
 }
 
 // shouldProbe: the container runs, the engine says "starting", and it is in

@@ -186,11 +186,11 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 	}
 	defer unlockProject()
 	if opts.ProjectDir != "" {
-		if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.ProjectDir, opts.Backup.Project); err != nil {
+		if _, err := recovery.Settle(ctx, eng.Engine, opts.IO.ErrOut, opts.JSON, opts.ProjectDir, opts.Backup.Project); err != nil {
 			return nil, err
 		}
 	}
-	return backup.Run(ctx, eng.Client, opts.Backup) // errors map to exit codes by kind (cmdutil.ExitCode)
+	return backup.Run(ctx, eng.Engine, opts.Backup) // errors map to exit codes by kind (cmdutil.ExitCode)
 }
 
 // recordRun writes the outcome of a scheduled run to the status file;

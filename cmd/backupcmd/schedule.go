@@ -79,7 +79,7 @@ this project's job (MAILTO=, your own jobs) are kept.`,
 					return err
 				}
 				defer eng.Close()
-				_, err = backup.FindRedis(ctx, eng.Client, project, c.Service, "")
+				_, err = backup.FindRedis(ctx, eng.Engine, project, c.Service, "")
 				return err
 			}
 			if err := scheduleWhat(f, opts, &c, dir, project); err != nil {

@@ -151,7 +151,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer unlockProject()
-	if _, err := recovery.Settle(ctx, eng.Client, opts.IO.ErrOut, opts.JSON, opts.Restore.ProjectDir, opts.Restore.Project); err != nil {
+	if _, err := recovery.Settle(ctx, eng.Engine, opts.IO.ErrOut, opts.JSON, opts.Restore.ProjectDir, opts.Restore.Project); err != nil {
 		return err
 	}
 	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
@@ -159,7 +159,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err // held: exit 4 (cmdutil.ExitCode)
 	}
 	defer unlock()
-	res, err := backup.Restore(ctx, eng.Client, opts.Restore)
+	res, err := backup.Restore(ctx, eng.Engine, opts.Restore)
 	if err != nil {
 		return err
 	}

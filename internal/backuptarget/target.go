@@ -7,10 +7,10 @@ import (
 	"context"
 	"path/filepath"
 
-	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // DefaultSubdir is where a project's Redis backups go by default, under
@@ -58,12 +58,12 @@ func (c *Common) Flags(cmd *cobra.Command) {
 }
 
 // Engine is a connected engine client.
-type Engine struct{ *client.Client }
+type Engine struct{ engine.Engine }
 
 // NewEngine connects to the engine and checks it answers (exit 3
 // otherwise).
 func NewEngine(f *cmdutil.Factory) (*Engine, error) {
-	cli, err := f.EngineClient(context.Background())
+	cli, err := f.Engine(context.Background())
 	if err != nil {
 		return nil, err
 	}

@@ -185,16 +185,6 @@ func (f *Factory) Docker() (*client.Client, dockerclient.Endpoint, error) {
 
 // Engine opens a client and checks the engine answers (exit 3 otherwise).
 func (f *Factory) Engine(ctx context.Context) (engine.Engine, error) {
-	cli, err := f.EngineClient(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return cli, nil
-}
-
-// EngineClient is Engine as the concrete client, for the callers that still
-// take one (backup and restore, until package backup takes engine.Engine).
-func (f *Factory) EngineClient(ctx context.Context) (*client.Client, error) {
 	cli, ep, err := f.Docker()
 	if err != nil {
 		return nil, err
