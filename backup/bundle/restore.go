@@ -181,77 +181,82 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		res.Mode, jd.Mode = ModeSame, ModeSame
 	}
 	if res.Mode == ModeNew {
-		if err := o.begin(jd); err != nil {
+		if err := o.restoreNew(ctx, e, m, res, jd); err != nil {
 			return nil, err
 		}
-		// A failure leaves the new project for the operator to remove (the
-		// error says how); only a kill leaves the journal to settle.
-		defer o.done()
-		if err := o.writeConfig(m); err != nil {
-			return nil, err
-		}
-		o.step("config written")
-		var data []string
-		for _, s := range m.Services {
-			if IsDataService(s) {
-				data = append(data, s)
-			}
-		}
-		o.progress("starting the data services: %s", strings.Join(data, ", "))
-		if err := o.Up(ctx, data); err != nil {
-			return nil, fmt.Errorf("starting the data services of %s: %w", o.Project, err)
-		}
-		o.step("data services started")
-		if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
-			return nil, fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
-		}
-		o.progress("starting every service")
-		if err := o.Up(ctx, m.Services); err != nil {
-			return nil, fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
-		}
-		res.Services = m.Services
-		o.step("started")
-		res.Duration = time.Since(start).Round(time.Millisecond).String()
-		return res, nil
+	} else if err := o.restoreSame(ctx, e, m, cs, res, jd); err != nil {
+		return nil, err
 	}
+	res.Duration = time.Since(start).Round(time.Millisecond).String()
+	return res, nil
+}
 
-	// The same deployment: its .env and project files stay as they are.
-	o.warnSecretKey(m)
-	var running []string
-	seen := map[string]bool{}
-	for _, c := range cs {
-		if c.State == string(container.StateRunning) && !seen[c.Service] && !c.Oneoff {
-			running = append(running, c.Service)
-			seen[c.Service] = true
+// restoreNew restores bundle m into a new project: writes its config,
+// starts the data services, applies the bundle and starts everything.
+func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Manifest, res *RestoreResult, jd JournalData) error {
+	if err := o.begin(jd); err != nil {
+		return err
+	}
+	// A failure leaves the new project for the operator to remove (the
+	// error says how); only a kill leaves the journal to settle.
+	defer o.done()
+	if err := o.writeConfig(m); err != nil {
+		return err
+	}
+	o.step("config written")
+	var data []string
+	for _, s := range m.Services {
+		if IsDataService(s) {
+			data = append(data, s)
 		}
 	}
+	o.progress("starting the data services: %s", strings.Join(data, ", "))
+	if err := o.Up(ctx, data); err != nil {
+		return fmt.Errorf("starting the data services of %s: %w", o.Project, err)
+	}
+	o.step("data services started")
+	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
+		return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+	}
+	o.progress("starting every service")
+	if err := o.Up(ctx, m.Services); err != nil {
+		return fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
+	}
+	res.Services = m.Services
+	o.step("started")
+	return nil
+}
+
+// restoreSame restores bundle m over the deployment whose containers are
+// cs: its .env and project files stay as they are. A safety bundle is
+// taken first (unless NoSafety) and put back on any failure after the stop.
+func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Manifest, cs []compose.ProjectContainer, res *RestoreResult, jd JournalData) error {
+	o.warnSecretKey(m)
+	running := runningServices(cs)
 	jd.Running = running
 	jd.Services = union(running, m.Services)
 	var safety *Result
 	if !o.NoSafety {
-		o.progress("taking a safety bundle of the current deployment first")
-		safety, err = Take(ctx, e, Options{Project: o.Project, ProjectDir: o.ProjectDir, Dir: o.BackupDir, RedisPassword: o.RedisPassword,
-			Reason: "pre-restore safety bundle", SafetyCopyOf: filepath.Base(o.Bundle), Version: o.Version, Now: o.Now, Progress: o.Progress})
-		if err != nil {
-			return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
+		var err error
+		if safety, err = o.takeSafety(ctx, e); err != nil {
+			return err
 		}
 		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
-		o.step("safety bundle taken")
 	}
 	if err := o.begin(jd); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := o.stopApp(ctx, e, m); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
+		return o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
 	}
 	o.step("application services stopped")
 	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, err)
+		return o.rollback(ctx, e, safety, running, err)
 	}
 	services := union(running, m.Services)
 	o.progress("starting %s", strings.Join(services, ", "))
 	if err := o.Up(ctx, services); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
+		return o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
 	o.step("started")
 	if o.journal != nil {
@@ -262,8 +267,33 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		}
 	}
 	res.Services = services
-	res.Duration = time.Since(start).Round(time.Millisecond).String()
-	return res, nil
+	return nil
+}
+
+// runningServices lists the services with a running (not one-off)
+// container in cs, each once, in cs's order.
+func runningServices(cs []compose.ProjectContainer) []string {
+	var running []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.State == string(container.StateRunning) && !seen[c.Service] && !c.Oneoff {
+			running = append(running, c.Service)
+			seen[c.Service] = true
+		}
+	}
+	return running
+}
+
+// takeSafety takes the pre-restore safety bundle of the current deployment.
+func (o *RestoreOptions) takeSafety(ctx context.Context, e engine.Engine) (*Result, error) {
+	o.progress("taking a safety bundle of the current deployment first")
+	safety, err := Take(ctx, e, Options{Project: o.Project, ProjectDir: o.ProjectDir, Dir: o.BackupDir, RedisPassword: o.RedisPassword,
+		Reason: "pre-restore safety bundle", SafetyCopyOf: filepath.Base(o.Bundle), Version: o.Version, Now: o.Now, Progress: o.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
+	}
+	o.step("safety bundle taken")
+	return safety, nil
 }
 
 // defaults fills Up and Model from Load.
