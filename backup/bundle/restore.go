@@ -684,55 +684,104 @@ type target struct {
 // them, complete, then the old entries are moved aside, the new moved in,
 // and only then the old removed.
 func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part) ([]Restored, error) {
+	targets, err := o.fileTargets(ctx, e, parts)
+	if err != nil {
+		return nil, err
+	}
+	img, err := o.helperImage(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	id, remove, err := o.startHelper(ctx, e, img, targets)
+	if err != nil {
+		return nil, err
+	}
+	defer remove()
+	var out []Restored
+	for _, t := range targets {
+		counts, err := o.replaceTree(ctx, e, id, dir, m, t)
+		if err != nil {
+			return nil, err
+		}
+		into := t.part.Service + ":" + t.part.Path
+		out = append(out, Restored{Part: t.part.Name, Into: into, Counts: counts})
+		o.step("restored " + t.part.Name)
+		o.progress("%s: %d files, %s into %s", t.part.Name, counts["files"], human(counts["bytes"]), into)
+	}
+	return out, nil
+}
+
+// fileTargets finds where each files part goes: what the service's
+// container mounts at the part's path; for a service without a container
+// yet (a new project), what its compose file says.
+func (o *RestoreOptions) fileTargets(ctx context.Context, e engine.Engine, parts []Part) ([]target, error) {
 	var targets []target
 	var model *types.Project
 	for i, p := range parts {
 		t := target{part: p, mount: fmt.Sprintf("/restore/%d", i)}
-		// What the service's container mounts there; a service without a
-		// container yet (a new project): what its compose file says.
 		if c, err := findService(ctx, e, o.Project, p.Service, false); err == nil {
 			ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 			if err != nil {
 				return nil, err
 			}
-			for _, mp := range ins.Container.Mounts {
-				if mp.Destination != p.Path {
-					continue
-				}
-				switch mp.Type {
-				case mount.TypeBind:
-					t.bind = mp.Source
-				case mount.TypeVolume:
-					t.vol = mp.Name
-				}
-			}
+			t.bind, t.vol = containerMount(ins.Container.Mounts, p.Path)
 		} else if o.Model != nil {
 			if model == nil {
 				if model, err = o.Model(ctx); err != nil {
 					return nil, fmt.Errorf("part %s: loading the project's compose files: %w", p.Name, err)
 				}
 			}
-			if svc, ok := model.Services[p.Service]; ok {
-				for _, v := range svc.Volumes {
-					if v.Target != p.Path {
-						continue
-					}
-					switch v.Type {
-					case types.VolumeTypeBind:
-						t.bind = v.Source
-					case types.VolumeTypeVolume:
-						t.vol = compose.VolumeName(model, v.Source)
-					}
-				}
-			}
+			t.bind, t.vol = modelMount(model, p.Service, p.Path)
 		}
 		if t.bind == "" && t.vol == "" {
 			return nil, fmt.Errorf("part %s: the service %s of project %s mounts nothing at %s; the bundle's files have nowhere to go (is the project's compose file the bundle's?)", p.Name, p.Service, o.Project, p.Path)
 		}
 		targets = append(targets, t)
 	}
-	// The helper runs the image of a data service that is running (it has a
-	// shell, mv and rm; its image is present on this engine).
+	return targets, nil
+}
+
+// containerMount is the bind source or named volume a container mounts at
+// path ("", "" when none).
+func containerMount(mounts []container.MountPoint, path string) (bind, vol string) {
+	for _, mp := range mounts {
+		if mp.Destination != path {
+			continue
+		}
+		switch mp.Type {
+		case mount.TypeBind:
+			bind = mp.Source
+		case mount.TypeVolume:
+			vol = mp.Name
+		}
+	}
+	return bind, vol
+}
+
+// modelMount is the bind source or named volume the compose model mounts
+// in service at path ("", "" when none).
+func modelMount(model *types.Project, service, path string) (bind, vol string) {
+	svc, ok := model.Services[service]
+	if !ok {
+		return "", ""
+	}
+	for _, v := range svc.Volumes {
+		if v.Target != path {
+			continue
+		}
+		switch v.Type {
+		case types.VolumeTypeBind:
+			bind = v.Source
+		case types.VolumeTypeVolume:
+			vol = compose.VolumeName(model, v.Source)
+		}
+	}
+	return bind, vol
+}
+
+// helperImage is the image of a data service that is running: it has a
+// shell, mv and rm, and is present on this engine.
+func (o *RestoreOptions) helperImage(ctx context.Context, e engine.Engine) (string, error) {
 	img := ""
 	for _, svc := range []string{ServicePostgres, ServiceMySQL, ServiceRedis} {
 		if c, err := findService(ctx, e, o.Project, svc, true); err == nil {
@@ -740,9 +789,15 @@ func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir 
 			break
 		}
 	}
-	if img == "" {
-		return nil, fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+	if img != "" {
+		return img, nil
 	}
+	return "", fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+}
+
+// startHelper creates and starts the helper container of image img that
+// mounts every target, and returns its ID and the function that removes it.
+func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img string, targets []target) (string, func(), error) {
 	var binds []string
 	var mounts []mount.Mount
 	for _, t := range targets {
@@ -760,28 +815,18 @@ func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir 
 			Labels: map[string]string{"difyctl.restore-helper": o.Project}},
 		HostConfig: &container.HostConfig{Binds: binds, Mounts: mounts, NetworkMode: "none"}})
 	if err != nil {
-		return nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
+		return "", nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
 	}
-	defer func() {
+	remove := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
-	}()
+	}
 	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
-		return nil, fmt.Errorf("starting the helper container that restores the files: %w", err)
+		remove()
+		return "", nil, fmt.Errorf("starting the helper container that restores the files: %w", err)
 	}
-	var out []Restored
-	for _, t := range targets {
-		counts, err := o.replaceTree(ctx, e, cr.ID, dir, m, t)
-		if err != nil {
-			return nil, err
-		}
-		into := t.part.Service + ":" + t.part.Path
-		out = append(out, Restored{Part: t.part.Name, Into: into, Counts: counts})
-		o.step("restored " + t.part.Name)
-		o.progress("%s: %d files, %s into %s", t.part.Name, counts["files"], human(counts["bytes"]), into)
-	}
-	return out, nil
+	return cr.ID, remove, nil
 }
 
 const newDir, oldDir = ".difyctl-restore-new", ".difyctl-restore-old"
