@@ -562,25 +562,49 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	if m.DBType == "mysql" && p.Kind == KindDatabase {
 		return o.restoreMySQL(ctx, e, dir, m, p, c, env)
 	}
-	user := first(env["POSTGRES_USER"], env["PGUSER"], "postgres")
-	db := first(env["POSTGRES_DB"], env["PGDATABASE"], user)
-	var penv []string
+	pg := pgConn{e: e, id: c.ID, name: c.Name, user: first(env["POSTGRES_USER"], env["PGUSER"], "postgres")}
+	db := first(env["POSTGRES_DB"], env["PGDATABASE"], pg.user)
 	if pw := env["POSTGRES_PASSWORD"]; pw != "" {
-		penv = []string{"PGPASSWORD=" + pw}
+		pg.env = []string{"PGPASSWORD=" + pw}
 	}
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
-	psql := func(cmds ...string) error {
-		args := []string{"psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres", "-tA"}
-		for _, c := range cmds {
-			args = append(args, "-c", c)
-		}
-		_, err := execOutput(ctx, e, c.ID, penv, args)
-		return err
-	}
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
-	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(user)); err != nil {
+	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}
+	err = o.loadDump(ctx, pg, dir, m, p, tmp)
+	if err == nil {
+		err = o.swapDB(ctx, pg, p, db, tmp, old)
+	}
+	if err != nil {
+		_ = pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp))
+		return nil, "", err
+	}
+	counts := restoredCounts(ctx, pg, p, db)
+	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
+	return counts, c.Name + " database " + db, nil
+}
+
+// pgConn runs PostgreSQL's clients in a database container.
+type pgConn struct {
+	e              engine.Engine
+	id, name, user string
+	env            []string // the password, for the exec's environment
+}
+
+// psql runs cmds in the postgres database, stopping at the first error.
+func (pg pgConn) psql(ctx context.Context, cmds ...string) error {
+	args := []string{"psql", "-v", "ON_ERROR_STOP=1", "-U", pg.user, "-d", "postgres", "-tA"}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	_, err := execOutput(ctx, pg.e, pg.id, pg.env, args)
+	return err
+}
+
+// loadDump streams part p of the bundle in dir into pg_restore, loading
+// the database tmp; any error of either side fails it.
+func (o *RestoreOptions) loadDump(ctx context.Context, pg pgConn, dir string, m *Manifest, p Part, tmp string) error {
 	pr, pw := io.Pipe()
 	type verdict struct {
 		counts map[string]int64
@@ -592,52 +616,58 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 		pw.CloseWithError(err)
 		done <- verdict{counts, err}
 	}()
-	r, execErr := execStream(ctx, e, c.ID, penv, []string{"pg_restore", "-U", user, "-d", tmp, "--exit-on-error"}, pr, nil)
+	r, execErr := execStream(ctx, pg.e, pg.id, pg.env, []string{"pg_restore", "-U", pg.user, "-d", tmp, "--exit-on-error"}, pr, nil)
 	pr.CloseWithError(errors.New("pg_restore ended"))
 	v := <-done
-	fail := func(err error) (map[string]int64, string, error) {
-		_ = psql("DROP DATABASE IF EXISTS " + quoteIdent(tmp))
-		return nil, "", err
-	}
 	switch {
 	case execErr != nil:
-		return fail(fmt.Errorf("part %s: pg_restore in %s: %w", p.Name, c.Name, execErr))
+		return fmt.Errorf("part %s: pg_restore in %s: %w", p.Name, pg.name, execErr)
 	case r.Code != 0:
-		return fail(fmt.Errorf("part %s: the database refused the dump: pg_restore in %s exited %d: %s", p.Name, c.Name, r.Code, firstLines(r.Stderr, 5)))
+		return fmt.Errorf("part %s: the database refused the dump: pg_restore in %s exited %d: %s", p.Name, pg.name, r.Code, firstLines(r.Stderr, 5))
 	case v.err != nil:
-		return fail(fmt.Errorf("part %s: %w", p.Name, v.err))
+		return fmt.Errorf("part %s: %w", p.Name, v.err)
 	}
-	// The complete new database takes the old one's name; the old goes.
+	return nil
+}
+
+// swapDB gives the complete new database tmp the name db; the old one is
+// renamed old, then dropped (a failed drop is only a warning).
+func (o *RestoreOptions) swapDB(ctx context.Context, pg pgConn, p Part, db, tmp, old string) error {
 	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (" + quoteLit(db) + "," + quoteLit(tmp) + ") AND pid <> pg_backend_pid()"
-	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
+	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
 		// A database that did not exist (a new project's is created by the
 		// entrypoint, but may have been removed) is simply replaced.
 		if !strings.Contains(err.Error(), "does not exist") {
-			return fail(fmt.Errorf("part %s: moving the old database aside in %s: %w", p.Name, c.Name, err))
+			return fmt.Errorf("part %s: moving the old database aside in %s: %w", p.Name, pg.name, err)
 		}
 	}
-	if err := psql("ALTER DATABASE " + quoteIdent(tmp) + " RENAME TO " + quoteIdent(db)); err != nil {
-		_ = psql("ALTER DATABASE " + quoteIdent(old) + " RENAME TO " + quoteIdent(db))
-		return fail(fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, c.Name, err))
+	if err := pg.psql(ctx, "ALTER DATABASE "+quoteIdent(tmp)+" RENAME TO "+quoteIdent(db)); err != nil {
+		_ = pg.psql(ctx, "ALTER DATABASE "+quoteIdent(old)+" RENAME TO "+quoteIdent(db))
+		return fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, pg.name, err)
 	}
-	if err := psql(terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
-		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, c.Name, err)
+	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
+		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, pg.name, err)
 	}
+	return nil
+}
+
+// restoredCounts is the part's recorded counts beside the tables and large
+// objects the restored database db now holds.
+func restoredCounts(ctx context.Context, pg pgConn, p Part, db string) map[string]int64 {
 	counts := map[string]int64{}
 	for _, k := range []string{"tables", "largeObjects"} {
 		if n, ok := p.Counts[k]; ok {
 			counts[k] = n
 		}
 	}
-	if out, err := execOutput(ctx, e, c.ID, penv, []string{"psql", "-U", user, "-d", db, "-tAc",
+	if out, err := execOutput(ctx, pg.e, pg.id, pg.env, []string{"psql", "-U", pg.user, "-d", db, "-tAc",
 		"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')), (SELECT count(*) FROM pg_largeobject_metadata)"}); err == nil {
 		var t, l int64
 		if _, err := fmt.Sscanf(strings.ReplaceAll(out, "|", " "), "%d %d", &t, &l); err == nil {
 			counts["tablesRestored"], counts["largeObjectsRestored"] = t, l
 		}
 	}
-	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
-	return counts, c.Name + " database " + db, nil
+	return counts
 }
 
 func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
