@@ -79,6 +79,12 @@ type deployment struct {
 	Images   map[string]string
 }
 
+// mountCand is a mount that may become a files part.
+type mountCand struct {
+	ft  fileTarget
+	src string // bind source, for nesting
+}
+
 // discover finds the running services of project and what each holds.
 // Bind mounts under projectDir but outside volumes/ are support files
 // (the config part holds them); read-only mounts are configuration.
@@ -90,11 +96,7 @@ func discover(ctx context.Context, e engine.Engine, project, projectDir string) 
 	d := &deployment{Images: map[string]string{}}
 	vec := vectorServices()
 	seen := map[string]bool{}
-	type cand struct {
-		ft  fileTarget
-		src string // bind source, for nesting
-	}
-	var cands []cand
+	var cands []mountCand
 	for _, c := range cs {
 		if c.State != string(container.StateRunning) || c.Oneoff {
 			continue
@@ -111,50 +113,76 @@ func discover(ctx context.Context, e engine.Engine, project, projectDir string) 
 		if ct.Config != nil {
 			d.Images[c.Service] = ct.Config.Image
 		}
-		env := envMap(ct.Config)
-		var skip string // the data directory a logical dump covers
-		switch {
-		case c.Service == ServicePostgres || (pgServices[c.Service] && vec[c.Service] != ""):
-			t := &dbTarget{Service: c.Service, ID: c.ID, Name: c.Name, Image: d.Images[c.Service], Type: "postgresql",
-				User: first(env["POSTGRES_USER"], env["PGUSER"], "postgres"), Database: first(env["POSTGRES_DB"], env["PGDATABASE"], env["POSTGRES_USER"], "postgres")}
-			if pw := env["POSTGRES_PASSWORD"]; pw != "" {
-				t.Env = []string{"PGPASSWORD=" + pw}
-			}
-			skip = "/var/lib/postgresql/data"
-			if c.Service == ServicePostgres {
-				d.DB = t
-			} else {
-				d.Vector = t
-			}
-		case c.Service == ServiceMySQL:
-			d.DB = &dbTarget{Service: c.Service, ID: c.ID, Name: c.Name, Image: d.Images[c.Service], Type: "mysql", User: "root",
-				Database: first(env["MYSQL_DATABASE"], "dify"), Env: []string{"MYSQL_PWD=" + env["MYSQL_ROOT_PASSWORD"]}}
-			skip = "/var/lib/mysql"
-		case c.Service == ServiceRedis:
-			d.Redis = c.ID
-			skip = "/data"
+		skip := d.addDataService(c, envMap(ct.Config), vec)
+		paused := vec[c.Service] != "" && !pgServices[c.Service]
+		cands = append(cands, mountCands(c, ct.Mounts, skip, paused, projectDir)...)
+	}
+	d.Files = distinctFiles(cands)
+	sort.Slice(d.Files, func(i, j int) bool {
+		a, b := d.Files[i], d.Files[j]
+		return a.Service < b.Service || a.Service == b.Service && a.Path < b.Path
+	})
+	sort.Strings(d.Services)
+	return d, nil
+}
+
+// addDataService records c in d when it is the database, a PostgreSQL
+// vector store or Redis, and returns the data directory its logical dump
+// covers ("" for other services).
+func (d *deployment) addDataService(c compose.ProjectContainer, env, vec map[string]string) string {
+	switch {
+	case c.Service == ServicePostgres || (pgServices[c.Service] && vec[c.Service] != ""):
+		t := &dbTarget{Service: c.Service, ID: c.ID, Name: c.Name, Image: d.Images[c.Service], Type: "postgresql",
+			User: first(env["POSTGRES_USER"], env["PGUSER"], "postgres"), Database: first(env["POSTGRES_DB"], env["PGDATABASE"], env["POSTGRES_USER"], "postgres")}
+		if pw := env["POSTGRES_PASSWORD"]; pw != "" {
+			t.Env = []string{"PGPASSWORD=" + pw}
 		}
-		for _, m := range ct.Mounts {
-			if !m.RW || skip != "" && (m.Destination == skip || strings.HasPrefix(m.Destination, skip+"/")) {
-				continue
+		if c.Service == ServicePostgres {
+			d.DB = t
+		} else {
+			d.Vector = t
+		}
+		return "/var/lib/postgresql/data"
+	case c.Service == ServiceMySQL:
+		d.DB = &dbTarget{Service: c.Service, ID: c.ID, Name: c.Name, Image: d.Images[c.Service], Type: "mysql", User: "root",
+			Database: first(env["MYSQL_DATABASE"], "dify"), Env: []string{"MYSQL_PWD=" + env["MYSQL_ROOT_PASSWORD"]}}
+		return "/var/lib/mysql"
+	case c.Service == ServiceRedis:
+		d.Redis = c.ID
+		return "/data"
+	}
+	return ""
+}
+
+// mountCands lists c's writable volume and bind mounts to copy: not those
+// at or below skip (a dumped data directory), nor support files bound from
+// projectDir outside volumes/.
+func mountCands(c compose.ProjectContainer, mounts []container.MountPoint, skip string, paused bool, projectDir string) []mountCand {
+	var cands []mountCand
+	for _, m := range mounts {
+		if !m.RW || skip != "" && (m.Destination == skip || strings.HasPrefix(m.Destination, skip+"/")) {
+			continue
+		}
+		ft := fileTarget{Service: c.Service, ID: c.ID, Path: m.Destination, Paused: paused}
+		switch m.Type {
+		case mount.TypeVolume:
+			ft.Mount = "volume:" + m.Name
+			cands = append(cands, mountCand{ft: ft})
+		case mount.TypeBind:
+			if projectDir != "" && within(m.Source, projectDir) && !within(m.Source, filepath.Join(projectDir, "volumes")) {
+				continue // a support file or directory: in the config part
 			}
-			ft := fileTarget{Service: c.Service, ID: c.ID, Path: m.Destination, Paused: vec[c.Service] != "" && !pgServices[c.Service]}
-			switch m.Type {
-			case mount.TypeVolume:
-				ft.Mount = "volume:" + m.Name
-				cands = append(cands, cand{ft: ft})
-			case mount.TypeBind:
-				if projectDir != "" && within(m.Source, projectDir) && !within(m.Source, filepath.Join(projectDir, "volumes")) {
-					continue // a support file or directory: in the config part
-				}
-				ft.Mount = "bind:" + m.Source
-				cands = append(cands, cand{ft: ft, src: m.Source})
-			}
+			ft.Mount = "bind:" + m.Source
+			cands = append(cands, mountCand{ft: ft, src: m.Source})
 		}
 	}
-	// One part per mount source (storage is mounted by api and worker), and
-	// none for a bind mount nested in another that is copied (certbot's
-	// conf/live inside conf).
+	return cands
+}
+
+// distinctFiles keeps one part per mount source (storage is mounted by api
+// and worker), and none for a bind mount nested in another that is copied
+// (certbot's conf/live inside conf).
+func distinctFiles(cands []mountCand) []fileTarget {
 	taken := map[string]bool{}
 	var binds []string
 	for _, c := range cands {
@@ -162,6 +190,7 @@ func discover(ctx context.Context, e engine.Engine, project, projectDir string) 
 			binds = append(binds, c.src)
 		}
 	}
+	var files []fileTarget
 	for _, c := range cands {
 		if taken[c.ft.Mount] {
 			continue
@@ -178,14 +207,9 @@ func discover(ctx context.Context, e engine.Engine, project, projectDir string) 
 			continue
 		}
 		taken[c.ft.Mount] = true
-		d.Files = append(d.Files, c.ft)
+		files = append(files, c.ft)
 	}
-	sort.Slice(d.Files, func(i, j int) bool {
-		a, b := d.Files[i], d.Files[j]
-		return a.Service < b.Service || a.Service == b.Service && a.Path < b.Path
-	})
-	sort.Strings(d.Services)
-	return d, nil
+	return files
 }
 
 // within reports whether p is dir or below it.

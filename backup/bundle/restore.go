@@ -181,77 +181,82 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		res.Mode, jd.Mode = ModeSame, ModeSame
 	}
 	if res.Mode == ModeNew {
-		if err := o.begin(jd); err != nil {
+		if err := o.restoreNew(ctx, e, m, res, jd); err != nil {
 			return nil, err
 		}
-		// A failure leaves the new project for the operator to remove (the
-		// error says how); only a kill leaves the journal to settle.
-		defer o.done()
-		if err := o.writeConfig(m); err != nil {
-			return nil, err
-		}
-		o.step("config written")
-		var data []string
-		for _, s := range m.Services {
-			if IsDataService(s) {
-				data = append(data, s)
-			}
-		}
-		o.progress("starting the data services: %s", strings.Join(data, ", "))
-		if err := o.Up(ctx, data); err != nil {
-			return nil, fmt.Errorf("starting the data services of %s: %w", o.Project, err)
-		}
-		o.step("data services started")
-		if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
-			return nil, fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
-		}
-		o.progress("starting every service")
-		if err := o.Up(ctx, m.Services); err != nil {
-			return nil, fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
-		}
-		res.Services = m.Services
-		o.step("started")
-		res.Duration = time.Since(start).Round(time.Millisecond).String()
-		return res, nil
+	} else if err := o.restoreSame(ctx, e, m, cs, res, jd); err != nil {
+		return nil, err
 	}
+	res.Duration = time.Since(start).Round(time.Millisecond).String()
+	return res, nil
+}
 
-	// The same deployment: its .env and project files stay as they are.
-	o.warnSecretKey(m)
-	var running []string
-	seen := map[string]bool{}
-	for _, c := range cs {
-		if c.State == string(container.StateRunning) && !seen[c.Service] && !c.Oneoff {
-			running = append(running, c.Service)
-			seen[c.Service] = true
+// restoreNew restores bundle m into a new project: writes its config,
+// starts the data services, applies the bundle and starts everything.
+func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Manifest, res *RestoreResult, jd JournalData) error {
+	if err := o.begin(jd); err != nil {
+		return err
+	}
+	// A failure leaves the new project for the operator to remove (the
+	// error says how); only a kill leaves the journal to settle.
+	defer o.done()
+	if err := o.writeConfig(m); err != nil {
+		return err
+	}
+	o.step("config written")
+	var data []string
+	for _, s := range m.Services {
+		if IsDataService(s) {
+			data = append(data, s)
 		}
 	}
+	o.progress("starting the data services: %s", strings.Join(data, ", "))
+	if err := o.Up(ctx, data); err != nil {
+		return fmt.Errorf("starting the data services of %s: %w", o.Project, err)
+	}
+	o.step("data services started")
+	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
+		return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+	}
+	o.progress("starting every service")
+	if err := o.Up(ctx, m.Services); err != nil {
+		return fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
+	}
+	res.Services = m.Services
+	o.step("started")
+	return nil
+}
+
+// restoreSame restores bundle m over the deployment whose containers are
+// cs: its .env and project files stay as they are. A safety bundle is
+// taken first (unless NoSafety) and put back on any failure after the stop.
+func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Manifest, cs []compose.ProjectContainer, res *RestoreResult, jd JournalData) error {
+	o.warnSecretKey(m)
+	running := runningServices(cs)
 	jd.Running = running
 	jd.Services = union(running, m.Services)
 	var safety *Result
 	if !o.NoSafety {
-		o.progress("taking a safety bundle of the current deployment first")
-		safety, err = Take(ctx, e, Options{Project: o.Project, ProjectDir: o.ProjectDir, Dir: o.BackupDir, RedisPassword: o.RedisPassword,
-			Reason: "pre-restore safety bundle", SafetyCopyOf: filepath.Base(o.Bundle), Version: o.Version, Now: o.Now, Progress: o.Progress})
-		if err != nil {
-			return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
+		var err error
+		if safety, err = o.takeSafety(ctx, e); err != nil {
+			return err
 		}
 		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
-		o.step("safety bundle taken")
 	}
 	if err := o.begin(jd); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := o.stopApp(ctx, e, m); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
+		return o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
 	}
 	o.step("application services stopped")
 	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, err)
+		return o.rollback(ctx, e, safety, running, err)
 	}
 	services := union(running, m.Services)
 	o.progress("starting %s", strings.Join(services, ", "))
 	if err := o.Up(ctx, services); err != nil {
-		return nil, o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
+		return o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
 	o.step("started")
 	if o.journal != nil {
@@ -262,8 +267,33 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		}
 	}
 	res.Services = services
-	res.Duration = time.Since(start).Round(time.Millisecond).String()
-	return res, nil
+	return nil
+}
+
+// runningServices lists the services with a running (not one-off)
+// container in cs, each once, in cs's order.
+func runningServices(cs []compose.ProjectContainer) []string {
+	var running []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.State == string(container.StateRunning) && !seen[c.Service] && !c.Oneoff {
+			running = append(running, c.Service)
+			seen[c.Service] = true
+		}
+	}
+	return running
+}
+
+// takeSafety takes the pre-restore safety bundle of the current deployment.
+func (o *RestoreOptions) takeSafety(ctx context.Context, e engine.Engine) (*Result, error) {
+	o.progress("taking a safety bundle of the current deployment first")
+	safety, err := Take(ctx, e, Options{Project: o.Project, ProjectDir: o.ProjectDir, Dir: o.BackupDir, RedisPassword: o.RedisPassword,
+		Reason: "pre-restore safety bundle", SafetyCopyOf: filepath.Base(o.Bundle), Version: o.Version, Now: o.Now, Progress: o.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
+	}
+	o.step("safety bundle taken")
+	return safety, nil
 }
 
 // defaults fills Up and Model from Load.
@@ -532,25 +562,49 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	if m.DBType == "mysql" && p.Kind == KindDatabase {
 		return o.restoreMySQL(ctx, e, dir, m, p, c, env)
 	}
-	user := first(env["POSTGRES_USER"], env["PGUSER"], "postgres")
-	db := first(env["POSTGRES_DB"], env["PGDATABASE"], user)
-	var penv []string
+	pg := pgConn{e: e, id: c.ID, name: c.Name, user: first(env["POSTGRES_USER"], env["PGUSER"], "postgres")}
+	db := first(env["POSTGRES_DB"], env["PGDATABASE"], pg.user)
 	if pw := env["POSTGRES_PASSWORD"]; pw != "" {
-		penv = []string{"PGPASSWORD=" + pw}
+		pg.env = []string{"PGPASSWORD=" + pw}
 	}
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
-	psql := func(cmds ...string) error {
-		args := []string{"psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d", "postgres", "-tA"}
-		for _, c := range cmds {
-			args = append(args, "-c", c)
-		}
-		_, err := execOutput(ctx, e, c.ID, penv, args)
-		return err
-	}
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
-	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(user)); err != nil {
+	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}
+	err = o.loadDump(ctx, pg, dir, m, p, tmp)
+	if err == nil {
+		err = o.swapDB(ctx, pg, p, db, tmp, old)
+	}
+	if err != nil {
+		_ = pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp))
+		return nil, "", err
+	}
+	counts := restoredCounts(ctx, pg, p, db)
+	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
+	return counts, c.Name + " database " + db, nil
+}
+
+// pgConn runs PostgreSQL's clients in a database container.
+type pgConn struct {
+	e              engine.Engine
+	id, name, user string
+	env            []string // the password, for the exec's environment
+}
+
+// psql runs cmds in the postgres database, stopping at the first error.
+func (pg pgConn) psql(ctx context.Context, cmds ...string) error {
+	args := []string{"psql", "-v", "ON_ERROR_STOP=1", "-U", pg.user, "-d", "postgres", "-tA"}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	_, err := execOutput(ctx, pg.e, pg.id, pg.env, args)
+	return err
+}
+
+// loadDump streams part p of the bundle in dir into pg_restore, loading
+// the database tmp; any error of either side fails it.
+func (o *RestoreOptions) loadDump(ctx context.Context, pg pgConn, dir string, m *Manifest, p Part, tmp string) error {
 	pr, pw := io.Pipe()
 	type verdict struct {
 		counts map[string]int64
@@ -562,52 +616,58 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 		pw.CloseWithError(err)
 		done <- verdict{counts, err}
 	}()
-	r, execErr := execStream(ctx, e, c.ID, penv, []string{"pg_restore", "-U", user, "-d", tmp, "--exit-on-error"}, pr, nil)
+	r, execErr := execStream(ctx, pg.e, pg.id, pg.env, []string{"pg_restore", "-U", pg.user, "-d", tmp, "--exit-on-error"}, pr, nil)
 	pr.CloseWithError(errors.New("pg_restore ended"))
 	v := <-done
-	fail := func(err error) (map[string]int64, string, error) {
-		_ = psql("DROP DATABASE IF EXISTS " + quoteIdent(tmp))
-		return nil, "", err
-	}
 	switch {
 	case execErr != nil:
-		return fail(fmt.Errorf("part %s: pg_restore in %s: %w", p.Name, c.Name, execErr))
+		return fmt.Errorf("part %s: pg_restore in %s: %w", p.Name, pg.name, execErr)
 	case r.Code != 0:
-		return fail(fmt.Errorf("part %s: the database refused the dump: pg_restore in %s exited %d: %s", p.Name, c.Name, r.Code, firstLines(r.Stderr, 5)))
+		return fmt.Errorf("part %s: the database refused the dump: pg_restore in %s exited %d: %s", p.Name, pg.name, r.Code, firstLines(r.Stderr, 5))
 	case v.err != nil:
-		return fail(fmt.Errorf("part %s: %w", p.Name, v.err))
+		return fmt.Errorf("part %s: %w", p.Name, v.err)
 	}
-	// The complete new database takes the old one's name; the old goes.
+	return nil
+}
+
+// swapDB gives the complete new database tmp the name db; the old one is
+// renamed old, then dropped (a failed drop is only a warning).
+func (o *RestoreOptions) swapDB(ctx context.Context, pg pgConn, p Part, db, tmp, old string) error {
 	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (" + quoteLit(db) + "," + quoteLit(tmp) + ") AND pid <> pg_backend_pid()"
-	if err := psql("DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
+	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
 		// A database that did not exist (a new project's is created by the
 		// entrypoint, but may have been removed) is simply replaced.
 		if !strings.Contains(err.Error(), "does not exist") {
-			return fail(fmt.Errorf("part %s: moving the old database aside in %s: %w", p.Name, c.Name, err))
+			return fmt.Errorf("part %s: moving the old database aside in %s: %w", p.Name, pg.name, err)
 		}
 	}
-	if err := psql("ALTER DATABASE " + quoteIdent(tmp) + " RENAME TO " + quoteIdent(db)); err != nil {
-		_ = psql("ALTER DATABASE " + quoteIdent(old) + " RENAME TO " + quoteIdent(db))
-		return fail(fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, c.Name, err))
+	if err := pg.psql(ctx, "ALTER DATABASE "+quoteIdent(tmp)+" RENAME TO "+quoteIdent(db)); err != nil {
+		_ = pg.psql(ctx, "ALTER DATABASE "+quoteIdent(old)+" RENAME TO "+quoteIdent(db))
+		return fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, pg.name, err)
 	}
-	if err := psql(terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
-		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, c.Name, err)
+	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
+		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, pg.name, err)
 	}
+	return nil
+}
+
+// restoredCounts is the part's recorded counts beside the tables and large
+// objects the restored database db now holds.
+func restoredCounts(ctx context.Context, pg pgConn, p Part, db string) map[string]int64 {
 	counts := map[string]int64{}
 	for _, k := range []string{"tables", "largeObjects"} {
 		if n, ok := p.Counts[k]; ok {
 			counts[k] = n
 		}
 	}
-	if out, err := execOutput(ctx, e, c.ID, penv, []string{"psql", "-U", user, "-d", db, "-tAc",
+	if out, err := execOutput(ctx, pg.e, pg.id, pg.env, []string{"psql", "-U", pg.user, "-d", db, "-tAc",
 		"SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')), (SELECT count(*) FROM pg_largeobject_metadata)"}); err == nil {
 		var t, l int64
 		if _, err := fmt.Sscanf(strings.ReplaceAll(out, "|", " "), "%d %d", &t, &l); err == nil {
 			counts["tablesRestored"], counts["largeObjectsRestored"] = t, l
 		}
 	}
-	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
-	return counts, c.Name + " database " + db, nil
+	return counts
 }
 
 func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -654,55 +714,104 @@ type target struct {
 // them, complete, then the old entries are moved aside, the new moved in,
 // and only then the old removed.
 func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part) ([]Restored, error) {
+	targets, err := o.fileTargets(ctx, e, parts)
+	if err != nil {
+		return nil, err
+	}
+	img, err := o.helperImage(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	id, remove, err := o.startHelper(ctx, e, img, targets)
+	if err != nil {
+		return nil, err
+	}
+	defer remove()
+	var out []Restored
+	for _, t := range targets {
+		counts, err := o.replaceTree(ctx, e, id, dir, m, t)
+		if err != nil {
+			return nil, err
+		}
+		into := t.part.Service + ":" + t.part.Path
+		out = append(out, Restored{Part: t.part.Name, Into: into, Counts: counts})
+		o.step("restored " + t.part.Name)
+		o.progress("%s: %d files, %s into %s", t.part.Name, counts["files"], human(counts["bytes"]), into)
+	}
+	return out, nil
+}
+
+// fileTargets finds where each files part goes: what the service's
+// container mounts at the part's path; for a service without a container
+// yet (a new project), what its compose file says.
+func (o *RestoreOptions) fileTargets(ctx context.Context, e engine.Engine, parts []Part) ([]target, error) {
 	var targets []target
 	var model *types.Project
 	for i, p := range parts {
 		t := target{part: p, mount: fmt.Sprintf("/restore/%d", i)}
-		// What the service's container mounts there; a service without a
-		// container yet (a new project): what its compose file says.
 		if c, err := findService(ctx, e, o.Project, p.Service, false); err == nil {
 			ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 			if err != nil {
 				return nil, err
 			}
-			for _, mp := range ins.Container.Mounts {
-				if mp.Destination != p.Path {
-					continue
-				}
-				switch mp.Type {
-				case mount.TypeBind:
-					t.bind = mp.Source
-				case mount.TypeVolume:
-					t.vol = mp.Name
-				}
-			}
+			t.bind, t.vol = containerMount(ins.Container.Mounts, p.Path)
 		} else if o.Model != nil {
 			if model == nil {
 				if model, err = o.Model(ctx); err != nil {
 					return nil, fmt.Errorf("part %s: loading the project's compose files: %w", p.Name, err)
 				}
 			}
-			if svc, ok := model.Services[p.Service]; ok {
-				for _, v := range svc.Volumes {
-					if v.Target != p.Path {
-						continue
-					}
-					switch v.Type {
-					case types.VolumeTypeBind:
-						t.bind = v.Source
-					case types.VolumeTypeVolume:
-						t.vol = compose.VolumeName(model, v.Source)
-					}
-				}
-			}
+			t.bind, t.vol = modelMount(model, p.Service, p.Path)
 		}
 		if t.bind == "" && t.vol == "" {
 			return nil, fmt.Errorf("part %s: the service %s of project %s mounts nothing at %s; the bundle's files have nowhere to go (is the project's compose file the bundle's?)", p.Name, p.Service, o.Project, p.Path)
 		}
 		targets = append(targets, t)
 	}
-	// The helper runs the image of a data service that is running (it has a
-	// shell, mv and rm; its image is present on this engine).
+	return targets, nil
+}
+
+// containerMount is the bind source or named volume a container mounts at
+// path ("", "" when none).
+func containerMount(mounts []container.MountPoint, path string) (bind, vol string) {
+	for _, mp := range mounts {
+		if mp.Destination != path {
+			continue
+		}
+		switch mp.Type {
+		case mount.TypeBind:
+			bind = mp.Source
+		case mount.TypeVolume:
+			vol = mp.Name
+		}
+	}
+	return bind, vol
+}
+
+// modelMount is the bind source or named volume the compose model mounts
+// in service at path ("", "" when none).
+func modelMount(model *types.Project, service, path string) (bind, vol string) {
+	svc, ok := model.Services[service]
+	if !ok {
+		return "", ""
+	}
+	for _, v := range svc.Volumes {
+		if v.Target != path {
+			continue
+		}
+		switch v.Type {
+		case types.VolumeTypeBind:
+			bind = v.Source
+		case types.VolumeTypeVolume:
+			vol = compose.VolumeName(model, v.Source)
+		}
+	}
+	return bind, vol
+}
+
+// helperImage is the image of a data service that is running: it has a
+// shell, mv and rm, and is present on this engine.
+func (o *RestoreOptions) helperImage(ctx context.Context, e engine.Engine) (string, error) {
 	img := ""
 	for _, svc := range []string{ServicePostgres, ServiceMySQL, ServiceRedis} {
 		if c, err := findService(ctx, e, o.Project, svc, true); err == nil {
@@ -710,9 +819,15 @@ func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir 
 			break
 		}
 	}
-	if img == "" {
-		return nil, fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+	if img != "" {
+		return img, nil
 	}
+	return "", fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+}
+
+// startHelper creates and starts the helper container of image img that
+// mounts every target, and returns its ID and the function that removes it.
+func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img string, targets []target) (string, func(), error) {
 	var binds []string
 	var mounts []mount.Mount
 	for _, t := range targets {
@@ -730,28 +845,18 @@ func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir 
 			Labels: map[string]string{"difyctl.restore-helper": o.Project}},
 		HostConfig: &container.HostConfig{Binds: binds, Mounts: mounts, NetworkMode: "none"}})
 	if err != nil {
-		return nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
+		return "", nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
 	}
-	defer func() {
+	remove := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
-	}()
+	}
 	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
-		return nil, fmt.Errorf("starting the helper container that restores the files: %w", err)
+		remove()
+		return "", nil, fmt.Errorf("starting the helper container that restores the files: %w", err)
 	}
-	var out []Restored
-	for _, t := range targets {
-		counts, err := o.replaceTree(ctx, e, cr.ID, dir, m, t)
-		if err != nil {
-			return nil, err
-		}
-		into := t.part.Service + ":" + t.part.Path
-		out = append(out, Restored{Part: t.part.Name, Into: into, Counts: counts})
-		o.step("restored " + t.part.Name)
-		o.progress("%s: %d files, %s into %s", t.part.Name, counts["files"], human(counts["bytes"]), into)
-	}
-	return out, nil
+	return cr.ID, remove, nil
 }
 
 const newDir, oldDir = ".difyctl-restore-new", ".difyctl-restore-old"

@@ -144,6 +144,36 @@ func Take(ctx context.Context, e engine.Engine, o Options) (*Result, error) {
 	if err := os.Chmod(tmp, backup.DirMode); err != nil {
 		return nil, err
 	}
+	m := o.newManifest(d, start)
+	ps, err := runTasks(ctx, o.tasks(e, d, tmp), o.Parallel)
+	if err != nil {
+		return nil, err
+	}
+	m.Parts = ps
+	// The stored files read back: sizes and hashes as recorded.
+	for _, p := range m.Parts {
+		if err := checkStored(tmp, p); err != nil {
+			return nil, fmt.Errorf("bundle not kept: %w", err)
+		}
+	}
+	m.Duration = o.now().Sub(start).Round(time.Millisecond).String()
+	if err := writeManifest(tmp, m); err != nil {
+		return nil, fmt.Errorf("bundle not kept: writing its manifest: %w", diskErr(err))
+	}
+	if err := atomicfile.SyncDir(tmp); err != nil {
+		return nil, err
+	}
+	final, err := rename(tmp, o.Dir, start)
+	if err != nil {
+		return nil, err
+	}
+	kept = true
+	return &Result{Path: final, Manifest: *m}, nil
+}
+
+// newManifest starts the manifest of a bundle of deployment d begun at
+// start; the parts and the duration are filled in once written.
+func (o *Options) newManifest(d *deployment, start time.Time) *Manifest {
 	m := &Manifest{Format: Format, Project: o.Project, CreatedAt: start.UTC(), DifyVersion: difyRelease(d.Images),
 		Difyctl: o.Version, DBType: d.DB.Type, Services: d.Services, Images: d.Images, Encrypted: len(o.Recipients) > 0,
 		Reason: o.Reason, SafetyCopy: o.SafetyCopyOf != "", SafetyCopyOf: o.SafetyCopyOf}
@@ -155,11 +185,16 @@ func Take(ctx context.Context, e engine.Engine, o Options) (*Result, error) {
 			}
 		}
 	}
+	return m
+}
 
-	tasks := o.tasks(e, d, tmp)
+// runTasks runs the part-writing tasks, at most parallel at once (3 when
+// parallel <= 0), and returns their parts in task order. The first failure
+// cancels the rest; any failure (or ctx's end) is the error.
+func runTasks(ctx context.Context, tasks []task, parallel int) ([]Part, error) {
 	parts := make([][]Part, len(tasks))
 	errs := make([]error, len(tasks))
-	n := o.Parallel
+	n := parallel
 	if n <= 0 {
 		n = 3
 	}
@@ -198,28 +233,11 @@ func Take(ctx context.Context, e engine.Engine, o Options) (*Result, error) {
 	if len(failed) > 0 {
 		return nil, fmt.Errorf("bundle not kept (nothing written under a bundle's name): %w", errors.Join(failed...))
 	}
+	var all []Part
 	for _, ps := range parts {
-		m.Parts = append(m.Parts, ps...)
+		all = append(all, ps...)
 	}
-	// The stored files read back: sizes and hashes as recorded.
-	for _, p := range m.Parts {
-		if err := checkStored(tmp, p); err != nil {
-			return nil, fmt.Errorf("bundle not kept: %w", err)
-		}
-	}
-	m.Duration = o.now().Sub(start).Round(time.Millisecond).String()
-	if err := writeManifest(tmp, m); err != nil {
-		return nil, fmt.Errorf("bundle not kept: writing its manifest: %w", diskErr(err))
-	}
-	if err := atomicfile.SyncDir(tmp); err != nil {
-		return nil, err
-	}
-	final, err := rename(tmp, o.Dir, start)
-	if err != nil {
-		return nil, err
-	}
-	kept = true
-	return &Result{Path: final, Manifest: *m}, nil
+	return all, nil
 }
 
 // rename moves the complete temporary directory to the first free bundle
