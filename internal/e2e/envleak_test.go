@@ -36,6 +36,7 @@ var unreadableLines = map[string]string{
 // folder holding the same .env, for env import). Every command of the tree
 // must be listed: a new command is checked once it is added here.
 var leakArgs = map[string][]string{
+	"backup all":              nil,
 	"backup daemon":           {"--cron", "* * * * *"},
 	"backup list":             nil,
 	"backup prune":            nil,
@@ -57,14 +58,18 @@ var leakArgs = map[string][]string{
 	"init":                    nil,
 	"logs":                    nil,
 	"profiles":                nil,
+	"releases":                nil,
 	"ps":                      nil,
 	"pull":                    nil,
 	"restart":                 nil,
+	"restore all":             {"missing-bundle", "--yes"},
 	"restore redis":           {"missing.rdb", "--yes"},
+	"rollback":                {"--yes"},
 	"setup":                   nil,
 	"start":                   nil,
 	"stop":                    nil,
 	"up":                      nil,
+	"upgrade":                 {"--dry-run"},
 	"version":                 nil,
 }
 
