@@ -154,6 +154,15 @@ func waitHelpers(ctx context.Context, cli engine.Engine, id string) error {
 		return fmt.Errorf("listing the helper containers of a restore: %w", err)
 	}
 	for _, c := range res.Items {
+		// Only a started helper has work under way: one the killed run
+		// created but never started (State "created") would never complete,
+		// and did nothing; it is removed without waiting.
+		if string(c.State) != "running" && string(c.State) != "restarting" {
+			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				return fmt.Errorf("removing the helper container %s of a restore: %w", short(c.ID), err)
+			}
+			continue
+		}
 		if _, err := health.Wait(ctx, cli, c.ID, health.CompletedSuccessfully); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("waiting for the helper container %s of a restore: %w", short(c.ID), err)
 		}
