@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -281,7 +282,10 @@ func Run(ctx context.Context, o *Options, p *Plan, res *Result) error {
 	}
 	o.printf("recreating %d service(s) for Dify %s in dependency order, health-gated: %v", len(p.Recreate), p.To, p.Recreate)
 	var firstStop, lastReady time.Time
+	var reportMu sync.Mutex // compose.Up reports from its walk's goroutines
 	report := func(e compose.Event) {
+		reportMu.Lock()
+		defer reportMu.Unlock()
 		switch e.State {
 		case compose.StateRecreating, compose.StateStopping:
 			if firstStop.IsZero() {
