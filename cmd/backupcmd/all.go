@@ -24,6 +24,7 @@ import (
 
 // AllOptions for `backup all`.
 type AllOptions struct {
+	Getenv    func(string) string // the lock directory's environment (the factory's)
 	IO        *iostreams.IOStreams
 	JSON      bool
 	Quiet     bool
@@ -115,6 +116,7 @@ stdout (it is assembled in the backup directory first and removed after).`,
 				b.RedisPassword = env["REDIS_PASSWORD"]
 			}
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
+			opts.Getenv = f.Getenv
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -148,7 +150,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	}
 	defer eng.Close()
 	// A bundle takes turns with the commands that change the project.
-	unlockProject, err := project.Lock(os.Getenv, opts.Bundle.Project)
+	unlockProject, err := project.Lock(lockEnv(opts.Getenv), opts.Bundle.Project)
 	if err != nil {
 		return err
 	}
@@ -291,4 +293,13 @@ func recordBundleRun(opts *AllOptions, start time.Time, res *bundle.Result, runE
 	if err := backup.RecordRun(path, opts.Bundle.Project, opts.Scheduled, r); err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup all: recording the outcome in %s failed: %v\n", time.Now().UTC().Format(time.RFC3339), path, err)
 	}
+}
+
+// lockEnv is getenv, or an empty environment when nil: the factory is the
+// only door to the process's.
+func lockEnv(getenv func(string) string) func(string) string {
+	if getenv == nil {
+		return func(string) string { return "" }
+	}
+	return getenv
 }

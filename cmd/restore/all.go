@@ -29,6 +29,7 @@ import (
 
 // AllOptions for `restore all`.
 type AllOptions struct {
+	Getenv      func(string) string // the lock directory's environment (the factory's)
 	IO          *iostreams.IOStreams
 	JSON        bool
 	Yes         bool
@@ -97,6 +98,7 @@ reads a stream written by "backup all --output -" from stdin.`,
 			r.Project, r.ProjectDir, r.BackupDir, r.Version = name, dir, bdir, buildinfo.Get().Version
 			r.Now = time.Now
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
+			opts.Getenv = f.Getenv
 			opts.Load = func() (compose.LoadOptions, error) { return config.LoadOptions(f, nil) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -135,7 +137,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 		return err
 	}
 	defer eng.Close()
-	unlockProject, err := project.Lock(os.Getenv, r.Project)
+	unlockProject, err := project.Lock(lockEnv(opts.Getenv), r.Project)
 	if err != nil {
 		return err
 	}
@@ -246,4 +248,13 @@ func counts(c map[string]int64) string {
 		}
 	}
 	return strings.Join(ws, ", ")
+}
+
+// lockEnv is getenv, or an empty environment when nil: the factory is the
+// only door to the process's.
+func lockEnv(getenv func(string) string) func(string) string {
+	if getenv == nil {
+		return func(string) string { return "" }
+	}
+	return getenv
 }
