@@ -253,7 +253,6 @@ func (x *executor) act(it *PlanItem, id string) error {
 		it.Outcome = OutcomeRestarted
 		return nil
 	}
-	x.report.emit(it.Service, StateStarting, "")
 	if err := x.start(it.Service, id); err != nil {
 		return x.failed(it, id, "start: "+err.Error(), nil)
 	}
@@ -264,12 +263,14 @@ func (x *executor) act(it *PlanItem, id string) error {
 	return nil
 }
 
-// start starts a container once a start slot is free (startSlots).
+// start starts a container once a start slot is free (startSlots), saying
+// so when it begins.
 func (x *executor) start(svc, id string) error {
 	if err := x.slots.acquire(x.ctx, svc); err != nil {
 		return err
 	}
 	defer x.slots.release()
+	x.report.emit(svc, StateStarting, "")
 	_, err := x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
 	return err
 }
@@ -316,7 +317,6 @@ func (x *executor) replace(it *PlanItem, newID string) error {
 	if _, err := x.cli.ContainerRename(x.ctx, newID, client.ContainerRenameOptions{NewName: it.spec.Name}); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "renaming the replacement: "+err.Error())
 	}
-	x.report.emit(it.Service, StateStarting, "")
 	if err := x.start(it.Service, newID); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "start: "+err.Error())
 	}

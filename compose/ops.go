@@ -325,13 +325,13 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 		failed.Do(func() { own.settle(errors.New(reason)) })
 	}
 	each(cs, func(c ProjectContainer) {
-		st.report.emit(c.Service, StateStarting, c.Name)
 		// ctx bounds the waiting, not the start itself: a busy engine
 		// taking longer than --wait-timeout to start a container is not a
 		// dependency that never became ready.
 		startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
 		err := st.slots.acquire(startCtx, svc)
 		if err == nil {
+			st.report.emit(c.Service, StateStarting, c.Name)
 			_, err = st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
 			st.slots.release()
 		}
