@@ -306,7 +306,9 @@ func StartWith(ctx context.Context, cli engine.Engine, cs []ProjectContainer, re
 		}
 	}
 	groups := byService(cs)
-	newGraph(nodes, edges).walk(ctx, false, func(svc string, own gates, b *blocked) {
+	g := newGraph(nodes, edges)
+	st.slots = newStartSlots(engineCPUs(ctx, cli), g.heights())
+	g.walk(ctx, false, func(svc string, own gates, b *blocked) {
 		if b != nil {
 			for _, c := range groups[svc] {
 				st.errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
@@ -330,6 +332,7 @@ type starter struct {
 	errs   errList
 	fails  failures
 	ready  readiness
+	slots  *startSlots
 }
 
 // service starts a service's containers, then waits for what its
@@ -347,12 +350,16 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 		failed.Do(func() { own.settle(errors.New(reason)) })
 	}
 	each(cs, func(c ProjectContainer) {
-		st.report.emit(c.Service, StateStarting, c.Name)
 		// ctx bounds the waiting, not the start itself: a busy engine
 		// taking longer than --wait-timeout to start a container is not a
 		// dependency that never became ready.
 		startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
-		_, err := st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+		err := st.slots.acquire(startCtx, svc)
+		if err == nil {
+			st.report.emit(c.Service, StateStarting, c.Name)
+			_, err = st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+			st.slots.release()
+		}
 		cancel()
 		if err != nil {
 			fail(c, err.Error(), nil)

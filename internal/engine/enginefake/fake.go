@@ -110,6 +110,7 @@ type Engine struct {
 	startFn    StartFunc
 	runs       map[string]*execRun          // execs answered by execFn (exec.go)
 	files      map[string]map[string][]byte // by container ID: path -> content
+	cpus       int                          // what Info says (SetCPUs; default 64)
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -119,6 +120,25 @@ func New() *Engine {
 	return &Engine{images: map[string]Image{}, remote: map[string]Image{}, containers: map[string]*Container{},
 		networks: map[string]network.Inspect{}, volumes: map[string]volume.Volume{}, behaviour: map[string]Behaviour{},
 		failCreate: map[string]error{}, failRemove: map[string]error{}, subs: map[*sub]struct{}{}}
+}
+
+// SetCPUs sets the CPUs Info reports (the bound on parallel starts).
+func (e *Engine) SetCPUs(n int) {
+	e.mu.Lock()
+	e.cpus = n
+	e.mu.Unlock()
+}
+
+// Info reports the engine host's CPUs (64 unless SetCPUs said otherwise).
+func (e *Engine) Info(_ context.Context, _ client.InfoOptions) (client.SystemInfoResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var r client.SystemInfoResult
+	r.Info.NCPU = e.cpus
+	if r.Info.NCPU == 0 {
+		r.Info.NCPU = 64
+	}
+	return r, nil
 }
 
 // AddImage makes ref present locally.
