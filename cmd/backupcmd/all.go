@@ -23,19 +23,18 @@ import (
 
 // AllOptions for `backup all`.
 type AllOptions struct {
-	Getenv    func(string) string // the lock directory's environment (the factory's)
-	Environ   []string            // the process environment (the factory's) the settlers read
-	IO        *iostreams.IOStreams
-	JSON      bool
-	Quiet     bool
-	Stream    bool // --output -: the bundle as one tar stream on stdout
-	Timeout   time.Duration
-	Bundle    bundle.Options
-	Engine    func(context.Context) (engine.Engine, error)
-	Scheduled string
-	encryptTo []string
-	retention int
-	output    string
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Quiet           bool
+	Stream          bool // --output -: the bundle as one tar stream on stdout
+	Timeout         time.Duration
+	Bundle          bundle.Options
+	Engine          func(context.Context) (engine.Engine, error)
+	Scheduled       string
+	encryptTo       []string
+	retention       int
+	output          string
 }
 
 // DefaultBundleDir is where bundles go unless --backup-dir says otherwise.
@@ -116,7 +115,7 @@ stdout (it is assembled in the backup directory first and removed after).`,
 				b.RedisPassword = env["REDIS_PASSWORD"]
 			}
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
-			opts.Getenv, opts.Environ = f.Getenv, f.Environment()
+			opts.ProcEnv = f.ProcEnv()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -150,7 +149,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	}
 	defer eng.Close()
 	// A bundle takes turns with the commands that change the project.
-	unlockProject, err := recovery.Begin(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, Getenv: opts.Getenv, Environ: opts.Environ},
+	unlockProject, err := recovery.Begin(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
 		opts.Bundle.ProjectDir, opts.Bundle.Project)
 	if err != nil {
 		return err

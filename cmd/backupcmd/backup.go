@@ -51,9 +51,8 @@ type RedisOptions struct {
 	// Scheduled is the schedule's expression when cron or the daemon runs
 	// this backup: the outcome is recorded in the status file and logged as
 	// one line.
-	Scheduled string
-	Getenv    func(string) string // where the lock directory comes from
-	Environ   []string            // the process environment (the factory's) the settlers read
+	Scheduled       string
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
 	// ProjectDir holds the project's journal: an interrupted restore found
 	// there is settled before the backup ("": not looked for).
 	ProjectDir string
@@ -122,7 +121,7 @@ func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
 	opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
 	opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
 	opts.Engine = func() (*Engine, error) { return NewEngine(f) }
-	opts.Getenv, opts.Environ = f.Getenv, f.Environment()
+	opts.ProcEnv = f.ProcEnv()
 	return nil
 }
 
@@ -176,7 +175,7 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 	// A backup takes turns with the commands that change the project (a
 	// restore into any backup directory, up, down, ...): a second one exits
 	// 4 naming the holder instead of reading a Redis being replaced.
-	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, Getenv: opts.Getenv, Environ: opts.Environ},
+	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
 		opts.ProjectDir, opts.Backup.Project)
 	if err != nil {
 		return nil, err

@@ -361,7 +361,7 @@ func Act(ctx context.Context, o *VerbOptions) error {
 	}
 	defer cli.Close()
 	if starts { // an interrupted restore is settled first (internal/journal)
-		if _, err := recovery.Settle(ctx, cli, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, Environ: o.Environ}, o.Dir, o.Project); err != nil {
+		if _, err := recovery.Settle(ctx, cli, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, ProcEnv: cmdutil.ProcEnv{Getenv: o.Getenv, Environ: o.Environ}}, o.Dir, o.Project); err != nil {
 			return err
 		}
 	}

@@ -29,16 +29,15 @@ import (
 
 // AllOptions for `restore all`.
 type AllOptions struct {
-	Getenv      func(string) string // the lock directory's environment (the factory's)
-	Environ     []string            // the process environment (the factory's) the settlers read
-	IO          *iostreams.IOStreams
-	JSON        bool
-	Yes         bool
-	Which       string // a bundle directory, a name in the backup directory, latest, or - (stdin)
-	Identity    string
-	Restore     bundle.RestoreOptions
-	WaitTimeout time.Duration
-	Engine      func(context.Context) (engine.Engine, error)
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Yes             bool
+	Which           string // a bundle directory, a name in the backup directory, latest, or - (stdin)
+	Identity        string
+	Restore         bundle.RestoreOptions
+	WaitTimeout     time.Duration
+	Engine          func(context.Context) (engine.Engine, error)
 	// Load returns the project's load options (after its files exist).
 	Load func() (compose.LoadOptions, error)
 }
@@ -99,7 +98,7 @@ reads a stream written by "backup all --output -" from stdin.`,
 			r.Project, r.ProjectDir, r.BackupDir, r.Version = name, dir, bdir, buildinfo.Get().Version
 			r.Now = time.Now
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
-			opts.Getenv, opts.Environ = f.Getenv, f.Environment()
+			opts.ProcEnv = f.ProcEnv()
 			opts.Load = func() (compose.LoadOptions, error) { return config.LoadOptions(f, nil) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -150,7 +149,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	defer unlock()
 	// Settled under the backup directory's lock too: the restore-all
 	// settler clears what a killed restore left in it.
-	if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, Environ: opts.Environ}, r.ProjectDir, r.Project); err != nil {
+	if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv}, r.ProjectDir, r.Project); err != nil {
 		return err
 	}
 

@@ -19,15 +19,14 @@ import (
 
 // Options for restore redis.
 type Options struct {
-	IO      *iostreams.IOStreams
-	JSON    bool
-	Yes     bool
-	Which   string // a file, a name in the backup directory, or "latest"
-	DryRun  bool   // say which backup would be restored, verify it, change nothing
-	Restore backup.RestoreOptions
-	Engine  func() (*backuptarget.Engine, error)
-	Getenv  func(string) string // where the lock directory comes from
-	Environ []string            // the process environment (the factory's) the settlers read
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Yes             bool
+	Which           string // a file, a name in the backup directory, or "latest"
+	DryRun          bool   // say which backup would be restored, verify it, change nothing
+	Restore         backup.RestoreOptions
+	Engine          func() (*backuptarget.Engine, error)
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
 }
 
 // NewCmd returns the restore command group.
@@ -74,7 +73,7 @@ and verifies the backup that would be restored and changes nothing.`,
 			opts.Restore.ProjectDir = pdir
 			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
 			opts.Engine = func() (*backuptarget.Engine, error) { return backuptarget.NewEngine(f) }
-			opts.Getenv, opts.Environ = f.Getenv, f.Environment()
+			opts.ProcEnv = f.ProcEnv()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -142,7 +141,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer eng.Close()
-	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, Getenv: opts.Getenv, Environ: opts.Environ},
+	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
 		opts.Restore.ProjectDir, opts.Restore.Project)
 	if err != nil {
 		return err

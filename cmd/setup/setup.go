@@ -90,7 +90,7 @@ func startUp(ctx context.Context, f *cmdutil.Factory) error {
 	if err != nil {
 		return err
 	}
-	return deploy.Up(ctx, &deploy.UpOptions{Settle: recovery.Hook(recovery.Options{Out: f.IOStreams.ErrOut, Environ: f.Environment()}), IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
+	return deploy.Up(ctx, &deploy.UpOptions{Settle: recovery.Hook(recovery.Options{Out: f.IOStreams.ErrOut, ProcEnv: f.ProcEnv()}), IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
 		Progress: progress.Auto, Recreate: compose.RecreateDiverged, Engine: f.Engine, Now: time.Now, Getenv: f.Getenv})
 }
 

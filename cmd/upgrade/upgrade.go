@@ -126,7 +126,7 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 		defer unlock()
-		if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, Environ: o.Environ}, o.Dir, o.Project); err != nil {
+		if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, ProcEnv: cmdutil.ProcEnv{Getenv: o.Getenv, Environ: o.Environ}}, o.Dir, o.Project); err != nil {
 			return err
 		}
 	}

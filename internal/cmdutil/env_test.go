@@ -11,3 +11,11 @@ func TestEnvOrNone(t *testing.T) {
 		t.Fatalf("getenv not used: %q", v)
 	}
 }
+
+func TestProcEnvIsTheFactorys(t *testing.T) {
+	f := &Factory{Getenv: func(k string) string { return "f-" + k }, Environ: func() []string { return []string{"A=f"} }}
+	pe := f.ProcEnv()
+	if pe.Getenv("X") != "f-X" || len(pe.Environ) != 1 || pe.Environ[0] != "A=f" {
+		t.Fatalf("%+v", pe)
+	}
+}

@@ -25,11 +25,10 @@ import (
 type Options struct {
 	Out  io.Writer // stderr: what was found and done
 	JSON bool      // report on Out as JSON lines
-	// Getenv is where the lock directory comes from (Begin); nil: none.
-	Getenv func(string) string
-	// Environ is the process environment as the factory sees it: the
-	// settlers load the project and find registry credentials with it.
-	Environ []string
+	// The factory's environment: Getenv says where the lock directory is
+	// (Begin); the settlers load the project and find registry credentials
+	// with Environ.
+	cmdutil.ProcEnv
 }
 
 // Settle settles the project's pending journal, if any, reporting on o.Out.

@@ -70,7 +70,7 @@ func TestSettlersReadTheFactorysEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("DIFYCTL_RECOVERY_TEST", "process")
-	if _, err := Settle(context.Background(), enginefake.New(), Options{Environ: []string{"A=factory"}}, dir, "p"); err != nil {
+	if _, err := Settle(context.Background(), enginefake.New(), Options{ProcEnv: cmdutil.ProcEnv{Environ: []string{"A=factory"}}}, dir, "p"); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, []string{"A=factory"}) {
@@ -83,7 +83,7 @@ func TestSettlersReadTheFactorysEnvironment(t *testing.T) {
 // and lets go of the lock when settling fails.
 func TestBeginLocksThenSettles(t *testing.T) {
 	locks, dir := t.TempDir(), t.TempDir()
-	o := Options{Getenv: func(k string) string { return map[string]string{"DIFYCTL_LOCK_DIR": locks}[k] }}
+	o := Options{ProcEnv: cmdutil.ProcEnv{Getenv: func(k string) string { return map[string]string{"DIFYCTL_LOCK_DIR": locks}[k] }}}
 	if _, err := journal.Begin(dir, "p", "restore-redis", map[string]string{"file": "/b/x.rdb", "safetyCopy": "/b/s.rdb"}); err != nil {
 		t.Fatal(err)
 	}
