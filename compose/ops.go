@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
@@ -38,6 +39,9 @@ type ProjectContainer struct {
 	Conditions map[string]string `json:"-"`
 	ConfigHash string            `json:"configHash,omitempty"`
 	Oneoff     bool              `json:"oneoff,omitempty"`
+	// Anonymous names the anonymous volumes it mounts (an image's VOLUME;
+	// after a replacement, the ones it took over from the old container).
+	Anonymous []string `json:"-"`
 }
 
 // List returns the project's containers (labels only: works on what docker
@@ -52,6 +56,11 @@ func List(ctx context.Context, cli engine.Engine, project string, all bool) ([]P
 		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
 			ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True", Release: c.Labels[LabelDifyRelease]}
 		pc.DependsOn, pc.Conditions = parseDependsOnLabel(c.Labels[LabelDependencies])
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && isAnonymous(m.Name) {
+				pc.Anonymous = append(pc.Anonymous, m.Name)
+			}
+		}
 		if len(c.Names) > 0 {
 			pc.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
@@ -108,7 +117,12 @@ type DownOptions struct {
 }
 
 // Down stops and removes the project's containers, dependents first, then
-// its networks, and its volumes when asked.
+// its networks, and its volumes when asked. As docker compose down, a
+// container's anonymous volumes go with it only with Volumes (without,
+// they stay: compose keeps them); with Volumes, the ones a replacement took
+// over from the old container go too (the engine keeps a volume mounted
+// by name on a removal with volumes, which leaves those behind with
+// compose's -v), unless another container still uses one.
 func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 	cs, err := List(ctx, cli, o.Project, true)
 	if err != nil {
@@ -140,6 +154,17 @@ func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 		}
 	}
 	if o.Volumes {
+		for _, c := range cs {
+			for _, v := range c.Anonymous {
+				_, err := cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{})
+				switch {
+				case err == nil:
+					o.Report.emit("volume "+v, StateRemoved, "")
+				case !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err): // gone with its container, or still used elsewhere
+					errs = append(errs, fmt.Errorf("anonymous volume %s of %s: %w", v, c.Name, err))
+				}
+			}
+		}
 		vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 		if err != nil {
 			return err

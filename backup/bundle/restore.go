@@ -25,6 +25,7 @@ import (
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 	"github.com/difyctl/difyctl/templates"
@@ -326,8 +327,10 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
+	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(os.Getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(getenv)})
 	return err
 }
 
@@ -342,7 +345,7 @@ func settle(ctx context.Context, env journal.Env, j *journal.Journal) (journal.O
 	}
 	out := journal.Outcome{Op: OpRestoreAll, Project: j.Project, Files: []string{jd.Bundle}}
 	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress,
-		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
+		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: env.Environ}}
 	if e, err := compose.Environment(j.Dir, nil); err == nil {
 		o.RedisPassword = e["REDIS_PASSWORD"]
 	}
@@ -850,7 +853,9 @@ func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img s
 	remove := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
+		// With its anonymous volumes (the image's VOLUMEs no target
+		// covers); the volumes and directories it mounts stay.
+		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
 		remove()
@@ -1074,6 +1079,7 @@ func (o *RestoreOptions) writeConfig(m *Manifest) error {
 		}
 	}
 	o.progress("wrote .env and %d project file(s) into %s", n, o.ProjectDir)
+	o.Load.DotEnv = nil // the .env just written replaces any read before: the loader reads it
 	return nil
 }
 

@@ -517,7 +517,7 @@ func (b *bench) containerStart(ctx context.Context) (time.Duration, error) {
 		}
 		_, err = b.Cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
 		d := time.Since(t)
-		b.Cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		b.Cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil {
 			return 0, err
 		}

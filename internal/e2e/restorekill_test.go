@@ -335,7 +335,7 @@ func removeRestoreHelpers(cli *client.Client, project string) {
 			continue
 		}
 		for _, h := range hs.Items {
-			cli.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true})
+			cli.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		}
 	}
 }

@@ -90,21 +90,27 @@ func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p
 
 // ProjectName returns a project name no other test uses, and registers the
 // removal of every container, network and volume labelled with it when the
-// test ends, passed or failed.
+// test ends, passed or failed, and of the anonymous volumes its containers
+// had (VolumeTracker: a down without -v keeps them, as compose's does).
 func ProjectName(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "difyctl-e2e-" + hex.EncodeToString(b)
+	tr := TrackVolumes(cli, name)
 	t.Cleanup(func() {
 		if err := RemoveProject(context.Background(), cli, name); err != nil {
+			t.Errorf("cleanup of project %s: %v", name, err)
+		}
+		if err := tr.Remove(context.Background()); err != nil {
 			t.Errorf("cleanup of project %s: %v", name, err)
 		}
 	})
 	return name
 }
 
-// RemoveProject force-removes every object labelled with the project.
+// RemoveProject force-removes every object labelled with the project, the
+// containers with their anonymous volumes.
 func RemoveProject(ctx context.Context, cli *client.Client, project string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

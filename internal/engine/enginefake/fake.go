@@ -384,6 +384,18 @@ func (e *Engine) ContainerCreate(_ context.Context, o client.ContainerCreateOpti
 	return client.ContainerCreateResult{ID: c.ID}, nil
 }
 
+// mounted reports whether a container mounts volume name (e.mu held).
+func (e *Engine) mounted(name string) bool {
+	for _, c := range e.containers {
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && m.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (e *Engine) ensureVolume(name string) {
 	if _, ok := e.volumes[name]; !ok {
 		e.volumes[name] = volume.Volume{Name: name, Labels: map[string]string{}}
@@ -483,7 +495,9 @@ func (e *Engine) ContainerRestart(ctx context.Context, ref string, _ client.Cont
 }
 
 // ContainerRemove removes a container (running ones only with Force), and
-// its anonymous volumes with RemoveVolumes.
+// its anonymous volumes with RemoveVolumes, as the engine does: not one it
+// mounted by name (a replacement's inherited volume) nor one another
+// container still mounts.
 func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
 	e.mu.Lock()
 	c, err := e.find(ref)
@@ -502,8 +516,14 @@ func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.Contain
 	e.record("remove %s", c.Name)
 	delete(e.containers, c.ID)
 	if o.RemoveVolumes {
+		byName := map[string]bool{}
+		if c.Host != nil {
+			for _, m := range c.Host.Mounts {
+				byName[m.Source] = m.Source != ""
+			}
+		}
 		for _, m := range c.Mounts {
-			if m.Type == mount.TypeVolume && len(m.Name) == 64 {
+			if m.Type == mount.TypeVolume && len(m.Name) == 64 && !byName[m.Name] && !e.mounted(m.Name) {
 				delete(e.volumes, m.Name)
 			}
 		}
@@ -656,12 +676,16 @@ func (e *Engine) VolumeCreate(_ context.Context, o client.VolumeCreateOptions) (
 	return client.VolumeCreateResult{Volume: v}, nil
 }
 
-// VolumeRemove removes a volume.
+// VolumeRemove removes a volume; one a container mounts is in use (a
+// conflict), as the engine says.
 func (e *Engine) VolumeRemove(_ context.Context, name string, _ client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.volumes[name]; !ok {
 		return client.VolumeRemoveResult{}, notFound("volume " + name)
+	}
+	if e.mounted(name) {
+		return client.VolumeRemoveResult{}, fmt.Errorf("remove %s: volume is in use: %w", name, cerrdefs.ErrConflict)
 	}
 	delete(e.volumes, name)
 	e.record("volume-remove %s", name)
