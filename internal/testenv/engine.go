@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/compose"
@@ -110,7 +111,8 @@ func ProjectName(t testing.TB, cli *client.Client) string {
 }
 
 // RemoveProject force-removes every object labelled with the project, the
-// containers with their anonymous volumes.
+// containers with their anonymous volumes (those a replacement took over
+// too).
 func RemoveProject(ctx context.Context, cli *client.Client, project string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -119,9 +121,22 @@ func RemoveProject(ctx context.Context, cli *client.Client, project string) erro
 	if err != nil {
 		return err
 	}
+	var anon []string
 	for _, c := range cs.Items {
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 			return err
+		}
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && AnonymousVolume(m.Name, nil) {
+				anon = append(anon, m.Name)
+			}
+		}
+	}
+	// The engine keeps a volume a container mounts by name, even with
+	// RemoveVolumes: a replacement's, taken over from the old container.
+	for _, v := range anon {
+		if _, err := cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) {
+			return fmt.Errorf("anonymous volume %s of project %s: %w", v, project, err)
 		}
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})

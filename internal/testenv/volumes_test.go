@@ -103,3 +103,43 @@ func TestProjectCleanupRemovesAnonymousVolumes(t *testing.T) {
 		t.Errorf("the cleanup removed a named volume the project's container mounted: %v", err)
 	}
 }
+
+// RemoveProject removes the anonymous volume a replacement took over (it
+// mounts it by name, so the engine keeps it on a removal with volumes).
+func TestRemoveProjectRemovesTakenOverAnonymousVolume(t *testing.T) {
+	cli := Fixtures(t)
+	ctx := context.Background()
+	b := make([]byte, 4)
+	rand.Read(b)
+	project := "difyctl-e2e-" + hex.EncodeToString(b)
+	var vol string
+	t.Cleanup(func() {
+		RemoveProject(ctx, cli, project)
+		if vol != "" {
+			cli.VolumeRemove(ctx, vol, client.VolumeRemoveOptions{Force: true})
+		}
+	})
+	labels := map[string]string{compose.LabelProject: project, compose.LabelService: "redis"}
+	old, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ImageRedis, Labels: labels}, HostConfig: &container.HostConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, err := cli.ContainerInspect(ctx, old.ID, client.ContainerInspectOptions{})
+	if err != nil || len(ins.Container.Mounts) != 1 {
+		t.Fatalf("%v %+v", err, ins.Container.Mounts)
+	}
+	vol = ins.Container.Mounts[0].Name
+	if _, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: ImageRedis, Labels: labels},
+		HostConfig: &container.HostConfig{Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: "/data"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ContainerRemove(ctx, old.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveProject(ctx, cli, project); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.VolumeInspect(ctx, vol, client.VolumeInspectOptions{}); !isNotFound(err) {
+		t.Fatalf("the anonymous volume %s the replacement mounted outlived RemoveProject (%v)", vol, err)
+	}
+}
