@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -222,17 +223,32 @@ func restoreAllRun(t *testing.T, p bundleProject, file string, kp *allKillPoint)
 }
 
 // allKillPoints are the kill points found from a whole restore's progress
-// lines: right after each line from the stop of the application services
-// on (each names a step just asked for, the one before it done) and in the
-// middle of each gap of 100 ms or more to the next line (or to the end);
-// before the stop, right after "verifying", after the start of the safety
-// bundle, after "pausing" the vector store and in the middle of its paused
-// copy, after its copy and after the safety bundle's last line.
-// DIFYCTL_E2E_RESTORE_ALL_KILL=every takes every line and every gap of
-// 20 ms or more.
+// lines. Every one is a candidate: right after each line (the step it
+// names just asked for, the one before it done) and in the middle of each
+// gap of 20 ms or more to the next line (or to the end of the run).
+//
+// Each kill costs a rollback, as long as a restore, so by default the test
+// kills in one window of each kind of work a kill can interrupt:
+//   - right after "verifying" (before the journal: nothing changed);
+//   - in the middle of the vector store's paused copy (the safety bundle);
+//   - right after "stopping" the application services (a stop in flight);
+//   - in the middle of the database's load (pg_restore in flight);
+//   - right after the first file tree is put back (the next tree's upload
+//     and swap in flight, its helper container running);
+//   - right after Redis's "replacing" (the Redis restore's own journal and
+//     helper container in flight);
+//   - in the middle of the final start of every service.
+//
+// DIFYCTL_E2E_RESTORE_ALL_KILL=every kills at every candidate;
+// DIFYCTL_E2E_RESTORE_ALL_KILL=<regexp> at those whose description (as
+// logged) matches.
 func allKillPoints(t *testing.T, lines []progressLine, took time.Duration) []allKillPoint {
 	t.Helper()
-	every := os.Getenv("DIFYCTL_E2E_RESTORE_ALL_KILL") == "every"
+	type candidate struct {
+		allKillPoint
+		text           string
+		mid, afterStop bool
+	}
 	stop := -1
 	for i, l := range lines {
 		if strings.HasPrefix(l.text, "stopping ") && strings.Contains(l.text, "the data services keep running") {
@@ -243,45 +259,74 @@ func allKillPoints(t *testing.T, lines []progressLine, took time.Duration) []all
 	if stop < 0 {
 		t.Fatalf("the whole restore never said it stopped the application services")
 	}
-	pre := map[int]bool{stop - 1: true}
-	for i, l := range lines[:stop] {
-		switch {
-		case strings.HasPrefix(l.text, "verifying "), strings.HasPrefix(l.text, "taking a safety bundle"):
-			pre[i] = true
-		case strings.HasPrefix(l.text, "pausing "):
-			pre[i] = true
-			for j := i + 1; j < stop; j++ { // the paused service's own part
-				if strings.HasPrefix(lines[j].text, "files/weaviate") {
-					pre[j] = true
-				}
-			}
-		}
-	}
-	minGap := 100 * time.Millisecond
-	if every {
-		minGap = 20 * time.Millisecond
-	}
-	var pts []allKillPoint
+	var cands []candidate
 	occ := map[string]int{}
 	for i, l := range lines {
 		k := lineKey(l.text)
 		occ[k]++
-		if !every && i < stop && !pre[i] {
-			continue
-		}
-		kp := allKillPoint{key: k, occ: occ[k], desc: fmt.Sprintf("right after %q", l.text)}
-		pts = append(pts, kp)
+		c := candidate{allKillPoint{key: k, occ: occ[k], desc: fmt.Sprintf("right after %q", l.text)}, l.text, false, i >= stop}
+		cands = append(cands, c)
 		next := took
 		if i+1 < len(lines) {
 			next = lines[i+1].at
 		}
-		gap := next - l.at
-		// Before the stop the safety bundle's parts run at once: only the
-		// paused copy's gap is one window.
-		if gap >= minGap && (every || i >= stop || strings.HasPrefix(l.text, "pausing ")) {
-			kp.delay = gap / 2
-			kp.desc = fmt.Sprintf("%s after %q", kp.delay.Round(time.Millisecond), l.text)
-			pts = append(pts, kp)
+		if gap := next - l.at; gap >= 20*time.Millisecond {
+			c.mid, c.delay = true, gap/2
+			c.desc = fmt.Sprintf("%s after %q (the middle of the %s to the next line)", c.delay.Round(time.Millisecond), l.text, gap.Round(time.Millisecond))
+			cands = append(cands, c)
+		}
+	}
+	var pts []allKillPoint
+	switch sel := os.Getenv("DIFYCTL_E2E_RESTORE_ALL_KILL"); sel {
+	case "every":
+		for _, c := range cands {
+			pts = append(pts, c.allKillPoint)
+		}
+	case "":
+		rules := []struct {
+			prefix         string
+			mid, afterStop bool
+			last           bool
+		}{
+			{"verifying ", false, false, false},
+			{"pausing ", true, false, false},
+			{"stopping ", false, true, false},
+			{"database: loading ", true, true, false},
+			{"files/", false, true, false},
+			{"replacing ", false, true, false},
+			{"starting ", true, true, true},
+		}
+		for _, r := range rules {
+			var found, plain *candidate
+			for i := range cands {
+				c := &cands[i]
+				if !strings.HasPrefix(c.text, r.prefix) || c.afterStop != r.afterStop {
+					continue
+				}
+				if c.mid == r.mid && (found == nil || r.last) {
+					found = c
+				}
+				if !c.mid && (plain == nil || r.last) {
+					plain = c
+				}
+			}
+			if found == nil {
+				found = plain // no gap worth the name after it: right after the line
+			}
+			if found == nil {
+				t.Fatalf("the whole restore printed no line starting with %q", r.prefix)
+			}
+			pts = append(pts, found.allKillPoint)
+		}
+	default:
+		re, err := regexp.Compile(sel)
+		if err != nil {
+			t.Fatalf("DIFYCTL_E2E_RESTORE_ALL_KILL=%q: %v", sel, err)
+		}
+		for _, c := range cands {
+			if re.MatchString(c.desc) {
+				pts = append(pts, c.allKillPoint)
+			}
 		}
 	}
 	return pts
@@ -334,6 +379,9 @@ func TestRestoreAllKilledAtEveryStep(t *testing.T) {
 	// A whole restore first: it must work, and its progress lines are the
 	// kill points.
 	lines, _, took := restoreAllRun(t, p, sets[0].bundle, nil)
+	for _, l := range lines {
+		t.Logf("  %8s  %s", l.at.Round(time.Millisecond), l.text)
+	}
 	cur := 0
 	checkWhole(t, cli, p, "after the whole restore", sets[cur].state)
 	pts := allKillPoints(t, lines, took)
