@@ -231,8 +231,8 @@ func restoreAllRun(t *testing.T, p bundleProject, file string, kp *allKillPoint)
 // kills in one window of each kind of work a kill can interrupt:
 //   - right after "verifying" (before the journal: nothing changed);
 //   - in the middle of the vector store's paused copy (the safety bundle);
-//   - right after "stopping" the application services (a stop in flight);
-//   - in the middle of the database's load (pg_restore in flight);
+//   - in the middle of the database's load (the application services
+//     stopped, pg_restore in flight);
 //   - right after the first file tree is put back (the next tree's upload
 //     and swap in flight, its helper container running);
 //   - right after Redis's "replacing" (the Redis restore's own journal and
@@ -290,7 +290,6 @@ func allKillPoints(t *testing.T, lines []progressLine, took time.Duration) []all
 		}{
 			{"verifying ", false, false, false},
 			{"pausing ", true, false, false},
-			{"stopping ", false, true, false},
 			{"database: loading ", true, true, false},
 			{"files/", false, true, false},
 			{"replacing ", false, true, false},
