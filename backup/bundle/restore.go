@@ -383,6 +383,9 @@ func (o *RestoreOptions) rollback(ctx context.Context, e engine.Engine, safety *
 	if err == nil && o.journal != nil {
 		o.journal.Done()
 	}
+	if err != nil && cause == nil { // settling a killed restore
+		return fmt.Errorf("putting the safety bundle back failed: %w; it is %s (difyctl restore all %s)", err, safety.Path, safety.Path)
+	}
 	if err != nil {
 		return fmt.Errorf("restore failed: %v; putting the safety bundle back ALSO failed: %w; it is %s (difyctl restore all %s)", cause, err, safety.Path, safety.Path)
 	}
