@@ -219,9 +219,10 @@ func serve(role string, args []string) int {
 	_ = os.Remove(readyFile) // a restarted container keeps /tmp: not ready before migrating
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	err = migrateOnStart(ctx, role, logf)
+	signalled := ctx.Err() != nil
 	stop()
 	if err != nil {
-		if ctx.Err() != nil {
+		if signalled {
 			logf("stopping (during the migrations)")
 			return 0
 		}
