@@ -327,7 +327,7 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(os.Getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(os.Getenv)})
 	return err
 }
 
