@@ -234,7 +234,7 @@ func TestUpgradeStandins(t *testing.T) {
 		t.Error("the data is gone")
 	}
 	if r := upgradeRun(t, time.Minute, append(base, "ps")...); !strings.Contains(r.stdout, "Dify 1.16.0") {
-		t.Errorf("ps does not show the release:\n%s", r.stdout)
+		t.Errorf("ps does not show the release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	r = upgradeRun(t, 8*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
