@@ -343,7 +343,7 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(getenv)})
 	return err
 }
 

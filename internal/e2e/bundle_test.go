@@ -25,19 +25,22 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
-// bundleOverride runs Dify's real db_postgres and redis service definitions
-// on the fixtures, and api and plugin_daemon (whose images are not built
-// here) as busybox containers that keep Dify's volumes and dependencies.
-// The database's probe is given more patience than upstream's 60 x 1 s: on
-// a loaded CI host pg_isready can take longer than that to answer.
-const bundleOverride = `services:
-  db_postgres:
+// pgFixtureService runs Dify's real db_postgres service definition on the
+// PostgreSQL fixture (an override file's entry under services:). The
+// database's probe is given more patience than upstream's 60 x 1 s: on a
+// loaded CI host pg_isready can take longer than that to answer.
+const pgFixtureService = `  db_postgres:
     image: difyctl-test/postgres
     healthcheck:
       interval: 2s
       timeout: 30s
       retries: 300
-  redis:
+`
+
+// bundleOverride runs Dify's real db_postgres and redis service definitions
+// on the fixtures, and api and plugin_daemon (whose images are not built
+// here) as busybox containers that keep Dify's volumes and dependencies.
+const bundleOverride = "services:\n" + pgFixtureService + `  redis:
     image: difyctl-test/redis
   init_permissions:
     image: difyctl-test/busybox
