@@ -426,10 +426,12 @@ func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbT
 		}
 	} else {
 		p.Method = MethodPgDump
-		// -Z0: pg_dump's own zlib (level 6 by default, one core inside the
-		// database container) is the slowest step of a dump; the stream is
-		// compressed with zstd on the way to the part instead.
-		cmd = []string{"pg_dump", "-Fc", "-Z0", "-U", t.User, "-d", t.Database}
+		// -Z1: the engine's exec stream is the narrow part (measured on
+		// engine 20.10: 8 MB/s for an uncompressed dump that pg_dump writes
+		// at 60 MB/s inside the container), so the dump is compressed where
+		// it is made, at zlib's fastest level (level 6, the default, costs
+		// a third more time for a few percent); zstd then stores it.
+		cmd = []string{"pg_dump", "-Fc", "-Z1", "-U", t.User, "-d", t.Database}
 		if v, err := execOutput(ctx, e, t.ID, t.Env, []string{"psql", "-U", t.User, "-d", t.Database, "-tAc", "SHOW server_version"}); err == nil {
 			p.Versions["server"] = v
 		} else {
