@@ -628,18 +628,26 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	}
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
+	t0 := time.Now()
 	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}
+	o.timings.since(p.Name+": create the fresh database", t0)
+	t0 = time.Now()
 	err = o.loadDump(ctx, pg, dir, m, p, tmp)
+	o.timings.since(p.Name+": pg_restore", t0)
 	if err == nil {
+		t0 = time.Now()
 		err = o.swapDB(ctx, pg, p, db, tmp, old)
+		o.timings.since(p.Name+": swap it in, drop the old", t0)
 	}
 	if err != nil {
 		_ = pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp))
 		return nil, "", err
 	}
+	t0 = time.Now()
 	counts := restoredCounts(ctx, pg, p, db)
+	o.timings.since(p.Name+": count tables and large objects", t0)
 	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
 	return counts, c.Name + " database " + db, nil
 }

@@ -46,6 +46,7 @@ type Options struct {
 	Progress      func(format string, a ...any)
 	// Free reports the free bytes where the bundle is written (nil: statfs).
 	Free func(dir string) (int64, error)
+	tm   *timings // the steps of the bundle being taken
 }
 
 func (o *Options) progress(format string, a ...any) {
@@ -118,7 +119,8 @@ func CleanTemps(dir, project string) []string {
 // error (or a kill) nothing is left under a bundle's name.
 func Take(ctx context.Context, e engine.Engine, o Options) (*Result, error) {
 	start := o.now()
-	var tm timings
+	tm := &timings{}
+	o.tm = tm
 	t0 := time.Now()
 	d, err := discover(ctx, e, o.Project, o.ProjectDir)
 	if err != nil {
@@ -418,6 +420,7 @@ func (o *Options) tasks(e engine.Engine, d *deployment, dir string) []task {
 func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbTarget, kind, name, file string) (Part, error) {
 	p := Part{Name: name, File: o.partFile(file), Kind: kind, Service: t.Service, Database: t.Database, Versions: map[string]string{}}
 	var cmd []string
+	t0 := time.Now()
 	if t.Type == "mysql" {
 		p.Method = MethodMysqldump
 		cmd = []string{"mysqldump", "-uroot", "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", t.Database}
@@ -441,7 +444,9 @@ func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbT
 			p.Versions["pg_dump"] = v
 		}
 	}
+	o.tm.since(name+": versions asked", t0)
 	o.progress("%s: %s in %s", name, cmd[0], t.Name)
+	t0 = time.Now()
 	w, err := createPart(dir, p.File, o.Recipients)
 	if err != nil {
 		return p, fmt.Errorf("part %s: %w", name, diskErr(err))
@@ -467,10 +472,13 @@ func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbT
 	res, execErr := execStream(ctx, e, t.ID, t.Env, cmd, nil, pw)
 	pw.CloseWithError(execErr)
 	v := <-done
+	o.tm.since(name+": "+cmd[0]+" streamed", t0)
+	t0 = time.Now()
 	var tocCounts map[string]int64
 	var tocErr error
 	if toc != nil {
 		tocCounts, tocErr = toc.finish()
+		o.tm.since(name+": table of contents read back (after the stream)", t0)
 	}
 	switch {
 	case execErr != nil:
