@@ -183,6 +183,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	if len(res.Cleaned) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "removed what killed runs left: %s\n", strings.Join(res.Cleaned, ", "))
 	}
+	fmt.Fprintf(opts.IO.ErrOut, "steps: %s\n", bundle.TimingWords(m.Timings))
 	return nil
 }
 

@@ -179,10 +179,12 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	if r.Progress != nil {
 		r.Progress("verifying %s", path)
 	}
+	t0 := time.Now()
 	v, err := bundle.Verify(path, ids)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("refusing to restore: %w", err))
 	}
+	verified := bundle.TimingSince("verify the bundle", t0)
 	m := v.Manifest
 	if m.Encrypted && len(ids) == 0 {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("refusing to restore %s: %w", path, bundle.ErrNoIdentity))
@@ -229,6 +231,10 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	res, err := bundle.Restore(ctx, eng, *r)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
+	}
+	res.Timings = append([]bundle.Timing{verified}, res.Timings...)
+	if r.Progress != nil {
+		r.Progress("steps: %s", bundle.TimingWords(res.Timings))
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
