@@ -57,7 +57,7 @@ func settleWith(ctx context.Context, env journal.Env, j *journal.Journal, up fun
 		out.Files = append(out.Files, jd.SafetyBundle)
 	}
 	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress, Up: up,
-		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
+		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: env.Environ}}
 	if e, err := compose.Environment(j.Dir, nil); err == nil {
 		o.RedisPassword = e["REDIS_PASSWORD"]
 	}
