@@ -24,7 +24,7 @@ install:
 test: engine fixtures
 	@rc=0; base=$$(mktemp); hc=; \
 	if $(GO) run ./internal/testenv/hostcheck -record $$base; then hc="-baseline $$base"; else rc=1; fi; \
-	$(GO) test -race -timeout 25m -count=1 ./... || rc=$$?; \
+	$(GO) test -race -timeout 25m -count=1 -parallel 4 ./... || rc=$$?; \
 	$(GO) run ./internal/testenv/hostcheck $$hc || rc=1; rm -f $$base; exit $$rc
 
 # Unit tests only (-short): nothing needs or touches the engine.
@@ -35,7 +35,7 @@ unit:
 e2e: engine fixtures
 	@rc=0; base=$$(mktemp); hc=; \
 	if $(GO) run ./internal/testenv/hostcheck -record $$base; then hc="-baseline $$base"; else rc=1; fi; \
-	$(GO) test -race -timeout 25m -count=1 ./internal/e2e/... || rc=$$?; \
+	$(GO) test -race -timeout 25m -count=1 -parallel 4 ./internal/e2e/... || rc=$$?; \
 	$(GO) run ./internal/testenv/hostcheck $$hc || rc=1; rm -f $$base; exit $$rc
 
 hostcheck:

@@ -224,6 +224,7 @@ func backupAll(t *testing.T, p bundleProject, extra ...string) bundle.Result {
 }
 
 func TestBundleMigrateToNewProject(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := upBundleProject(t, cli)
 	before := snapshot(t, cli, a)
@@ -309,6 +310,7 @@ func TestBundleMigrateToNewProject(t *testing.T) {
 // TestBundleEncryptedStream pipes an encrypted bundle from project A's
 // backup straight into a restore as project C.
 func TestBundleEncryptedStream(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := upBundleProject(t, cli)
 	before := snapshot(t, cli, a)
@@ -375,6 +377,7 @@ func TestBundleEncryptedStream(t *testing.T) {
 // and restore; a restore that fails after the stop (the database refuses
 // the dump) rolls back and the deployment serves its previous data.
 func TestBundleFaults(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := upBundleProject(t, cli)
 	bdir := filepath.Join(a.dir, "backups", "all")
@@ -542,6 +545,7 @@ func bundleDirState(t *testing.T, dir string) (bundles, others []string) {
 // any name, and the older bundle stays intact; the next run, with room,
 // works.
 func TestBundleFullDisk(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := upBundleProject(t, cli)
 	dir, resize := mountTmpfs(t, 1<<20)
@@ -673,6 +677,7 @@ func snapshotMySQL(t *testing.T, cli *client.Client, p bundleProject) state {
 // the container) → restore all into project B in another directory under
 // another name: B's tables, blobs, files and Redis equal A's.
 func TestBundleMySQLMigrateToNewProject(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := bundleProject{dir: t.TempDir(), name: testenv.ProjectName(t, cli)}
 	if err := os.WriteFile(filepath.Join(a.dir, "docker-compose.override.yaml"), []byte(bundleOverrideMySQL), 0o644); err != nil {

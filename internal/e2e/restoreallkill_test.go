@@ -338,6 +338,7 @@ func allKillPoints(t *testing.T, lines []progressLine, took time.Duration) []all
 // it settled the restore, naming the safety bundle; no journal and no
 // helper container is left, and every service runs (none left paused).
 func TestRestoreAllKilledAtEveryStep(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	began := time.Now()
 	p := upBundleProject(t, cli)

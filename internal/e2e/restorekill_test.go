@@ -98,6 +98,7 @@ func lineIndex(line string) int {
 // holds exactly the old or exactly the restored key set, the output says
 // which and names the safety copy, and no journal is left.
 func TestRestoreRedisKilledAtEveryStep(t *testing.T) {
+	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	for _, aof := range []string{"no", "yes"} {
 		t.Run("appendonly="+aof, func(t *testing.T) { restoreKillScenario(t, aof) })
 	}
