@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
@@ -116,6 +117,24 @@ func ProjectName(t testing.TB, cli *client.Client) string {
 func RemoveProject(ctx context.Context, cli *client.Client, project string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	// A container created late (docker compose, failing, can return before
+	// the engine has finished a create it asked for) holds a volume or a
+	// network in use: the next round finds and removes it.
+	var err error
+	for round := 0; round < 5; round++ {
+		if err = removeProjectOnce(ctx, cli, project); err == nil || !(cerrdefs.IsConflict(err) || cerrdefs.IsPermissionDenied(err)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+	return err
+}
+
+func removeProjectOnce(ctx context.Context, cli *client.Client, project string) error {
 	f := make(client.Filters).Add("label", compose.ProjectFilter(project))
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {

@@ -1,8 +1,9 @@
 // Command hostcheck fails when the test suite left something on this host:
 // a fixture image under a name outside difyctl-test/ (a test image must
 // never pass for a real one), or a container, network or volume of a test
-// project (difyctl-e2e-*), or a cron entry of one, or an anonymous volume
-// no container uses that was not there before the tests.
+// project (difyctl-e2e-*), a container named after one or a restore's
+// helper container, or a cron entry of one, or an anonymous volume no
+// container uses that was not there before the tests.
 //
 // An anonymous volume (an image's VOLUME, made for a container) carries
 // no name of its project: once its container is removed without its
@@ -162,8 +163,14 @@ func check(ctx context.Context, cli *client.Client, baseline map[string]bool) ([
 		return nil, err
 	}
 	for _, c := range cs.Items {
-		if p := c.Labels[compose.LabelProject]; strings.HasPrefix(p, testProjectPrefix) {
-			problems = append(problems, fmt.Sprintf("container %s of test project %s", strings.Join(c.Names, ","), p))
+		name := strings.Join(c.Names, ",")
+		switch {
+		case strings.HasPrefix(c.Labels[compose.LabelProject], testProjectPrefix):
+			problems = append(problems, fmt.Sprintf("container %s of test project %s", name, c.Labels[compose.LabelProject]))
+		case strings.HasPrefix(strings.TrimPrefix(name, "/"), testProjectPrefix):
+			problems = append(problems, fmt.Sprintf("container %s named after a test project (a restore's helper?)", name))
+		case c.Labels["org.difyctl.helper"] != "":
+			problems = append(problems, fmt.Sprintf("helper container %s of a Redis restore (org.difyctl.helper)", name))
 		}
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{})
