@@ -371,12 +371,13 @@ type watched struct {
 }
 
 // watch runs fn and polls the project's containers every 100 ms: the
-// downtime runs from the first poll with a container not ready (stopped,
-// gone, starting, unhealthy) to the first poll after it with want
-// containers all ready; polling goes on after fn returns until then (at
-// most 2 minutes).
+// downtime runs from the first poll where a container that served when fn
+// started no longer does (stopped, gone, restarting, unhealthy) to the
+// first poll after it with want containers all serving; polling goes on
+// after fn returns until then (at most 2 minutes).
 func (b *bench) watch(ctx context.Context, project string, want int, start time.Time, fn func() error) watched {
 	var w watched
+	_, before := b.readiness(ctx, project, want)
 	done := make(chan error, 1)
 	go func() { done <- fn() }()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -393,9 +394,13 @@ func (b *bench) watch(ctx context.Context, project string, want int, start time.
 			}
 			after = time.After(2 * time.Minute)
 		case <-tick.C:
-			ok := b.ready(ctx, project, want)
+			ok, now := b.readiness(ctx, project, want)
+			stopped := false
+			for id := range before {
+				stopped = stopped || !now[id]
+			}
 			switch {
-			case !ok && down.IsZero():
+			case stopped && down.IsZero():
 				down = time.Now()
 			case ok && !down.IsZero() && w.downtime == 0:
 				w.downtime = time.Since(down)
@@ -418,12 +423,14 @@ func (b *bench) watch(ctx context.Context, project string, want int, start time.
 // when run now (the engine's first probe comes one interval after the
 // start, 30 s for the api, whatever the service does; docker compose's
 // --wait waits for it, difyctl probes early): the same rule for both paths.
-func (b *bench) ready(ctx context.Context, project string, want int) bool {
+// It also returns the IDs of the containers serving.
+func (b *bench) readiness(ctx context.Context, project string, want int) (bool, map[string]bool) {
+	serving := map[string]bool{}
 	cs, err := b.Cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", compose.ProjectFilter(project))})
 	if err != nil {
-		return false
+		return false, serving
 	}
-	n := 0
+	n, all := 0, true
 	for _, c := range cs.Items {
 		if c.Labels[compose.LabelOneoff] == "True" {
 			continue
@@ -437,10 +444,14 @@ func (b *bench) ready(ctx context.Context, project string, want int) bool {
 			// The safety bundle pauses the vector store for its file copy
 			// (seconds): slower answers, not a stopped container.
 		default:
-			return false
+			all = false
+			continue
+		}
+		if c.State != container.StateExited {
+			serving[c.ID] = true
 		}
 	}
-	return n >= want
+	return all && n >= want, serving
 }
 
 // serving runs the container's healthcheck command now; a pass is
