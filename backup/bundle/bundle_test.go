@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -440,5 +442,72 @@ func TestProjectTarLeavesOutDataAndBackups(t *testing.T) {
 	slices.Sort(names)
 	if strings.Join(names, ",") != ".env,docker-compose.override.yaml,nginx/conf.d/default.conf.template" {
 		t.Fatalf("names %v", names)
+	}
+}
+
+// TestRunTasksReadsEveryPartBack: each part is read back as soon as its
+// task ends (a stored file that lost a byte fails the bundle, naming the
+// part), and every part carries its wall time.
+func TestRunTasksReadsEveryPartBack(t *testing.T) {
+	dir := t.TempDir()
+	written := func(name string) Part {
+		return writePart(t, dir, Part{Name: name, File: name + ".tar.zst", Kind: KindFiles}, tarOf(t, map[string]string{name: "x"}), nil)
+	}
+	done := func(p Part) task { return func(context.Context) ([]Part, error) { return []Part{p}, nil } }
+	ps, err := runTasks(context.Background(), []task{done(written("one")), done(written("two"))}, 2, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if _, err := time.ParseDuration(p.Took); err != nil {
+			t.Errorf("part %s: took %q: %v", p.Name, p.Took, err)
+		}
+	}
+	lost := written("lost")
+	f, err := os.OpenFile(filepath.Join(dir, lost.File), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0}) // the disk holds another byte than was written
+	f.Close()
+	_, err = runTasks(context.Background(), []task{done(written("three")), done(lost)}, 2, dir)
+	if err == nil || !strings.Contains(err.Error(), "part lost") || !strings.Contains(err.Error(), "read back") {
+		t.Fatalf("a part that lost data: %v", err)
+	}
+}
+
+// TestFullDiskErrorSaysWhatIsNeeded: a full disk while parts stream says
+// how much the bundle needs and how much was free; other errors pass as
+// they are.
+func TestFullDiskErrorSaysWhatIsNeeded(t *testing.T) {
+	est := estimate{need: 300 << 20, avail: 200 << 20, dir: "/b", known: true}
+	err := est.explain(fmt.Errorf("part database: %w", diskErr(&os.PathError{Op: "write", Path: "/b/x", Err: syscall.ENOSPC})))
+	if !errors.Is(err, ErrDiskFull) || !strings.Contains(err.Error(), "part database") ||
+		!strings.Contains(err.Error(), "needs about 300.0 MiB in /b") || !strings.Contains(err.Error(), "200.0 MiB was free") {
+		t.Fatalf("%v", err)
+	}
+	other := errors.New("exec failed")
+	if est.explain(other) != other {
+		t.Fatal("explain changed an error that is not a full disk")
+	}
+	if (estimate{}).explain(err) != err {
+		t.Fatal("explain without an estimate changed the error")
+	}
+}
+
+func TestTimingWords(t *testing.T) {
+	var tm timings
+	tm.since("discover", time.Now().Add(-1500*time.Millisecond))
+	ts := tm.list()
+	if len(ts) != 1 || ts[0].Seconds < 1.5 || ts[0].Seconds > 60 {
+		t.Fatalf("%+v", ts)
+	}
+	if w := TimingWords([]Timing{{Step: "a", Took: "1s"}, {Step: "b", Took: "2ms"}}); w != "a 1s, b 2ms" {
+		t.Fatalf("%q", w)
+	}
+	var none *timings
+	none.since("x", time.Now()) // a restore without timings (settle) records nothing
+	if none.list() != nil {
+		t.Fatal("nil timings listed something")
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/difyctl/difyctl/backup"
@@ -72,6 +73,56 @@ type Part struct {
 	Versions    map[string]string `json:"versions,omitempty"` // server and tool versions
 	Counts      map[string]int64  `json:"counts,omitempty"`   // tables, largeObjects, keys, files, bytes
 	Database    string            `json:"database,omitempty"` // the database dumped
+	Took        string            `json:"took,omitempty"`     // how long taking it took (wall)
+}
+
+// Timing is how long one step of a backup or restore took (wall time).
+type Timing struct {
+	Step string `json:"step"`
+	Took string `json:"took"`
+	// Seconds is Took as a number, for programs (bench/bundle).
+	Seconds float64 `json:"seconds"`
+}
+
+// TimingSince is step's Timing, begun at start and ended now.
+func TimingSince(step string, start time.Time) Timing {
+	d := time.Since(start).Round(time.Millisecond)
+	return Timing{Step: step, Took: d.String(), Seconds: d.Seconds()}
+}
+
+// TimingWords are timings in one line: "step 1.2s, step 3s".
+func TimingWords(ts []Timing) string {
+	ws := make([]string, len(ts))
+	for i, t := range ts {
+		ws[i] = t.Step + " " + t.Took
+	}
+	return strings.Join(ws, ", ")
+}
+
+// timings records steps' wall times; safe for concurrent use.
+type timings struct {
+	mu sync.Mutex
+	ts []Timing
+}
+
+// since records step as having taken the time since start.
+func (t *timings) since(step string, start time.Time) {
+	if t == nil {
+		return
+	}
+	tg := TimingSince(step, start)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ts = append(t.ts, tg)
+}
+
+func (t *timings) list() []Timing {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Timing(nil), t.ts...)
 }
 
 // Manifest describes a bundle.
@@ -93,6 +144,9 @@ type Manifest struct {
 	SafetyCopy   bool   `json:"safetyCopy,omitempty"`
 	SafetyCopyOf string `json:"safetyCopyOf,omitempty"`
 	Parts        []Part `json:"parts"`
+	// Timings are the steps of taking the bundle (discover, estimate,
+	// parts, manifest), wall time each; every part's own is its Took.
+	Timings []Timing `json:"timings,omitempty"`
 }
 
 // Part returns the part named name.

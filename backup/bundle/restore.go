@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -25,6 +26,7 @@ import (
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 	"github.com/difyctl/difyctl/templates"
@@ -55,6 +57,7 @@ type RestoreOptions struct {
 	StopTimeout time.Duration
 	WaitTimeout time.Duration // for Redis to come back healthy
 	journal     *journal.Handle
+	timings     *timings // the steps' wall times, for RestoreResult.Timings
 	Version     string
 	Now         func() time.Time
 	Progress    func(format string, a ...any)
@@ -71,7 +74,12 @@ func (o *RestoreOptions) progress(format string, a ...any) {
 	}
 }
 
+// stepMu orders the journal's steps of the parts restored at once.
+var stepMu sync.Mutex
+
 func (o *RestoreOptions) step(name string) {
+	stepMu.Lock()
+	defer stepMu.Unlock()
 	if o.journal != nil {
 		if err := o.journal.Step(name); err != nil {
 			o.progress("warning: recording step %s in the journal: %v", name, err)
@@ -95,6 +103,10 @@ type RestoreResult struct {
 	Restored     []Restored `json:"restored"`
 	Services     []string   `json:"services"`
 	Duration     string     `json:"duration"`
+	// Timings are the restore's steps (safety bundle, config, data services
+	// started, application stopped, each part, everything started), wall
+	// time each; the parts run at once, so theirs overlap.
+	Timings []Timing `json:"timings,omitempty"`
 }
 
 // JournalData is what a restore records in the journal.
@@ -171,6 +183,7 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		return nil, err
 	}
 	o.defaults(e)
+	o.timings = &timings{}
 	cs, err := compose.List(ctx, e, o.Project, true)
 	if err != nil {
 		return nil, err
@@ -188,6 +201,7 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 		return nil, err
 	}
 	res.Duration = time.Since(start).Round(time.Millisecond).String()
+	res.Timings = o.timings.list()
 	return res, nil
 }
 
@@ -200,9 +214,11 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 	// A failure leaves the new project for the operator to remove (the
 	// error says how); only a kill leaves the journal to settle.
 	defer o.done()
+	t0 := time.Now()
 	if err := o.writeConfig(m); err != nil {
 		return err
 	}
+	o.timings.since("write .env and project files", t0)
 	o.step("config written")
 	var data []string
 	for _, s := range m.Services {
@@ -211,17 +227,23 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 		}
 	}
 	o.progress("starting the data services: %s", strings.Join(data, ", "))
+	t0 = time.Now()
 	if err := o.Up(ctx, data); err != nil {
 		return fmt.Errorf("starting the data services of %s: %w", o.Project, err)
 	}
+	o.timings.since("start the data services (health-gated)", t0)
 	o.step("data services started")
+	t0 = time.Now()
 	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
 		return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
 	}
+	o.timings.since("parts (all at once)", t0)
 	o.progress("starting every service")
+	t0 = time.Now()
 	if err := o.Up(ctx, m.Services); err != nil {
 		return fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
 	}
+	o.timings.since("start every service (health-gated)", t0)
 	res.Services = m.Services
 	o.step("started")
 	return nil
@@ -235,29 +257,51 @@ func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Ma
 	running := runningServices(cs)
 	jd.Running = running
 	jd.Services = union(running, m.Services)
-	var safety *Result
-	if !o.NoSafety {
-		var err error
-		if safety, err = o.takeSafety(ctx, e); err != nil {
-			return err
-		}
-		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
-	}
+	// The journal comes first: the safety bundle pauses a vector store for
+	// the copy of its files, and a kill then leaves it paused.
 	if err := o.begin(jd); err != nil {
 		return err
 	}
+	var safety *Result
+	if !o.NoSafety {
+		o.step(stepSafety)
+		var err error
+		t0 := time.Now()
+		if safety, err = o.takeSafety(ctx, e); err != nil {
+			o.done()
+			return err
+		}
+		o.timings.since("safety bundle", t0)
+		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
+		if o.journal != nil {
+			// Without the safety bundle in the journal a kill past this
+			// point could not be undone: no change before it is recorded.
+			if err := o.journal.SetData(jd); err != nil {
+				o.done()
+				return fmt.Errorf("recording the safety bundle %s in the journal failed, nothing changed: %w", safety.Path, err)
+			}
+		}
+		o.step(stepSafetyTaken)
+	}
+	o.step(stepStopping)
+	t0 := time.Now()
 	if _, err := o.stopApp(ctx, e, m); err != nil {
 		return o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
 	}
-	o.step("application services stopped")
+	o.timings.since("stop the application services", t0)
+	o.step(stepStopped)
+	t0 = time.Now()
 	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
 		return o.rollback(ctx, e, safety, running, err)
 	}
+	o.timings.since("parts (all at once)", t0)
 	services := union(running, m.Services)
 	o.progress("starting %s", strings.Join(services, ", "))
+	t0 = time.Now()
 	if err := o.Up(ctx, services); err != nil {
 		return o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
+	o.timings.since("start what ran (health-gated)", t0)
 	o.step("started")
 	if o.journal != nil {
 		if err := o.journal.Commit(); err == nil {
@@ -292,7 +336,6 @@ func (o *RestoreOptions) takeSafety(ctx context.Context, e engine.Engine) (*Resu
 	if err != nil {
 		return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
 	}
-	o.step("safety bundle taken")
 	return safety, nil
 }
 
@@ -326,65 +369,11 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
+	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(os.Getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(getenv)})
 	return err
-}
-
-// settle settles the journal of a restore that was killed: into the same
-// deployment, not committed, the safety bundle is put back and what ran is
-// started; committed, the services are started. Into a new project, the
-// half-made project's containers are removed (its files stay).
-func settle(ctx context.Context, env journal.Env, j *journal.Journal) (journal.Outcome, error) {
-	var jd JournalData
-	if err := j.Decode(&jd); err != nil {
-		return journal.Outcome{}, err
-	}
-	out := journal.Outcome{Op: OpRestoreAll, Project: j.Project, Files: []string{jd.Bundle}}
-	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress,
-		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
-	if e, err := compose.Environment(j.Dir, nil); err == nil {
-		o.RedisPassword = e["REDIS_PASSWORD"]
-	}
-	o.defaults(env.Engine)
-	if jd.BackupDir != "" {
-		for _, t := range globStale(jd.BackupDir, j.Project) {
-			os.RemoveAll(t)
-		}
-	}
-	switch {
-	case jd.Mode == ModeNew:
-		if err := compose.Down(ctx, env.Engine, compose.DownOptions{Project: j.Project}); err != nil {
-			return out, fmt.Errorf("removing the containers of the interrupted restore into %s: %w", j.Project, err)
-		}
-		out.Action = journal.RolledBack
-		out.Detail = fmt.Sprintf("the interrupted restore of %s into the new project %s was undone: its containers are removed, its files remain in %s (remove them, then restore again)", jd.Bundle, j.Project, j.Dir)
-	case j.Committed:
-		if err := o.Up(ctx, jd.Services); err != nil {
-			return out, fmt.Errorf("starting %s after its restore: %w", j.Project, err)
-		}
-		out.Action, out.Detail = journal.Finished, fmt.Sprintf("the restore of %s had finished; %s is started", jd.Bundle, j.Project)
-	case jd.SafetyBundle == "":
-		return out, fmt.Errorf("the interrupted restore of %s recorded no safety bundle yet: nothing was changed; remove %s", jd.Bundle, journal.Path(j.Dir, j.Project))
-	default:
-		out.Files = append(out.Files, jd.SafetyBundle)
-		if _, err := Verify(jd.SafetyBundle, nil); err != nil {
-			return out, fmt.Errorf("the safety bundle of the interrupted restore fails verification, nothing changed: %w", err)
-		}
-		if err := Rollback(ctx, env.Engine, o, jd.SafetyBundle, jd.Running); err != nil {
-			return out, err
-		}
-		out.Action = journal.RolledBack
-		out.Detail = fmt.Sprintf("the interrupted restore of %s was undone: %s holds its previous data again (from the safety bundle %s)", jd.Bundle, j.Project, jd.SafetyBundle)
-	}
-	return out, nil
-}
-
-// globStale are the temporary directories a killed restore of project left
-// in the backup directory.
-func globStale(dir, project string) []string {
-	m, _ := filepath.Glob(filepath.Join(dir, ".restore-redis-"+project+"-*"))
-	return m
 }
 
 // Rollback puts the safety bundle back into the same deployment and starts
@@ -425,6 +414,9 @@ func (o *RestoreOptions) rollback(ctx context.Context, e engine.Engine, safety *
 	o.step("rolled back")
 	if err == nil && o.journal != nil {
 		o.journal.Done()
+	}
+	if err != nil && cause == nil { // settling a killed restore
+		return fmt.Errorf("putting the safety bundle back failed: %w; it is %s (difyctl restore all %s)", err, safety.Path, safety.Path)
 	}
 	if err != nil {
 		return fmt.Errorf("restore failed: %v; putting the safety bundle back ALSO failed: %w; it is %s (difyctl restore all %s)", cause, err, safety.Path, safety.Path)
@@ -484,19 +476,32 @@ func (o *RestoreOptions) stopApp(ctx context.Context, e engine.Engine, m *Manife
 	return names, compose.Stop(ctx, e, stop, &t, nil)
 }
 
-// apply puts every part of the bundle in dir back: database, vector dump,
-// files, Redis.
+// apply puts every part of the bundle in dir back: the database and
+// vector dumps, the files and Redis, each into its own container, all at
+// once (they do not contend: the database's load runs inside its server,
+// the files unpack through the engine into a helper, Redis is replaced in
+// its own container). Each part's contents are verified as they stream in
+// and put in place only once complete. apply waits for every part, also
+// after one failed (none is left half-way for a rollback to meet), and
+// returns every failure.
 func (o *RestoreOptions) apply(ctx context.Context, e engine.Engine, dir string, m *Manifest, res *RestoreResult) error {
+	type job struct {
+		name string
+		run  func() ([]Restored, error)
+	}
+	var jobs []job
 	for _, p := range m.Parts {
 		if p.Kind != KindDatabase && p.Kind != KindVector {
 			continue
 		}
-		counts, into, err := o.restoreDB(ctx, e, dir, m, p)
-		if err != nil {
-			return err
-		}
-		res.Restored = append(res.Restored, Restored{Part: p.Name, Into: into, Counts: counts})
-		o.step("restored " + p.Name)
+		jobs = append(jobs, job{p.Name, func() ([]Restored, error) {
+			counts, into, err := o.restoreDB(ctx, e, dir, m, p)
+			if err != nil {
+				return nil, err
+			}
+			o.step("restored " + p.Name)
+			return []Restored{{Part: p.Name, Into: into, Counts: counts}}, nil
+		}})
 	}
 	var fileParts []Part
 	for _, p := range m.Parts {
@@ -505,19 +510,36 @@ func (o *RestoreOptions) apply(ctx context.Context, e engine.Engine, dir string,
 		}
 	}
 	if len(fileParts) > 0 {
-		rs, err := o.restoreFiles(ctx, e, dir, m, fileParts)
-		if err != nil {
-			return err
-		}
-		res.Restored = append(res.Restored, rs...)
+		jobs = append(jobs, job{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, dir, m, fileParts) }})
 	}
 	if p, ok := m.Part("redis"); ok {
-		counts, into, err := o.restoreRedis(ctx, e, dir, m, *p)
-		if err != nil {
-			return err
-		}
-		res.Restored = append(res.Restored, Restored{Part: p.Name, Into: into, Counts: counts})
-		o.step("restored redis")
+		jobs = append(jobs, job{"redis", func() ([]Restored, error) {
+			counts, into, err := o.restoreRedis(ctx, e, dir, m, *p)
+			if err != nil {
+				return nil, err
+			}
+			o.step("restored redis")
+			return []Restored{{Part: p.Name, Into: into, Counts: counts}}, nil
+		}})
+	}
+	out := make([][]Restored, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			out[i], errs[i] = j.run()
+			o.timings.since("restore "+j.name, t0)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, rs := range out {
+		res.Restored = append(res.Restored, rs...)
 	}
 	return nil
 }
@@ -569,18 +591,28 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	}
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
-	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
+	// A pg_restore of a killed restore may still be connected to tmp.
+	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + quoteLit(tmp) + " AND pid <> pg_backend_pid()"
+	t0 := time.Now()
+	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}
+	o.timings.since(p.Name+": create the fresh database", t0)
+	t0 = time.Now()
 	err = o.loadDump(ctx, pg, dir, m, p, tmp)
+	o.timings.since(p.Name+": pg_restore", t0)
 	if err == nil {
+		t0 = time.Now()
 		err = o.swapDB(ctx, pg, p, db, tmp, old)
+		o.timings.since(p.Name+": swap it in, drop the old", t0)
 	}
 	if err != nil {
 		_ = pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp))
 		return nil, "", err
 	}
+	t0 = time.Now()
 	counts := restoredCounts(ctx, pg, p, db)
+	o.timings.since(p.Name+": count tables and large objects", t0)
 	o.progress("%s: restored into %s (%d tables, %d large objects)", p.Name, c.Name, counts["tablesRestored"], counts["largeObjectsRestored"])
 	return counts, c.Name + " database " + db, nil
 }
@@ -842,7 +874,7 @@ func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img s
 	name := o.Project + "-difyctl-restore-" + hex.EncodeToString(suffix)
 	cr, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
 		Config: &container.Config{Image: img, Entrypoint: []string{"sleep"}, Cmd: []string{"86400"}, User: "0:0",
-			Labels: map[string]string{"difyctl.restore-helper": o.Project}},
+			Labels: map[string]string{labelHelper: o.Project}},
 		HostConfig: &container.HostConfig{Binds: binds, Mounts: mounts, NetworkMode: "none"}})
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
@@ -850,7 +882,7 @@ func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img s
 	remove := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
+		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
 		remove()
@@ -1074,6 +1106,7 @@ func (o *RestoreOptions) writeConfig(m *Manifest) error {
 		}
 	}
 	o.progress("wrote .env and %d project file(s) into %s", n, o.ProjectDir)
+	o.Load.DotEnv = nil // the .env just written replaces any read before: the loader reads it
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 
 	"filippo.io/age"
 )
@@ -38,8 +40,22 @@ func Verify(dir string, ids []age.Identity) (*Verification, error) {
 	}
 	v := &Verification{Path: dir, Manifest: m, OK: true}
 	var firstErr error
-	for _, p := range m.Parts {
-		c := verifyPart(dir, p, m.DBType, ids)
+	// The parts are read back at once, one per CPU: each is read,
+	// decompressed and hashed by one goroutine.
+	checks := make([]PartCheck, len(m.Parts))
+	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	var wg sync.WaitGroup
+	for i, p := range m.Parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			checks[i] = verifyPart(dir, p, m.DBType, ids)
+		}()
+	}
+	wg.Wait()
+	for _, c := range checks {
 		if !c.OK {
 			v.OK = false
 			if firstErr == nil {

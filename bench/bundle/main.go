@@ -11,14 +11,18 @@
 // mixed files (random and text, 4 KiB to 8 MiB). The manual backup is
 // `docker exec db pg_dump -Fc > db.dump` then `tar -czf files.tgz volumes/`
 // (the data directories, not the database's); the manual restore is
-// `pg_restore` into a new database plus `tar -xzf`. It needs the engine,
-// the fixture images (make engine fixtures) and a docker CLI. Everything it
-// creates is removed.
+// `pg_restore` into a new database plus `tar -xzf`. difyctl's restore is
+// measured twice: into a new project (no safety bundle) and over project A
+// itself (a safety bundle first). Each figure is printed with the load
+// average before it (the machine may be shared) and difyctl's own step
+// timings (its --output json). It needs the engine, the fixture images
+// (make engine fixtures) and a docker CLI. Everything it creates is removed.
 package main
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/difyctl/difyctl/backup/bundle"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -107,6 +112,7 @@ INSERT INTO pgbench_branches SELECT g, 0, '' FROM generate_series(1, %d) g;`, sc
 	fmt.Printf("loaded in %s: database %s, files %d MiB\n\n", time.Since(t0).Round(time.Second), strings.TrimSpace(size), filesMiB)
 
 	// 1. The manual backup: pg_dump -Fc to a file, then tar -czf of the data volumes.
+	mLoad := loadavg()
 	manual := filepath.Join(work, "manual")
 	os.MkdirAll(manual, 0o700)
 	dump, err := os.Create(filepath.Join(manual, "db.dump"))
@@ -125,12 +131,15 @@ INSERT INTO pgbench_branches SELECT g, 0, '' FROM generate_series(1, %d) g;`, sc
 	manualBackup := dumpWall + tarWall
 
 	// 2. difyctl backup all.
-	bWall, bRSS, err := timed(nil, bin, "--project-dir", dirA, "-p", a, "backup", "all", "--quiet")
+	bLoad := loadavg()
+	var bRes bundle.Result
+	bWall, bRSS, err := timedJSON(&bRes, bin, "--project-dir", dirA, "-p", a, "backup", "all", "-o", "json")
 	if err != nil {
 		return err
 	}
 
 	// 3. The manual restore: pg_restore into a new database, tar -xzf.
+	mrLoad := loadavg()
 	if _, _, err := timed(nil, "docker", "exec", db, "createdb", "-U", "postgres", "manual_restore"); err != nil {
 		return err
 	}
@@ -154,27 +163,73 @@ INSERT INTO pgbench_branches SELECT g, 0, '' FROM generate_series(1, %d) g;`, sc
 	// 4. difyctl restore all into project B (new directory, new name): this
 	// includes writing .env, starting the data services and, at the end,
 	// every service, which the manual path does not do.
-	rWall, rRSS, err := timed(nil, bin, "--project-dir", dirB, "-p", b, "restore", "all", filepath.Join(dirA, "backups", "all", latest(filepath.Join(dirA, "backups", "all"))), "--yes")
+	rLoad := loadavg()
+	var rNew bundle.RestoreResult
+	rWall, rRSS, err := timedJSON(&rNew, bin, "--project-dir", dirB, "-p", b, "restore", "all", bRes.Path, "--yes", "-o", "json")
 	if err != nil {
 		return err
 	}
 
-	fmt.Printf("manual backup:  pg_dump -Fc %s + tar -czf %s = %s   (peak RSS %d MiB)\n", r(dumpWall), r(tarWall), r(manualBackup), max(dumpRSS, tarRSS)>>10)
-	fmt.Printf("difyctl backup all:              %s   peak RSS %d MiB   (%.2fx the manual path; target <= 0.8x, RSS <= 128 MiB)\n", r(bWall), bRSS>>10, float64(bWall)/float64(manualBackup))
-	fmt.Printf("manual restore: pg_restore %s + tar -xzf %s = %s   (peak RSS %d MiB)\n", r(prWall), r(xWall), r(manualRestore), max(prRSS, xRSS)>>10)
-	fmt.Printf("difyctl restore all (new project, services started): %s   peak RSS %d MiB   (%.2fx the manual path; target <= 1.0x, RSS <= 128 MiB)\n", r(rWall), rRSS>>10, float64(rWall)/float64(manualRestore))
+	// 5. difyctl restore all over project A itself (the same deployment):
+	// a safety bundle of A first, the application stopped, the data
+	// replaced, everything started again.
+	sLoad := loadavg()
+	var rSame bundle.RestoreResult
+	sWall, sRSS, err := timedJSON(&rSame, bin, "--project-dir", dirA, "-p", a, "restore", "all", bRes.Path, "--yes", "-o", "json")
+	if err != nil {
+		return err
+	}
+	var safety time.Duration
+	for _, t := range rSame.Timings {
+		if t.Step == "safety bundle" {
+			safety = time.Duration(t.Seconds * float64(time.Second))
+		}
+	}
+
+	fmt.Printf("manual backup:  pg_dump -Fc %s + tar -czf %s = %s   (peak RSS %d MiB; load before %s)\n", r(dumpWall), r(tarWall), r(manualBackup), max(dumpRSS, tarRSS)>>10, mLoad)
+	fmt.Printf("difyctl backup all:              %s   peak RSS %d MiB   (%.2fx the manual path; target <= 0.8x, RSS <= 128 MiB; load before %s)\n", r(bWall), bRSS>>10, float64(bWall)/float64(manualBackup), bLoad)
+	fmt.Printf("    steps: %s\n", bundle.TimingWords(bRes.Manifest.Timings))
+	for _, p := range bRes.Manifest.Parts {
+		fmt.Printf("    part %-36s %8s  raw %s, stored %s\n", p.Name, p.Took, mib(p.RawSize), mib(p.Size))
+	}
+	fmt.Printf("manual restore: pg_restore %s + tar -xzf %s = %s   (peak RSS %d MiB; load before %s)\n", r(prWall), r(xWall), r(manualRestore), max(prRSS, xRSS)>>10, mrLoad)
+	fmt.Printf("difyctl restore all, new project (no safety bundle; data services and every service started): %s   peak RSS %d MiB   (%.2fx the manual path; target <= 1.0x, RSS <= 128 MiB; load before %s)\n", r(rWall), rRSS>>10, float64(rWall)/float64(manualRestore), rLoad)
+	fmt.Printf("    steps: %s\n", bundle.TimingWords(rNew.Timings))
+	fmt.Printf("difyctl restore all, same deployment (safety bundle first): %s   peak RSS %d MiB   (%.2fx the manual path; without the safety bundle's %s: %s, %.2fx; load before %s)\n", r(sWall), sRSS>>10, float64(sWall)/float64(manualRestore), r(safety), r(sWall-safety), float64(sWall-safety)/float64(manualRestore), sLoad)
+	fmt.Printf("    steps: %s\n", bundle.TimingWords(rSame.Timings))
 	return nil
 }
 
-func latest(dir string) string {
-	des, _ := os.ReadDir(dir)
-	name := ""
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), "bundle_") {
-			name = de.Name()
-		}
+// loadavg is the machine's load average (1, 5, 15 min): the machine is
+// shared, so each figure is printed beside it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
 	}
-	return name
+	fs := strings.Fields(string(b))
+	if len(fs) < 3 {
+		return "unknown"
+	}
+	return strings.Join(fs[:3], " ")
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// timedJSON runs a difyctl command with -o json and decodes its stdout
+// into v.
+func timedJSON(v any, name string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.Command(name, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	wall, rss, err := runTimed(cmd)
+	if err != nil {
+		return wall, rss, err
+	}
+	if err := json.Unmarshal([]byte(out.String()), v); err != nil {
+		return wall, rss, fmt.Errorf("%v: reading its JSON: %w", cmd.Args, err)
+	}
+	return wall, rss, nil
 }
 
 // writeFiles writes total bytes of files under dir: a mix of random

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/backup/bundle"
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -83,7 +86,7 @@ func upBundleProject(t *testing.T, cli *client.Client) bundleProject {
 	if err := os.WriteFile(filepath.Join(p.dir, "docker-compose.override.yaml"), []byte(bundleOverride), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, nil, p.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServices...)...)...); r.code != 0 {
+	if r := runWithin(t, 8*time.Minute, p.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServices...)...)...); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	psql(t, cli, p, `CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
@@ -144,6 +147,15 @@ func snapshot(t *testing.T, cli *client.Client, p bundleProject) state {
 		s.Tables[tbl] = psql(t, cli, p, fmt.Sprintf("SELECT count(*) || ' ' || md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM %s x", tbl))
 	}
 	s.LOs = psql(t, cli, p, "SELECT count(*) || ' ' || md5(coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '')) FROM pg_largeobject_metadata")
+	s.Files, s.Redis = filesAndRedis(t, cli, p)
+	return s
+}
+
+// filesAndRedis is the SHA-256 of every file of storage and the plugin
+// directory, and Redis's keys and values, of project p.
+func filesAndRedis(t *testing.T, cli *client.Client, p bundleProject) (map[string]string, string) {
+	t.Helper()
+	files := map[string]string{}
 	for _, sub := range []string{"app/storage", "plugin_daemon"} {
 		root := filepath.Join(p.dir, "volumes", sub)
 		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -156,12 +168,11 @@ func snapshot(t *testing.T, cli *client.Client, p bundleProject) state {
 			}
 			rel, _ := filepath.Rel(root, path)
 			sum := sha256.Sum256(b)
-			s.Files[sub+"/"+rel] = hex.EncodeToString(sum[:])
+			files[sub+"/"+rel] = hex.EncodeToString(sum[:])
 			return nil
 		})
 	}
-	s.Redis = redisEval(t, cli, p, `local ks = redis.call('KEYS', '*') table.sort(ks) local acc = {} for _, k in ipairs(ks) do local ty = redis.call('TYPE', k)['ok'] if ty == 'string' then acc[#acc+1] = k..'='..redis.call('GET', k) else acc[#acc+1] = k..'='..table.concat(redis.call('HGETALL', k), ',') end end return #ks..' '..redis.sha1hex(table.concat(acc, ';'))`)
-	return s
+	return files, redisEval(t, cli, p, `local ks = redis.call('KEYS', '*') table.sort(ks) local acc = {} for _, k in ipairs(ks) do local ty = redis.call('TYPE', k)['ok'] if ty == 'string' then acc[#acc+1] = k..'='..redis.call('GET', k) else acc[#acc+1] = k..'='..table.concat(redis.call('HGETALL', k), ',') end end return #ks..' '..redis.sha1hex(table.concat(acc, ';'))`)
 }
 
 func sameState(t *testing.T, what string, got, want state) {
@@ -201,7 +212,7 @@ func sameState(t *testing.T, what string, got, want state) {
 
 func backupAll(t *testing.T, p bundleProject, extra ...string) bundle.Result {
 	t.Helper()
-	r := run(t, nil, p.args(append([]string{"backup", "all", "-o", "json"}, extra...)...)...)
+	r := runWithin(t, 10*time.Minute, p.args(append([]string{"backup", "all", "-o", "json"}, extra...)...)...)
 	if r.code != 0 {
 		t.Fatalf("backup all: exit %d\n%s", r.code, r.stderr)
 	}
@@ -452,4 +463,270 @@ func TestBundleFaults(t *testing.T) {
 			t.Errorf("%s is not running after the rollback: %v", svc, err)
 		}
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at a new directory (unmounted in
+// t.Cleanup, before the directory is removed) and returns the directory and
+// a function that resizes the file system.
+func mountTmpfs(t *testing.T, size int64) (string, func(int64)) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("difyctl-test-full", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		t.Fatalf("mounting a tmpfs at %s (the full-disk test needs root): %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting the tmpfs %s: %v", dir, err)
+		}
+	})
+	resize := func(n int64) {
+		t.Helper()
+		if err := syscall.Mount("difyctl-test-full", dir, "tmpfs", syscall.MS_REMOUNT, fmt.Sprintf("size=%d", n)); err != nil {
+			t.Fatalf("resizing the tmpfs at %s to %d bytes: %v", dir, n, err)
+		}
+	}
+	return dir, resize
+}
+
+// usedBytes is what the file system holding dir uses.
+func usedBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Blocks-st.Bfree) * st.Bsize
+}
+
+var neededRe = regexp.MustCompile(`needs about ([0-9.]+) (B|KiB|MiB|GiB)`)
+
+// needed is the size the estimate's refusal names, in bytes.
+func needed(t *testing.T, stderr string) int64 {
+	t.Helper()
+	m := neededRe.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("the refusal names no size needed:\n%s", stderr)
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	unit := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[m[2]]
+	return int64(f * unit)
+}
+
+// bundleDirState is what a backup directory holds: the bundles by name,
+// and whatever else is not the lock or the status file.
+func bundleDirState(t *testing.T, dir string) (bundles, others []string) {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		switch {
+		case strings.HasPrefix(de.Name(), "bundle_"):
+			bundles = append(bundles, de.Name())
+		case strings.HasSuffix(de.Name(), ".lock") || strings.Contains(de.Name(), "status"):
+		default:
+			others = append(others, de.Name())
+		}
+	}
+	return bundles, others
+}
+
+// TestBundleFullDisk: the backup directory is a small tmpfs. A bundle that
+// does not fit by the estimate is refused before anything is written; one
+// that passes the estimate and fills the disk while its parts stream fails
+// naming the part and the space needed, leaves nothing half-written under
+// any name, and the older bundle stays intact; the next run, with room,
+// works.
+func TestBundleFullDisk(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	a := upBundleProject(t, cli)
+	dir, resize := mountTmpfs(t, 1<<20)
+	backupTo := func() result {
+		return runWithin(t, 10*time.Minute, a.args("backup", "all", "--backup-dir", dir)...)
+	}
+
+	// 1. Refused by the estimate: 1 MiB cannot hold the bundle.
+	r := backupTo()
+	if r.code == 0 || !strings.Contains(r.stderr, "nothing was written") || !strings.Contains(r.stderr, dir) {
+		t.Fatalf("backup all into a 1 MiB tmpfs: exit %d\n%s", r.code, r.stderr)
+	}
+	need := needed(t, r.stderr)
+	if bs, others := bundleDirState(t, dir); len(bs)+len(others) > 0 {
+		t.Fatalf("the refused bundle wrote %v %v", bs, others)
+	}
+
+	// 2. An older bundle, with room for it.
+	resize(need + 16<<20)
+	older := backupAll(t, a, "--backup-dir", dir)
+
+	// 3. 64 MiB that compress to nothing less than 64 MiB: the dump (bytea
+	// as hex, zstd) outgrows the estimate (half the database's size).
+	psql(t, cli, a, `CREATE TABLE big (id int PRIMARY KEY, data bytea);
+ALTER TABLE big ALTER COLUMN data SET STORAGE EXTERNAL;
+INSERT INTO big SELECT g, decode(string_agg(md5(random()::text || g || ':' || h), ''), 'hex') FROM generate_series(1, 64) g, generate_series(1, 65536) h GROUP BY g;`)
+	r = backupTo()
+	if r.code == 0 || !strings.Contains(r.stderr, "nothing was written") {
+		t.Fatalf("backup all with the big table into %d bytes: exit %d\n%s", need+16<<20, r.code, r.stderr)
+	}
+	need = needed(t, r.stderr)
+	// Room for the estimate, not for the bundle.
+	resize(usedBytes(t, dir) + need + 4<<20)
+	r = backupTo()
+	if r.code == 0 {
+		t.Fatalf("backup all onto a disk too small for the bundle succeeded:\n%s", r.stderr)
+	}
+	for _, want := range []string{"no space left", "part ", "needs about", "nothing written under a bundle's name"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("the full disk's error lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !regexp.MustCompile(`part (database|redis|config|files/[^:]+): `).MatchString(r.stderr) {
+		t.Errorf("the full disk's error names no part:\n%s", r.stderr)
+	}
+	bs, others := bundleDirState(t, dir)
+	if len(bs) != 1 || bs[0] != filepath.Base(older.Path) || len(others) > 0 {
+		t.Fatalf("after the full disk the backup directory holds bundles %v and %v; want only %s", bs, others, filepath.Base(older.Path))
+	}
+	if _, err := bundle.Verify(older.Path, nil); err != nil {
+		t.Errorf("the older bundle after the full disk: %v", err)
+	}
+
+	// 4. With room again, the next run works and the older bundle is kept.
+	resize(usedBytes(t, dir) + 4*need + 64<<20)
+	next := backupAll(t, a, "--backup-dir", dir)
+	if db, _ := next.Manifest.Part("database"); db == nil || db.RawSize < 64<<20 {
+		t.Errorf("the next bundle's database part: %+v", db)
+	}
+	if bs, _ := bundleDirState(t, dir); len(bs) != 2 {
+		t.Errorf("bundles after the next run: %v", bs)
+	}
+}
+
+// bundleOverrideMySQL is bundleOverride with Dify's real db_mysql service
+// definition on the MariaDB fixture (the MySQL stand-in: same protocol,
+// same mysqldump) in place of db_postgres.
+const bundleOverrideMySQL = `services:
+  db_mysql:
+    image: difyctl-test/mariadb
+    healthcheck:
+      interval: 2s
+      timeout: 30s
+      retries: 300
+  redis:
+    image: difyctl-test/redis
+  init_permissions:
+    image: difyctl-test/busybox
+  api:
+    image: difyctl-test/busybox
+    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
+    command: !reset []
+    healthcheck:
+      disable: true
+    depends_on: !override
+      init_permissions: {condition: service_completed_successfully}
+      db_mysql: {condition: service_healthy}
+      redis: {condition: service_started}
+  plugin_daemon:
+    image: difyctl-test/busybox
+    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
+    command: !reset []
+    ports: !reset []
+`
+
+var bundleServicesMySQL = []string{"db_mysql", "redis", "api", "plugin_daemon"}
+
+// mysqlQuery runs sql in project p's dify database as root (the password
+// from p's .env travels in the exec's environment).
+func mysqlQuery(t *testing.T, cli *client.Client, p bundleProject, sql string) string {
+	t.Helper()
+	env, err := envgen.ReadFile(filepath.Join(p.dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := env.Get("DB_PASSWORD")
+	db, _ := env.Get("DB_DATABASE")
+	if db == "" {
+		db = "dify"
+	}
+	return dbQuery(t, cli, p.container("db_mysql"), []string{"MYSQL_PWD=" + pw}, "mysql", "-uroot", "-N", "-e", "SET SESSION group_concat_max_len = 1073741824; "+sql, db)
+}
+
+// snapshotMySQL is snapshot for a project on MariaDB: per table the row
+// count and an MD5 of every row, the blobs' count and contents.
+func snapshotMySQL(t *testing.T, cli *client.Client, p bundleProject) state {
+	t.Helper()
+	s := state{Tables: map[string]string{}}
+	for tbl, cols := range map[string]string{"accounts": "id, email, created", "messages": "id, account, body, meta", "uploads": "id, HEX(data)"} {
+		s.Tables[tbl] = mysqlQuery(t, cli, p, fmt.Sprintf("SELECT CONCAT(COUNT(*), ' ', MD5(COALESCE(GROUP_CONCAT(CONCAT_WS('|', %s) ORDER BY id SEPARATOR ','), ''))) FROM %s", cols, tbl))
+	}
+	s.LOs = mysqlQuery(t, cli, p, "SELECT CONCAT(COUNT(*), ' ', MD5(COALESCE(GROUP_CONCAT(MD5(data) ORDER BY id), ''))) FROM uploads")
+	s.Files, s.Redis = filesAndRedis(t, cli, p)
+	return s
+}
+
+// TestBundleMySQLMigrateToNewProject: a project with DB_TYPE=mysql on
+// Dify's db_mysql service (the MariaDB fixture) → backup all (mysqldump in
+// the container) → restore all into project B in another directory under
+// another name: B's tables, blobs, files and Redis equal A's.
+func TestBundleMySQLMigrateToNewProject(t *testing.T) {
+	cli := testenv.Fixtures(t)
+	a := bundleProject{dir: t.TempDir(), name: testenv.ProjectName(t, cli)}
+	if err := os.WriteFile(filepath.Join(a.dir, "docker-compose.override.yaml"), []byte(bundleOverrideMySQL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runWithin(t, 2*time.Minute, a.args("init", "--profile", "mysql")...); r.code != 0 {
+		t.Fatalf("init --profile mysql: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := runWithin(t, 6*time.Minute, a.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServicesMySQL...)...)...); r.code != 0 {
+		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
+	}
+	mysqlQuery(t, cli, a, `CREATE TABLE accounts (id int AUTO_INCREMENT PRIMARY KEY, email varchar(255) NOT NULL, created datetime DEFAULT '2025-01-02 03:04:05');
+INSERT INTO accounts (email) SELECT CONCAT('user', seq, '@example.com') FROM seq_1_to_2000;
+CREATE TABLE messages (id bigint AUTO_INCREMENT PRIMARY KEY, account int, body text, meta json, FOREIGN KEY (account) REFERENCES accounts(id));
+INSERT INTO messages (account, body, meta) SELECT 1 + seq % 2000, REPEAT(MD5(seq), 20), JSON_OBJECT('n', seq) FROM seq_1_to_20000;
+CREATE TABLE uploads (id int PRIMARY KEY, data longblob);
+INSERT INTO uploads SELECT seq, UNHEX(REPEAT(MD5(seq), 200)) FROM seq_1_to_25;
+CREATE TRIGGER accounts_lower BEFORE INSERT ON accounts FOR EACH ROW SET NEW.email = LOWER(NEW.email);`)
+	storage := filepath.Join(a.dir, "volumes", "app", "storage")
+	writeTree(t, filepath.Join(storage, "upload_files", "tenant-1"), 30)
+	writeTree(t, filepath.Join(storage, "privkeys", "tenant-1"), 2)
+	writeTree(t, filepath.Join(a.dir, "volumes", "plugin_daemon", "cwd", "langgenius", "openai"), 10)
+	redisEval(t, cli, a, "for i=1,1500 do redis.call('SET', 'k'..i, string.rep('v', 50)..i) end redis.call('HSET', 'h', 'a', '1', 'b', '2') return 1")
+	before := snapshotMySQL(t, cli, a)
+
+	res := backupAll(t, a)
+	m := res.Manifest
+	db, ok := m.Part("database")
+	if m.DBType != "mysql" || !ok || db.Method != bundle.MethodMysqldump || db.Service != "db_mysql" {
+		t.Fatalf("manifest: db type %q, database part %+v", m.DBType, db)
+	}
+	if _, err := bundle.Verify(res.Path, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	b := bundleProject{dir: filepath.Join(t.TempDir(), "new-host"), name: testenv.ProjectName(t, cli)}
+	r := runWithin(t, 10*time.Minute, b.args("restore", "all", res.Path, "--yes")...)
+	if r.code != 0 {
+		t.Fatalf("restore all into %s: exit %d\n%s\n%s", b.name, r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"new deployment", "database", "files/api/app/api/storage", "1501 keys"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("restore output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	sameState(t, "project B", snapshotMySQL(t, cli, b), before)
+	if got := mysqlQuery(t, cli, b, "SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE()"); got != "1" {
+		t.Errorf("B's triggers: %s, want 1", got)
+	}
+	for _, svc := range bundleServicesMySQL {
+		ins, err := cli.ContainerInspect(context.Background(), b.container(svc), client.ContainerInspectOptions{})
+		if err != nil || !ins.Container.State.Running {
+			t.Errorf("%s of B is not running: %v", svc, err)
+		}
+	}
+	sameState(t, "project A after", snapshotMySQL(t, cli, a), before)
 }
