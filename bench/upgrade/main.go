@@ -6,7 +6,7 @@
 //     its wall time split as the command reports it (plan, pull, bundle,
 //     apply, health wait, downtime), and the downtime seen from outside:
 //     from the first container of the project seen not ready to every
-//     container of 1.16.0 seen ready (polled every 100 ms);
+//     container of 1.16.0 seen serving (polled every 100 ms; see ready);
 //   - manual: `difyctl rollback` puts the project back on 1.15.0 (database
 //     from the bundle, revision r1), then the documented upgrade by hand in
 //     the same project directory: upstream 1.16.0's docker-compose.yaml and
@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -58,13 +59,14 @@ import (
 
 const from, to = "1.15.0", "1.16.0"
 
-// readyAfter is each stand-in's ready delay (bench/upready's figures).
+// readyAfter is each stand-in's ready delay (bench/upready's figures). The
+// override names services of both releases only (one that 1.15.0 lacks
+// would have no image there): 1.16.0's agent_backend and local_sandbox are
+// ready at once.
 var readyAfter = map[string]time.Duration{
 	"weaviate":      2 * time.Second,
 	"sandbox":       1 * time.Second,
-	"local_sandbox": 1 * time.Second,
 	"plugin_daemon": 3 * time.Second,
-	"agent_backend": 2 * time.Second,
 	"api":           6 * time.Second,
 	"worker":        5 * time.Second,
 	"worker_beat":   2 * time.Second,
@@ -107,6 +109,7 @@ func main() {
 type bench struct {
 	*testenv.Bench
 	compose []string
+	passed  map[string]bool // containers whose healthcheck passed when run by serving
 }
 
 func findCompose(flagged string) []string {
@@ -368,12 +371,13 @@ type watched struct {
 }
 
 // watch runs fn and polls the project's containers every 100 ms: the
-// downtime runs from the first poll with a container not ready (stopped,
-// gone, starting, unhealthy) to the first poll after it with want
-// containers all ready; polling goes on after fn returns until then (at
-// most 2 minutes).
+// downtime runs from the first poll where a container that served when fn
+// started no longer does (stopped, gone, restarting, unhealthy) to the
+// first poll after it with want containers all serving; polling goes on
+// after fn returns until then (at most 2 minutes).
 func (b *bench) watch(ctx context.Context, project string, want int, start time.Time, fn func() error) watched {
 	var w watched
+	_, before := b.readiness(ctx, project, want)
 	done := make(chan error, 1)
 	go func() { done <- fn() }()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -390,9 +394,13 @@ func (b *bench) watch(ctx context.Context, project string, want int, start time.
 			}
 			after = time.After(2 * time.Minute)
 		case <-tick.C:
-			ok := b.ready(ctx, project, want)
+			ok, now := b.readiness(ctx, project, want)
+			stopped := false
+			for id := range before {
+				stopped = stopped || !now[id]
+			}
 			switch {
-			case !ok && down.IsZero():
+			case stopped && down.IsZero():
 				down = time.Now()
 			case ok && !down.IsZero() && w.downtime == 0:
 				w.downtime = time.Since(down)
@@ -409,14 +417,20 @@ func (b *bench) watch(ctx context.Context, project string, want int, start time.
 	}
 }
 
-// ready: want containers of the project, each running (healthy where it
-// has a healthcheck) or, for a one-shot job, exited 0.
-func (b *bench) ready(ctx context.Context, project string, want int) bool {
+// ready: want containers of the project, each running and serving or,
+// for a one-shot job, exited 0. Serving: healthy, or, while the engine's
+// status still says "health: starting", its own healthcheck command passes
+// when run now (the engine's first probe comes one interval after the
+// start, 30 s for the api, whatever the service does; docker compose's
+// --wait waits for it, difyctl probes early): the same rule for both paths.
+// It also returns the IDs of the containers serving.
+func (b *bench) readiness(ctx context.Context, project string, want int) (bool, map[string]bool) {
+	serving := map[string]bool{}
 	cs, err := b.Cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", compose.ProjectFilter(project))})
 	if err != nil {
-		return false
+		return false, serving
 	}
-	n := 0
+	n, all := 0, true
 	for _, c := range cs.Items {
 		if c.Labels[compose.LabelOneoff] == "True" {
 			continue
@@ -425,14 +439,62 @@ func (b *bench) ready(ctx context.Context, project string, want int) bool {
 		switch {
 		case c.State == container.StateExited && strings.HasPrefix(c.Status, "Exited (0)"):
 		case c.State == container.StateRunning && !strings.Contains(c.Status, "(health: starting)") && !strings.Contains(c.Status, "(unhealthy)"):
+		case c.State == container.StateRunning && strings.Contains(c.Status, "(health: starting)") && b.serving(ctx, c.ID):
 		case c.State == container.StatePaused:
 			// The safety bundle pauses the vector store for its file copy
 			// (seconds): slower answers, not a stopped container.
 		default:
-			return false
+			all = false
+			continue
+		}
+		if c.State != container.StateExited {
+			serving[c.ID] = true
 		}
 	}
-	return n >= want
+	return all && n >= want, serving
+}
+
+// serving runs the container's healthcheck command now; a pass is
+// remembered for the container.
+func (b *bench) serving(ctx context.Context, id string) bool {
+	if b.passed[id] {
+		return true
+	}
+	ins, err := b.Cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.Config == nil || ins.Container.Config.Healthcheck == nil {
+		return false
+	}
+	test := ins.Container.Config.Healthcheck.Test
+	var cmd []string
+	switch {
+	case len(test) > 1 && test[0] == "CMD":
+		cmd = test[1:]
+	case len(test) == 2 && test[0] == "CMD-SHELL":
+		cmd = []string{"/bin/sh", "-c", test[1]}
+	default:
+		return false
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ex, err := b.Cli.ExecCreate(pctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return false
+	}
+	att, err := b.Cli.ExecAttach(pctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, att.Reader)
+	att.Close()
+	r, err := b.Cli.ExecInspect(pctx, ex.ID, client.ExecInspectOptions{})
+	if err != nil || r.Running || r.ExitCode != 0 {
+		return false
+	}
+	if b.passed == nil {
+		b.passed = map[string]bool{}
+	}
+	b.passed[id] = true
+	return true
 }
 
 func repoRoot() string {
