@@ -18,10 +18,14 @@ install:
 # Engine (Debian's docker.io, installed and started when missing), fixture
 # images (built locally, no registry), then every test with the race detector,
 # then a check that the tests left the host as they found it (run even when a
-# test failed).
+# test failed). Anonymous volumes name no project, so the ones present before
+# the tests are recorded first (hostcheck -record) and only new unused ones
+# count after.
 test: engine fixtures
-	@rc=0; $(GO) test -race -timeout 25m -count=1 ./... || rc=$$?; \
-	$(GO) run ./internal/testenv/hostcheck || rc=1; exit $$rc
+	@rc=0; base=$$(mktemp); hc=; \
+	if $(GO) run ./internal/testenv/hostcheck -record $$base; then hc="-baseline $$base"; else rc=1; fi; \
+	$(GO) test -race -timeout 25m -count=1 ./... || rc=$$?; \
+	$(GO) run ./internal/testenv/hostcheck $$hc || rc=1; rm -f $$base; exit $$rc
 
 # Unit tests only (-short): nothing needs or touches the engine.
 unit:
@@ -29,8 +33,10 @@ unit:
 
 # End-to-end tests only: the real binary against the real engine.
 e2e: engine fixtures
-	@rc=0; $(GO) test -race -timeout 25m -count=1 ./internal/e2e/... || rc=$$?; \
-	$(GO) run ./internal/testenv/hostcheck || rc=1; exit $$rc
+	@rc=0; base=$$(mktemp); hc=; \
+	if $(GO) run ./internal/testenv/hostcheck -record $$base; then hc="-baseline $$base"; else rc=1; fi; \
+	$(GO) test -race -timeout 25m -count=1 ./internal/e2e/... || rc=$$?; \
+	$(GO) run ./internal/testenv/hostcheck $$hc || rc=1; rm -f $$base; exit $$rc
 
 hostcheck:
 	$(GO) run ./internal/testenv/hostcheck

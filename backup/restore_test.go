@@ -162,3 +162,37 @@ func TestRunTakesAndRotates(t *testing.T) {
 		t.Fatalf("Run without Redis: %v", err)
 	}
 }
+
+// The restore's helper containers go with their anonymous volumes: an
+// image declaring VOLUME /data (as Redis's does) gives each helper one the
+// engine would otherwise keep for good. A restore leaves no volume that no
+// container holds.
+func TestRestoreHelpersLeaveNoVolume(t *testing.T) {
+	f := newFakeRedis(t, false)
+	f.e.AddImage(fakeImage, enginefake.Image{ID: "sha256:fakeredis", Volumes: []string{"/data"}}) // the helpers' image now declares it
+	file := backupFile(t, t.TempDir(), "new", 3)
+	if _, err := Restore(context.Background(), f.e, restoreOpts(t.TempDir(), t.TempDir(), file)); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	helpers := f.helpers
+	f.mu.Unlock()
+	if helpers == 0 {
+		t.Fatal("no helper container ran: the test proves nothing")
+	}
+	held := map[string]bool{}
+	for _, c := range f.e.Containers() {
+		for _, m := range c.Mounts {
+			held[m.Name] = true
+		}
+	}
+	vs, err := f.e.VolumeList(context.Background(), client.VolumeListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs.Items {
+		if !held[v.Name] {
+			t.Errorf("volume %s left by a helper container (%d helpers ran)", v.Name, helpers)
+		}
+	}
+}

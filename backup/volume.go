@@ -121,8 +121,9 @@ const (
 // runInVolume runs script in a short-lived helper container of Redis's
 // image that mounts Redis's volumes (bind mounts and named volumes alike),
 // as root and without network, and waits for it to succeed. The helper is
-// removed afterwards; one a kill left behind is waited for and removed by
-// waitHelpers.
+// removed afterwards with its anonymous volumes (the image's VOLUMEs not
+// already mounted; Redis's own volumes are in use by Redis and stay); one
+// a kill left behind is waited for and removed by waitHelpers.
 func runInVolume(ctx context.Context, cli engine.Engine, rec *restoreRecord, what, script string, args ...string) error {
 	cfg := &container.Config{
 		Image:      rec.Image,
@@ -135,7 +136,7 @@ func runInVolume(ctx context.Context, cli engine.Engine, rec *restoreRecord, wha
 	if err != nil {
 		return fmt.Errorf("%s: creating a helper container: %w", what, err)
 	}
-	defer cli.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true})
+	defer cli.ContainerRemove(context.WithoutCancel(ctx), res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("%s: starting a helper container: %w", what, err)
 	}
@@ -158,7 +159,7 @@ func waitHelpers(ctx context.Context, cli engine.Engine, id string) error {
 		// created but never started (State "created") would never complete,
 		// and did nothing; it is removed without waiting.
 		if string(c.State) != "running" && string(c.State) != "restarting" {
-			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				return fmt.Errorf("removing the helper container %s of a restore: %w", short(c.ID), err)
 			}
 			continue
@@ -166,7 +167,7 @@ func waitHelpers(ctx context.Context, cli engine.Engine, id string) error {
 		if _, err := health.Wait(ctx, cli, c.ID, health.CompletedSuccessfully); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("waiting for the helper container %s of a restore: %w", short(c.ID), err)
 		}
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("removing the helper container %s of a restore: %w", short(c.ID), err)
 		}
 	}

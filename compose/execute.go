@@ -44,7 +44,9 @@ type executor struct {
 	ctx           context.Context // the caller's: cancelled on Ctrl-C
 	waitCtx       context.Context // ctx bounded by the wait timeout
 	fails         failures
-	mu            sync.Mutex // guards notes
+	cpus          int         // the engine host's CPUs (engineCPUs)
+	slots         *startSlots // bounds the starts asked at once (run sets it)
+	mu            sync.Mutex  // guards notes
 	notes         []string
 }
 
@@ -176,6 +178,9 @@ func (x *executor) run(ids map[string]*created) {
 		}
 	}
 	g := newGraph(nodes, edges)
+	if x.cpus > 0 {
+		x.slots = newStartSlots(x.cpus, g.heights())
+	}
 	g.waiting = func(n string, e edge) { x.report.emit(n, StateWaiting, e.to+" "+conditionWord(string(e.cond))) }
 	g.walk(x.waitCtx, false, func(svc string, own gates, b *blocked) {
 		it := x.plan.item(svc)
@@ -248,8 +253,7 @@ func (x *executor) act(it *PlanItem, id string) error {
 		it.Outcome = OutcomeRestarted
 		return nil
 	}
-	x.report.emit(it.Service, StateStarting, "")
-	if _, err := x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{}); err != nil {
+	if err := x.start(it.Service, id); err != nil {
 		return x.failed(it, id, "start: "+err.Error(), nil)
 	}
 	it.Outcome = OutcomeStarted
@@ -257,6 +261,18 @@ func (x *executor) act(it *PlanItem, id string) error {
 		it.Outcome = OutcomeCreated
 	}
 	return nil
+}
+
+// start starts a container once a start slot is free (startSlots), saying
+// so when it begins.
+func (x *executor) start(svc, id string) error {
+	if err := x.slots.acquire(x.ctx, svc); err != nil {
+		return err
+	}
+	defer x.slots.release()
+	x.report.emit(svc, StateStarting, "")
+	_, err := x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
+	return err
 }
 
 // restartAfterDependency: a dependency declared with restart: true was
@@ -301,8 +317,7 @@ func (x *executor) replace(it *PlanItem, newID string) error {
 	if _, err := x.cli.ContainerRename(x.ctx, newID, client.ContainerRenameOptions{NewName: it.spec.Name}); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "renaming the replacement: "+err.Error())
 	}
-	x.report.emit(it.Service, StateStarting, "")
-	if _, err := x.cli.ContainerStart(x.ctx, newID, client.ContainerStartOptions{}); err != nil {
+	if err := x.start(it.Service, newID); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "start: "+err.Error())
 	}
 	if st, err := health.Inspect(x.ctx, x.cli, newID); err == nil && st.Status == container.StateExited && st.ExitCode != 0 && !it.noRetry {

@@ -29,6 +29,13 @@ type LoadOptions struct {
 	Profiles []string
 	// Environ is the process environment (os.Environ()); it overrides .env.
 	Environ []string
+	// DotEnv is the project's .env as the caller already read it (the
+	// factory's one reading, with envgen and ${VAR} resolved against
+	// Environ; empty when the project has none): Load then does not open
+	// the file again. nil: Load reads ProjectDir/.env itself, for a caller
+	// without a factory (a journal's settler) or one that has just
+	// written the file.
+	DotEnv map[string]string
 	// Release is the catalogue release whose compose file is loaded when
 	// Files is empty; "": the one the project directory records (the
 	// newest when it records none).
@@ -55,31 +62,56 @@ func EmbeddedFile(projectDir string) string {
 // is an input-file error naming the file, the line and the variable, never
 // its text.
 func Environment(projectDir string, environ []string) (map[string]string, error) {
-	osEnv := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			osEnv[k] = v
-		}
-	}
-	env := map[string]string{}
+	osEnv := environMap(environ)
+	dotEnv := map[string]string{}
 	path := filepath.Join(projectDir, ".env")
 	d, err := envgen.ReadFileWithLookup(path, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
 	switch {
 	case err == nil:
-		env = d.Map()
+		dotEnv = d.Map()
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, err
+	}
+	return overlay(dotEnv, osEnv), nil
+}
+
+// Environment is the interpolation environment Load uses for o: DotEnv
+// (the .env as read already) or, when nil, the project's .env read now,
+// overridden by Environ.
+func (o LoadOptions) Environment() (map[string]string, error) {
+	if o.DotEnv == nil {
+		return Environment(o.ProjectDir, o.Environ)
+	}
+	return overlay(o.DotEnv, environMap(o.Environ)), nil
+}
+
+// environMap is an environ list as a map (later entries win).
+func environMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// overlay is a copy of dotEnv with osEnv's values over it.
+func overlay(dotEnv, osEnv map[string]string) map[string]string {
+	env := make(map[string]string, len(dotEnv)+len(osEnv))
+	for k, v := range dotEnv {
+		env[k] = v
 	}
 	for k, v := range osEnv {
 		env[k] = v
 	}
-	return env, nil
+	return env
 }
 
 // Load loads the project with compose-go exactly as docker compose would,
 // from the embedded templates or the -f files.
 func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
-	env, err := Environment(o.ProjectDir, o.Environ)
+	env, err := o.Environment()
 	if err != nil {
 		return nil, err
 	}

@@ -394,3 +394,74 @@ func TestEnvironmentReadsThroughEnvgen(t *testing.T) {
 		t.Fatalf("error: %v", err)
 	}
 }
+
+// Given the .env as the factory read it (DotEnv), Load does not read the
+// file again for interpolation: a .env that cannot be read (here a
+// directory) does not stop it, and its variables are DotEnv's, under the
+// process environment's. (A service's env_file is another matter: compose
+// reads it for the service, as docker compose does.)
+func TestLoadTakesTheReadDotEnv(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: app:${TAG}\n    environment: {NAME: \"${NAME}\"}\n"), 0o644)
+	if err := os.Mkdir(filepath.Join(dir, ".env"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dotEnv := map[string]string{"TAG": "from-dotenv", "NAME": "from-dotenv"}
+	o := LoadOptions{ProjectDir: dir, ProjectName: "p", Files: []string{"compose.yaml"}, Environ: []string{"NAME=from-process"}}
+	if _, err := Load(context.Background(), o); err == nil {
+		t.Fatal("without DotEnv, Load read a .env that is a directory")
+	}
+	o.DotEnv = dotEnv
+	p, err := Load(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Load read .env though DotEnv was given: %v", err)
+	}
+	if img := p.Services["a"].Image; img != "app:from-dotenv" {
+		t.Fatalf("image %q, want DotEnv's tag", img)
+	}
+	if v := p.Services["a"].Environment["NAME"]; v == nil || *v != "from-process" {
+		t.Fatalf("NAME = %v: the process environment must win over DotEnv", v)
+	}
+	if dotEnv["NAME"] != "from-dotenv" || len(dotEnv) != 2 {
+		t.Fatal("Load changed the caller's DotEnv map")
+	}
+	env, err := o.Environment()
+	if err != nil || env["TAG"] != "from-dotenv" || env["NAME"] != "from-process" {
+		t.Fatalf("LoadOptions.Environment: %v %v", env, err)
+	}
+}
+
+// The embedded templates load the same from the factory's reading as from
+// the file.
+func TestLoadDotEnvSameAsFile(t *testing.T) {
+	dir, _ := projectFor(t)
+	d, err := envgen.ReadFile(filepath.Join(dir, ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := load(t, dir)
+	given, err := Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "dify", DotEnv: d.Map()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := read.MarshalYAML()
+	b, _ := given.MarshalYAML()
+	if string(a) != string(b) {
+		t.Fatal("the project loaded from DotEnv differs from the one loaded reading .env")
+	}
+}
+
+// An empty (non-nil) DotEnv says the project has no .env: nothing is read.
+func TestLoadEmptyDotEnvReadsNothing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  a:\n    image: app:${TAG:-default}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("TAG=from-file\n"), 0o600)
+	p, err := Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "p", Files: []string{"compose.yaml"}, DotEnv: map[string]string{}})
+	if err != nil || p.Services["a"].Image != "app:default" {
+		t.Fatalf("%v %v", err, p)
+	}
+	p, err = Load(context.Background(), LoadOptions{ProjectDir: dir, ProjectName: "p", Files: []string{"compose.yaml"}})
+	if err != nil || p.Services["a"].Image != "app:from-file" {
+		t.Fatalf("without DotEnv the file is read: %v %v", err, p)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
@@ -38,6 +39,9 @@ type ProjectContainer struct {
 	Conditions map[string]string `json:"-"`
 	ConfigHash string            `json:"configHash,omitempty"`
 	Oneoff     bool              `json:"oneoff,omitempty"`
+	// Anonymous names the anonymous volumes it mounts (an image's VOLUME;
+	// after a replacement, the ones it took over from the old container).
+	Anonymous []string `json:"-"`
 }
 
 // List returns the project's containers (labels only: works on what docker
@@ -52,6 +56,11 @@ func List(ctx context.Context, cli engine.Engine, project string, all bool) ([]P
 		pc := ProjectContainer{ID: c.ID, Service: c.Labels[LabelService], State: string(c.State), Status: c.Status, Image: c.Image, Created: c.Created,
 			ConfigHash: c.Labels[LabelConfigHash], Oneoff: c.Labels[LabelOneoff] == "True", Release: c.Labels[LabelDifyRelease]}
 		pc.DependsOn, pc.Conditions = parseDependsOnLabel(c.Labels[LabelDependencies])
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && isAnonymous(m.Name) {
+				pc.Anonymous = append(pc.Anonymous, m.Name)
+			}
+		}
 		if len(c.Names) > 0 {
 			pc.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
@@ -108,7 +117,12 @@ type DownOptions struct {
 }
 
 // Down stops and removes the project's containers, dependents first, then
-// its networks, and its volumes when asked.
+// its networks, and its volumes when asked. As docker compose down, a
+// container's anonymous volumes go with it only with Volumes (without,
+// they stay: compose keeps them); with Volumes, the ones a replacement took
+// over from the old container go too (the engine keeps a volume mounted
+// by name on a removal with volumes, which leaves those behind with
+// compose's -v), unless another container still uses one.
 func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 	cs, err := List(ctx, cli, o.Project, true)
 	if err != nil {
@@ -140,6 +154,17 @@ func Down(ctx context.Context, cli engine.Engine, o DownOptions) error {
 		}
 	}
 	if o.Volumes {
+		for _, c := range cs {
+			for _, v := range c.Anonymous {
+				_, err := cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{})
+				switch {
+				case err == nil:
+					o.Report.emit("volume "+v, StateRemoved, "")
+				case !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err): // gone with its container, or still used elsewhere
+					errs = append(errs, fmt.Errorf("anonymous volume %s of %s: %w", v, c.Name, err))
+				}
+			}
+		}
 		vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
 		if err != nil {
 			return err
@@ -281,7 +306,9 @@ func StartWith(ctx context.Context, cli engine.Engine, cs []ProjectContainer, re
 		}
 	}
 	groups := byService(cs)
-	newGraph(nodes, edges).walk(ctx, false, func(svc string, own gates, b *blocked) {
+	g := newGraph(nodes, edges)
+	st.slots = newStartSlots(engineCPUs(ctx, cli), g.heights())
+	g.walk(ctx, false, func(svc string, own gates, b *blocked) {
 		if b != nil {
 			for _, c := range groups[svc] {
 				st.errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
@@ -305,6 +332,7 @@ type starter struct {
 	errs   errList
 	fails  failures
 	ready  readiness
+	slots  *startSlots
 }
 
 // service starts a service's containers, then waits for what its
@@ -322,12 +350,16 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 		failed.Do(func() { own.settle(errors.New(reason)) })
 	}
 	each(cs, func(c ProjectContainer) {
-		st.report.emit(c.Service, StateStarting, c.Name)
 		// ctx bounds the waiting, not the start itself: a busy engine
 		// taking longer than --wait-timeout to start a container is not a
 		// dependency that never became ready.
 		startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
-		_, err := st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+		err := st.slots.acquire(startCtx, svc)
+		if err == nil {
+			st.report.emit(c.Service, StateStarting, c.Name)
+			_, err = st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+			st.slots.release()
+		}
 		cancel()
 		if err != nil {
 			fail(c, err.Error(), nil)

@@ -146,3 +146,78 @@ func TestPull(t *testing.T) {
 		t.Fatal("unknown service pulled")
 	}
 }
+
+// Down removes a service's anonymous volumes (an image's VOLUME) only with
+// Volumes, as docker compose down does with -v (pkg/compose/down.go:
+// RemoveVolumes: options.Volumes); without it they stay, as compose's.
+func TestDownAnonymousVolumesOnlyWithVolumes(t *testing.T) {
+	e := fakeEngine()
+	p := project(t, "services:\n  cache:\n    image: cache:1\n")
+	anon := func() string {
+		t.Helper()
+		c := e.Container("p-cache-1")
+		if c == nil || len(c.Mounts) != 1 || c.Mounts[0].Destination != "/vdata" {
+			t.Fatalf("the container has no anonymous volume at /vdata: %+v", c)
+		}
+		return c.Mounts[0].Name
+	}
+	if _, _, err := up(t, e, p); err != nil {
+		t.Fatal(err)
+	}
+	kept := anon()
+	if err := Down(context.Background(), e, DownOptions{Project: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Volume(kept) {
+		t.Fatal("down without Volumes removed the anonymous volume (compose keeps it)")
+	}
+	if _, _, err := up(t, e, p); err != nil {
+		t.Fatal(err)
+	}
+	removed := anon()
+	if err := Down(context.Background(), e, DownOptions{Project: "p", Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if e.Volume(removed) {
+		t.Fatal("down with Volumes kept the anonymous volume")
+	}
+}
+
+// After a replacement, the new container mounts the old one's anonymous
+// volume by name, which the engine does not remove with the container;
+// down with Volumes removes it all the same (and without, keeps it).
+func TestDownVolumesRemovesInheritedAnonymousVolumes(t *testing.T) {
+	e := fakeEngine()
+	p := project(t, "services:\n  cache:\n    image: cache:1\n")
+	if _, _, err := up(t, e, p); err != nil {
+		t.Fatal(err)
+	}
+	first := e.Container("p-cache-1").Mounts[0].Name
+	if _, _, err := up(t, e, p, func(o *UpOptions) { o.Recreate = RecreateForce }); err != nil {
+		t.Fatal(err)
+	}
+	c := e.Container("p-cache-1")
+	if len(c.Mounts) != 1 || c.Mounts[0].Name != first {
+		t.Fatalf("the replacement did not take over the anonymous volume %s: %+v", first, c.Mounts)
+	}
+	if err := Down(context.Background(), e, DownOptions{Project: "p"}); err != nil || !e.Volume(first) {
+		t.Fatalf("down without Volumes: %v, volume kept %v", err, e.Volume(first))
+	}
+	if _, _, err := up(t, e, p); err != nil {
+		t.Fatal(err)
+	}
+	second := e.Container("p-cache-1").Mounts[0].Name
+	if _, _, err := up(t, e, p, func(o *UpOptions) { o.Recreate = RecreateForce }); err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	if err := Down(context.Background(), e, DownOptions{Project: "p", Volumes: true, Report: ev.report}); err != nil {
+		t.Fatal(err)
+	}
+	if e.Volume(second) {
+		t.Fatal("down with Volumes kept the anonymous volume the replacement took over")
+	}
+	if !ev.has("volume "+second, StateRemoved, "") {
+		t.Fatalf("the removal was not reported: %+v", ev.all)
+	}
+}

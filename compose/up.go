@@ -70,7 +70,7 @@ func Up(ctx context.Context, cli engine.Engine, o UpOptions) (*UpResult, error) 
 		return res, err
 	}
 	x := &executor{cli: cli, plan: plan, report: o.Report, probes: o.Report != nil, ctx: ctx, waitCtx: ctx,
-		probeInterval: o.ProbeInterval}
+		probeInterval: o.ProbeInterval, cpus: engineCPUs(ctx, cli)}
 	if o.WaitTimeout > 0 {
 		var cancel context.CancelFunc
 		x.waitCtx, cancel = context.WithTimeout(ctx, o.WaitTimeout)

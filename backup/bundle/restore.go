@@ -26,6 +26,7 @@ import (
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/atomicfile"
+	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/journal"
 	"github.com/difyctl/difyctl/templates"
@@ -256,25 +257,39 @@ func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Ma
 	running := runningServices(cs)
 	jd.Running = running
 	jd.Services = union(running, m.Services)
+	// The journal comes first: the safety bundle pauses a vector store for
+	// the copy of its files, and a kill then leaves it paused.
+	if err := o.begin(jd); err != nil {
+		return err
+	}
 	var safety *Result
 	if !o.NoSafety {
+		o.step(stepSafety)
 		var err error
 		t0 := time.Now()
 		if safety, err = o.takeSafety(ctx, e); err != nil {
+			o.done()
 			return err
 		}
 		o.timings.since("safety bundle", t0)
 		res.SafetyBundle, jd.SafetyBundle = safety.Path, safety.Path
+		if o.journal != nil {
+			// Without the safety bundle in the journal a kill past this
+			// point could not be undone: no change before it is recorded.
+			if err := o.journal.SetData(jd); err != nil {
+				o.done()
+				return fmt.Errorf("recording the safety bundle %s in the journal failed, nothing changed: %w", safety.Path, err)
+			}
+		}
+		o.step(stepSafetyTaken)
 	}
-	if err := o.begin(jd); err != nil {
-		return err
-	}
+	o.step(stepStopping)
 	t0 := time.Now()
 	if _, err := o.stopApp(ctx, e, m); err != nil {
 		return o.rollback(ctx, e, safety, running, fmt.Errorf("stopping the application services: %w", err))
 	}
 	o.timings.since("stop the application services", t0)
-	o.step("application services stopped")
+	o.step(stepStopped)
 	t0 = time.Now()
 	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
 		return o.rollback(ctx, e, safety, running, err)
@@ -321,7 +336,6 @@ func (o *RestoreOptions) takeSafety(ctx context.Context, e engine.Engine) (*Resu
 	if err != nil {
 		return nil, fmt.Errorf("the safety bundle failed, nothing changed: %w", err)
 	}
-	o.step("safety bundle taken")
 	return safety, nil
 }
 
@@ -355,65 +369,11 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
+	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
+	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(os.Getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(getenv)})
 	return err
-}
-
-// settle settles the journal of a restore that was killed: into the same
-// deployment, not committed, the safety bundle is put back and what ran is
-// started; committed, the services are started. Into a new project, the
-// half-made project's containers are removed (its files stay).
-func settle(ctx context.Context, env journal.Env, j *journal.Journal) (journal.Outcome, error) {
-	var jd JournalData
-	if err := j.Decode(&jd); err != nil {
-		return journal.Outcome{}, err
-	}
-	out := journal.Outcome{Op: OpRestoreAll, Project: j.Project, Files: []string{jd.Bundle}}
-	o := RestoreOptions{Project: j.Project, ProjectDir: j.Dir, BackupDir: jd.BackupDir, Progress: env.Progress,
-		Load: compose.LoadOptions{ProjectDir: j.Dir, ProjectName: j.Project, Files: jd.Files, Environ: os.Environ()}}
-	if e, err := compose.Environment(j.Dir, nil); err == nil {
-		o.RedisPassword = e["REDIS_PASSWORD"]
-	}
-	o.defaults(env.Engine)
-	if jd.BackupDir != "" {
-		for _, t := range globStale(jd.BackupDir, j.Project) {
-			os.RemoveAll(t)
-		}
-	}
-	switch {
-	case jd.Mode == ModeNew:
-		if err := compose.Down(ctx, env.Engine, compose.DownOptions{Project: j.Project}); err != nil {
-			return out, fmt.Errorf("removing the containers of the interrupted restore into %s: %w", j.Project, err)
-		}
-		out.Action = journal.RolledBack
-		out.Detail = fmt.Sprintf("the interrupted restore of %s into the new project %s was undone: its containers are removed, its files remain in %s (remove them, then restore again)", jd.Bundle, j.Project, j.Dir)
-	case j.Committed:
-		if err := o.Up(ctx, jd.Services); err != nil {
-			return out, fmt.Errorf("starting %s after its restore: %w", j.Project, err)
-		}
-		out.Action, out.Detail = journal.Finished, fmt.Sprintf("the restore of %s had finished; %s is started", jd.Bundle, j.Project)
-	case jd.SafetyBundle == "":
-		return out, fmt.Errorf("the interrupted restore of %s recorded no safety bundle yet: nothing was changed; remove %s", jd.Bundle, journal.Path(j.Dir, j.Project))
-	default:
-		out.Files = append(out.Files, jd.SafetyBundle)
-		if _, err := Verify(jd.SafetyBundle, nil); err != nil {
-			return out, fmt.Errorf("the safety bundle of the interrupted restore fails verification, nothing changed: %w", err)
-		}
-		if err := Rollback(ctx, env.Engine, o, jd.SafetyBundle, jd.Running); err != nil {
-			return out, err
-		}
-		out.Action = journal.RolledBack
-		out.Detail = fmt.Sprintf("the interrupted restore of %s was undone: %s holds its previous data again (from the safety bundle %s)", jd.Bundle, j.Project, jd.SafetyBundle)
-	}
-	return out, nil
-}
-
-// globStale are the temporary directories a killed restore of project left
-// in the backup directory.
-func globStale(dir, project string) []string {
-	m, _ := filepath.Glob(filepath.Join(dir, ".restore-redis-"+project+"-*"))
-	return m
 }
 
 // Rollback puts the safety bundle back into the same deployment and starts
@@ -454,6 +414,9 @@ func (o *RestoreOptions) rollback(ctx context.Context, e engine.Engine, safety *
 	o.step("rolled back")
 	if err == nil && o.journal != nil {
 		o.journal.Done()
+	}
+	if err != nil && cause == nil { // settling a killed restore
+		return fmt.Errorf("putting the safety bundle back failed: %w; it is %s (difyctl restore all %s)", err, safety.Path, safety.Path)
 	}
 	if err != nil {
 		return fmt.Errorf("restore failed: %v; putting the safety bundle back ALSO failed: %w; it is %s (difyctl restore all %s)", cause, err, safety.Path, safety.Path)
@@ -629,7 +592,9 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
 	t0 := time.Now()
-	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
+	// A pg_restore of a killed restore may still be connected to tmp.
+	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + quoteLit(tmp) + " AND pid <> pg_backend_pid()"
+	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}
 	o.timings.since(p.Name+": create the fresh database", t0)
@@ -909,7 +874,7 @@ func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img s
 	name := o.Project + "-difyctl-restore-" + hex.EncodeToString(suffix)
 	cr, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name,
 		Config: &container.Config{Image: img, Entrypoint: []string{"sleep"}, Cmd: []string{"86400"}, User: "0:0",
-			Labels: map[string]string{"difyctl.restore-helper": o.Project}},
+			Labels: map[string]string{labelHelper: o.Project}},
 		HostConfig: &container.HostConfig{Binds: binds, Mounts: mounts, NetworkMode: "none"}})
 	if err != nil {
 		return "", nil, fmt.Errorf("creating the helper container that restores the files: %w", err)
@@ -917,7 +882,7 @@ func (o *RestoreOptions) startHelper(ctx context.Context, e engine.Engine, img s
 	remove := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true})
+		e.ContainerRemove(rctx, cr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	}
 	if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
 		remove()
@@ -1141,6 +1106,7 @@ func (o *RestoreOptions) writeConfig(m *Manifest) error {
 		}
 	}
 	o.progress("wrote .env and %d project file(s) into %s", n, o.ProjectDir)
+	o.Load.DotEnv = nil // the .env just written replaces any read before: the loader reads it
 	return nil
 }
 

@@ -35,11 +35,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -48,6 +50,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -103,8 +106,19 @@ func main() {
 	composeFlag := flag.String("compose", os.Getenv("DIFYCTL_COMPOSE_BIN"), "docker compose v2 binary (default: docker compose)")
 	bin := flag.String("difyctl", "", "difyctl binary (default: build one)")
 	runs := flag.Int("runs", 1, "measure this many times")
+	trace := flag.String("trace", "", "write each tool's output to this file, every line stamped with the time since the tool started")
 	flag.Parse()
-	if err := run(*composeFlag, *bin, *runs); err != nil {
+	var tw io.Writer
+	if *trace != "" {
+		f, err := os.Create(*trace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "upready:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		tw = f
+	}
+	if err := run(*composeFlag, *bin, *runs, tw); err != nil {
 		fmt.Fprintln(os.Stderr, "upready:", err)
 		os.Exit(1)
 	}
@@ -114,6 +128,30 @@ type bench struct {
 	*testenv.Bench
 	compose []string
 	refs    []string
+	trace   io.Writer // nil: no trace
+}
+
+// stampWriter writes each line it is given to w, prefixed with the time
+// since start: where a tool's time goes, line by line.
+type stampWriter struct {
+	w     io.Writer
+	start time.Time
+	mu    sync.Mutex
+	part  []byte
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		fmt.Fprintf(s.w, "%7.2fs %s\n", time.Since(s.start).Seconds(), s.part[:i])
+		s.part = s.part[i+1:]
+	}
 }
 
 // withNames gives the stand-ins the real names while fn runs, and takes
@@ -132,7 +170,7 @@ func (b *bench) withNames(ctx context.Context, fn func() error) error {
 	return ferr
 }
 
-func run(composeBin, bin string, runs int) error {
+func run(composeBin, bin string, runs int, trace io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	tb, err := testenv.NewBench(ctx, bin)
@@ -153,7 +191,7 @@ func run(composeBin, bin string, runs int) error {
 	if err := rel(); err != nil {
 		return fmt.Errorf("untagging the stand-ins: %w", err)
 	}
-	b := &bench{Bench: tb, refs: refs}
+	b := &bench{Bench: tb, refs: refs, trace: trace}
 	cmdline := []string{"docker", "compose"}
 	if composeBin != "" {
 		cmdline = []string{composeBin}
@@ -315,8 +353,13 @@ func (res result) lastReady(n int) string {
 // the tool exits and every container is ready (or 2 minutes after exit).
 func (b *bench) timed(ctx context.Context, project string, want int, c *exec.Cmd) result {
 	var out strings.Builder
-	c.Stdout, c.Stderr = &out, &out
 	start := time.Now()
+	c.Stdout, c.Stderr = &out, &out
+	if b.trace != nil {
+		tw := &stampWriter{w: b.trace, start: start}
+		c.Stdout, c.Stderr = io.MultiWriter(&out, tw), io.MultiWriter(&out, tw)
+		fmt.Fprintf(b.trace, "== %s\n", strings.Join(c.Args, " "))
+	}
 	if err := c.Start(); err != nil {
 		return result{err: err}
 	}
@@ -474,7 +517,7 @@ func (b *bench) containerStart(ctx context.Context) (time.Duration, error) {
 		}
 		_, err = b.Cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
 		d := time.Since(t)
-		b.Cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		b.Cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil {
 			return 0, err
 		}

@@ -18,24 +18,23 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/engine"
 	"github.com/difyctl/difyctl/internal/iostreams"
-	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // AllOptions for `backup all`.
 type AllOptions struct {
-	Getenv    func(string) string // the lock directory's environment (the factory's)
-	IO        *iostreams.IOStreams
-	JSON      bool
-	Quiet     bool
-	Stream    bool // --output -: the bundle as one tar stream on stdout
-	Timeout   time.Duration
-	Bundle    bundle.Options
-	Engine    func(context.Context) (engine.Engine, error)
-	Scheduled string
-	encryptTo []string
-	retention int
-	output    string
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Quiet           bool
+	Stream          bool // --output -: the bundle as one tar stream on stdout
+	Timeout         time.Duration
+	Bundle          bundle.Options
+	Engine          func(context.Context) (engine.Engine, error)
+	Scheduled       string
+	encryptTo       []string
+	retention       int
+	output          string
 }
 
 // DefaultBundleDir is where bundles go unless --backup-dir says otherwise.
@@ -112,11 +111,11 @@ stdout (it is assembled in the backup directory first and removed after).`,
 			b.Project, b.ProjectDir, b.Dir, b.Recipients = name, dir, bdir, rcpts
 			b.Retention = time.Duration(opts.retention) * 24 * time.Hour
 			b.Version = buildinfo.Get().Version
-			if env, e := compose.Environment(dir, nil); e == nil {
+			if env, e := f.EnvMap(); e == nil {
 				b.RedisPassword = env["REDIS_PASSWORD"]
 			}
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
-			opts.Getenv = f.Getenv
+			opts.ProcEnv = f.ProcEnv()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -150,14 +149,12 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	}
 	defer eng.Close()
 	// A bundle takes turns with the commands that change the project.
-	unlockProject, err := project.Lock(lockEnv(opts.Getenv), opts.Bundle.Project)
+	unlockProject, err := recovery.Begin(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
+		opts.Bundle.ProjectDir, opts.Bundle.Project)
 	if err != nil {
 		return err
 	}
 	defer unlockProject()
-	if _, err := recovery.Settle(ctx, eng, opts.IO.ErrOut, opts.JSON, opts.Bundle.ProjectDir, opts.Bundle.Project); err != nil {
-		return err
-	}
 	if opts.Stream {
 		return streamBundle(ctx, eng, opts)
 	}
@@ -283,24 +280,10 @@ func scheduleWhat(f *cmdutil.Factory, opts *ScheduleOptions, c *Common, dir, pro
 // recordBundleRun writes a scheduled bundle's outcome to the status file of
 // the bundle directory (backup list shows it).
 func recordBundleRun(opts *AllOptions, start time.Time, res *bundle.Result, runErr error) {
-	r := backup.RunRecord{Time: start.UTC(), Result: "ok", Duration: time.Since(start).Round(time.Millisecond).String()}
-	if runErr != nil {
-		r.Result, r.ExitCode = "failed", cmdutil.ExitCode(runErr)
-		r.Error = backup.Redact(runErr.Error(), opts.Bundle.RedisPassword)
-	} else {
-		r.File = res.Path
+	file := ""
+	if runErr == nil {
+		file = res.Path
 	}
-	path := backup.StatusPath(opts.Bundle.Dir, opts.Bundle.Project)
-	if err := backup.RecordRun(path, opts.Bundle.Project, opts.Scheduled, r); err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup all: recording the outcome in %s failed: %v\n", time.Now().UTC().Format(time.RFC3339), path, err)
-	}
-}
-
-// lockEnv is getenv, or an empty environment when nil: the factory is the
-// only door to the process's.
-func lockEnv(getenv func(string) string) func(string) string {
-	if getenv == nil {
-		return func(string) string { return "" }
-	}
-	return getenv
+	s := scheduledRun{Cmd: "backup all", Dir: opts.Bundle.Dir, Project: opts.Bundle.Project, Schedule: opts.Scheduled, Password: opts.Bundle.RedisPassword}
+	s.record(opts.IO.ErrOut, start, time.Now(), file, runErr)
 }

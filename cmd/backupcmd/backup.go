@@ -20,7 +20,6 @@ import (
 	"github.com/difyctl/difyctl/internal/cmdutil/inputfile"
 	"github.com/difyctl/difyctl/internal/envbak"
 	"github.com/difyctl/difyctl/internal/iostreams"
-	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/recovery"
 )
 
@@ -52,8 +51,8 @@ type RedisOptions struct {
 	// Scheduled is the schedule's expression when cron or the daemon runs
 	// this backup: the outcome is recorded in the status file and logged as
 	// one line.
-	Scheduled string
-	Getenv    func(string) string // where the lock directory comes from
+	Scheduled       string
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
 	// ProjectDir holds the project's journal: an interrupted restore found
 	// there is settled before the backup ("": not looked for).
 	ProjectDir string
@@ -122,7 +121,7 @@ func (opts *RedisOptions) fill(f *cmdutil.Factory, c *Common) error {
 	opts.Backup.Project, opts.Backup.Service, opts.Backup.Dir, opts.Backup.Password = project, c.Service, dir, pw
 	opts.Backup.Retention = time.Duration(opts.retention) * 24 * time.Hour
 	opts.Engine = func() (*Engine, error) { return NewEngine(f) }
-	opts.Getenv = f.Getenv
+	opts.ProcEnv = f.ProcEnv()
 	return nil
 }
 
@@ -176,37 +175,49 @@ func runRedis(ctx context.Context, opts *RedisOptions) (*backup.Result, error) {
 	// A backup takes turns with the commands that change the project (a
 	// restore into any backup directory, up, down, ...): a second one exits
 	// 4 naming the holder instead of reading a Redis being replaced.
-	getenv := opts.Getenv
-	if getenv == nil { // an empty environment: the factory is the only door to the process's
-		getenv = func(string) string { return "" }
-	}
-	unlockProject, err := project.Lock(getenv, opts.Backup.Project)
+	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
+		opts.ProjectDir, opts.Backup.Project)
 	if err != nil {
 		return nil, err
 	}
 	defer unlockProject()
-	if opts.ProjectDir != "" {
-		if _, err := recovery.Settle(ctx, eng.Engine, opts.IO.ErrOut, opts.JSON, opts.ProjectDir, opts.Backup.Project); err != nil {
-			return nil, err
-		}
-	}
 	return backup.Run(ctx, eng.Engine, opts.Backup) // errors map to exit codes by kind (cmdutil.ExitCode)
 }
 
-// recordRun writes the outcome of a scheduled run to the status file;
-// failing to is said in the log, and does not change the run's exit code.
+// recordRun writes the outcome of a scheduled backup to the status file.
 func recordRun(opts *RedisOptions, start time.Time, res *backup.Result, runErr error) {
-	now := opts.Backup.Now()
+	file := ""
+	if runErr == nil {
+		file = res.Path
+	}
+	s := scheduledRun{Cmd: "backup", Dir: opts.Backup.Dir, Project: opts.Backup.Project, Schedule: opts.Scheduled, Password: opts.Backup.Password}
+	s.record(opts.IO.ErrOut, start, opts.Backup.Now(), file, runErr)
+}
+
+// scheduledRun says where a scheduled run records its outcome: the status
+// file of Dir for Project (backup list shows it).
+type scheduledRun struct {
+	Cmd      string // the command, for the log line
+	Dir      string
+	Project  string
+	Schedule string // the schedule's expression
+	Password string // redacted from a recorded error
+}
+
+// record writes the outcome of the run that started at start and ended at
+// now (file: what it wrote); failing to is said in the log, and does not
+// change the run's exit code.
+func (s scheduledRun) record(errOut io.Writer, start, now time.Time, file string, runErr error) {
 	r := backup.RunRecord{Time: start.UTC(), Result: "ok", Duration: now.Sub(start).Round(time.Millisecond).String()}
 	if runErr != nil {
 		r.Result, r.ExitCode = "failed", cmdutil.ExitCode(runErr)
-		r.Error = backup.Redact(runErr.Error(), opts.Backup.Password)
+		r.Error = backup.Redact(runErr.Error(), s.Password)
 	} else {
-		r.File = res.Path
+		r.File = file
 	}
-	path := backup.StatusPath(opts.Backup.Dir, opts.Backup.Project)
-	if err := backup.RecordRun(path, opts.Backup.Project, opts.Scheduled, r); err != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "%s difyctl backup: recording the outcome in %s failed: %v\n", now.UTC().Format(time.RFC3339), path, err)
+	path := backup.StatusPath(s.Dir, s.Project)
+	if err := backup.RecordRun(path, s.Project, s.Schedule, r); err != nil {
+		fmt.Fprintf(errOut, "%s difyctl %s: recording the outcome in %s failed: %v\n", now.UTC().Format(time.RFC3339), s.Cmd, path, err)
 	}
 }
 

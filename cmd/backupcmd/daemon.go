@@ -46,18 +46,66 @@ recorded in the status file as for a cron job.`,
 		},
 	}
 	opts.flags(cmd, &c)
-	cmd.Flags().StringVar(&expr, "cron", "0 3 * * *", "when to run (cron expression; CRON_TZ=Zone first to name a zone)")
+	cronFlag(cmd, &expr)
+	cmd.AddCommand(NewCmdDaemonAll(f, nil))
 	return cmd
+}
+
+func cronFlag(cmd *cobra.Command, expr *string) {
+	cmd.Flags().StringVar(expr, "cron", "0 3 * * *", "when to run (cron expression; CRON_TZ=Zone first to name a zone)")
+}
+
+// NewCmdDaemonAll returns `backup daemon all`: `backup all` (its flags, its
+// options) run at each time --cron names. runF, when not nil, runs instead
+// of DaemonAll.
+func NewCmdDaemonAll(f *cmdutil.Factory, runF func(context.Context, *backup.Cron, *AllOptions) error) *cobra.Command {
+	var expr string
+	var sched *backup.Cron
+	cmd := NewCmdAll(f, func(ctx context.Context, opts *AllOptions) error {
+		if opts.Stream {
+			return cmdutil.UsageError("--output -: the daemon keeps its bundles in --backup-dir; stream one with backup all --output -")
+		}
+		opts.Scheduled = sched.String()
+		if runF != nil {
+			return runF(ctx, sched, opts)
+		}
+		return DaemonAll(ctx, sched, opts)
+	})
+	cmd.Use = "all --cron EXPR"
+	cmd.Short = "Run `backup all` on a schedule in the foreground (for difyctl in a container)"
+	cmd.Long = `Take a whole-deployment bundle (backup all, with the same flags) at each time
+the cron expression names, until SIGTERM or Ctrl-C; the schedule is read as
+for "backup daemon". Each run's outcome is recorded in the bundle directory's
+status file (backup all list shows it); a failed run is never counted and
+prunes nothing; the next one runs at its time.`
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		var err error
+		if sched, err = backup.ParseCron(expr); err != nil {
+			return cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+		return nil
+	}
+	cronFlag(cmd, &expr)
+	return cmd
+}
+
+// DaemonAll takes a bundle at each time sched names until ctx ends.
+func DaemonAll(ctx context.Context, sched *backup.Cron, opts *AllOptions) error {
+	return daemon(ctx, sched, opts.Quiet, opts.IO.ErrOut, func(ctx context.Context) error { return RunAll(ctx, opts) })
 }
 
 // Daemon runs a backup at each time sched names until ctx ends
 // (backup.Daemon); a failed run is logged unless quiet.
 func Daemon(ctx context.Context, sched *backup.Cron, opts *RedisOptions) error {
+	return daemon(ctx, sched, opts.Quiet, opts.IO.ErrOut, func(ctx context.Context) error { return RunRedis(ctx, opts) })
+}
+
+func daemon(ctx context.Context, sched *backup.Cron, quiet bool, errOut io.Writer, run func(context.Context) error) error {
 	var log io.Writer
-	if !opts.Quiet {
-		log = opts.IO.ErrOut
+	if !quiet {
+		log = errOut
 	}
-	err := backup.Daemon(ctx, sched, func(ctx context.Context) error { return RunRedis(ctx, opts) }, log, nil, nil)
+	err := backup.Daemon(ctx, sched, run, log, nil, nil)
 	var never *backup.NeverMatchesError
 	if errors.As(err, &never) {
 		return cmdutil.WithExitCode(cmdutil.ExitUsage, err)

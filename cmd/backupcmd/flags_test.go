@@ -114,3 +114,25 @@ func TestScheduleInstallFlags(t *testing.T) {
 		t.Fatalf("bad cron: ran %v, %v", ran, err)
 	}
 }
+
+func TestDaemonAllFlags(t *testing.T) {
+	f := testFactory(t)
+	var got *AllOptions
+	var sched *backup.Cron
+	if sub, _, err := NewCmdDaemon(f, nil).Find([]string{"all"}); err != nil || sub.Name() != "all" {
+		t.Fatalf("backup daemon all: %v %v", sub, err)
+	}
+	if err := run(t, NewCmdDaemonAll(f, func(_ context.Context, s *backup.Cron, o *AllOptions) error { got, sched = o, s; return nil }),
+		"--cron", "CRON_TZ=UTC 30 2 * * *", "--keep-min", "5", "--parallel", "2", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	if sched.String() != "CRON_TZ=UTC 30 2 * * *" || got.Scheduled != sched.String() || got.Bundle.Project != "shop" || got.Bundle.KeepMin != 5 || got.Bundle.Parallel != 2 || !got.Quiet {
+		t.Fatalf("%v %+v", sched, got)
+	}
+	for _, bad := range [][]string{{"--cron", "0 0 31 2 *"}, {"--cron", "nonsense"}, {"--output", "-"}} {
+		ran := false
+		if err := run(t, NewCmdDaemonAll(testFactory(t), func(context.Context, *backup.Cron, *AllOptions) error { ran = true; return nil }), bad...); ran || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: ran %v, %v", bad, ran, err)
+		}
+	}
+}

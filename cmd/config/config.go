@@ -131,7 +131,7 @@ func Run(ctx context.Context, opts *Options) error {
 // maskedSecrets returns NAME=MASKED for every secret variable the project's
 // environment sets to a non-empty value.
 func maskedSecrets(lo compose.LoadOptions) []string {
-	env, err := compose.Environment(lo.ProjectDir, lo.Environ)
+	env, err := lo.Environment()
 	if err != nil {
 		return nil
 	}

@@ -37,6 +37,7 @@ type Options struct {
 	Engine   func(context.Context) (engine.Engine, error)
 	Progress string
 	Getenv   func(string) string // where the lock directory comes from
+	Environ  []string            // the process environment (the factory's) the settlers read
 }
 
 func common(f *cmdutil.Factory, args []string, o *Options) error {
@@ -46,16 +47,13 @@ func common(f *cmdutil.Factory, args []string, o *Options) error {
 	}
 	o.Dir = dir
 	o.IO, o.JSON, o.Project, o.Services, o.Engine, o.Getenv = f.IOStreams, f.JSON(), name, args, f.Engine, f.Getenv
+	o.Environ = f.Environment()
 	return nil
 }
 
 // lock takes the project's lock (internal/project).
 func (o *Options) lock() (func(), error) {
-	getenv := o.Getenv
-	if getenv == nil { // an empty environment: the factory is the only door to the process's
-		getenv = func(string) string { return "" }
-	}
-	return project.Lock(getenv, o.Project)
+	return project.Lock(cmdutil.EnvOrNone(o.Getenv), o.Project)
 }
 
 func (o *Options) reporter() (progress.Writer, error) {
@@ -363,7 +361,7 @@ func Act(ctx context.Context, o *VerbOptions) error {
 	}
 	defer cli.Close()
 	if starts { // an interrupted restore is settled first (internal/journal)
-		if _, err := recovery.Settle(ctx, cli, o.IO.ErrOut, o.JSON, o.Dir, o.Project); err != nil {
+		if _, err := recovery.Settle(ctx, cli, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, ProcEnv: cmdutil.ProcEnv{Getenv: o.Getenv, Environ: o.Environ}}, o.Dir, o.Project); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,9 @@ docker CLI's config.json and credential helpers, as for docker compose.`,
 			}
 			o.IO, o.JSON, o.Services = f.IOStreams, f.JSON(), args
 			o.Load = compose.LoadOptions{ProjectDir: dir, ProjectName: name, Files: f.Files, Environ: f.Environment()}
+			if env, err := f.EnvMap(); err == nil { // the factory's reading; an unreadable .env is Load's to report
+				o.Load.DotEnv = env
+			}
 			o.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
 			if runF != nil {
 				return runF(cmd.Context(), o)

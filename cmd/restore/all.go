@@ -29,15 +29,15 @@ import (
 
 // AllOptions for `restore all`.
 type AllOptions struct {
-	Getenv      func(string) string // the lock directory's environment (the factory's)
-	IO          *iostreams.IOStreams
-	JSON        bool
-	Yes         bool
-	Which       string // a bundle directory, a name in the backup directory, latest, or - (stdin)
-	Identity    string
-	Restore     bundle.RestoreOptions
-	WaitTimeout time.Duration
-	Engine      func(context.Context) (engine.Engine, error)
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Yes             bool
+	Which           string // a bundle directory, a name in the backup directory, latest, or - (stdin)
+	Identity        string
+	Restore         bundle.RestoreOptions
+	WaitTimeout     time.Duration
+	Engine          func(context.Context) (engine.Engine, error)
 	// Load returns the project's load options (after its files exist).
 	Load func() (compose.LoadOptions, error)
 }
@@ -98,7 +98,7 @@ reads a stream written by "backup all --output -" from stdin.`,
 			r.Project, r.ProjectDir, r.BackupDir, r.Version = name, dir, bdir, buildinfo.Get().Version
 			r.Now = time.Now
 			opts.Engine = func(ctx context.Context) (engine.Engine, error) { return f.Engine(ctx) }
-			opts.Getenv = f.Getenv
+			opts.ProcEnv = f.ProcEnv()
 			opts.Load = func() (compose.LoadOptions, error) { return config.LoadOptions(f, nil) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -137,7 +137,7 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 		return err
 	}
 	defer eng.Close()
-	unlockProject, err := project.Lock(lockEnv(opts.Getenv), r.Project)
+	unlockProject, err := project.Lock(cmdutil.EnvOrNone(opts.Getenv), r.Project)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,9 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 		return err
 	}
 	defer unlock()
-	if _, err := recovery.Settle(ctx, eng, opts.IO.ErrOut, opts.JSON, r.ProjectDir, r.Project); err != nil {
+	// Settled under the backup directory's lock too: the restore-all
+	// settler clears what a killed restore left in it.
+	if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv}, r.ProjectDir, r.Project); err != nil {
 		return err
 	}
 
@@ -217,13 +219,15 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 			return cmdutil.WithExitCode(cmdutil.ExitFailure, fmt.Errorf("not confirmed; nothing changed"))
 		}
 	}
-	if env, e := compose.Environment(r.ProjectDir, nil); e == nil {
-		r.RedisPassword = env["REDIS_PASSWORD"]
-	}
 	r.WaitTimeout = opts.WaitTimeout
 	if r.Load, err = opts.Load(); err != nil {
 		return err
 	}
+	env := r.Load.DotEnv // the factory's reading of .env
+	if env == nil {
+		env, _ = compose.Environment(r.ProjectDir, nil)
+	}
+	r.RedisPassword = env["REDIS_PASSWORD"]
 	res, err := bundle.Restore(ctx, eng, *r)
 	if err != nil {
 		return cmdutil.WithExitCode(cmdutil.ExitFailure, err)
@@ -254,13 +258,4 @@ func counts(c map[string]int64) string {
 		}
 	}
 	return strings.Join(ws, ", ")
-}
-
-// lockEnv is getenv, or an empty environment when nil: the factory is the
-// only door to the process's.
-func lockEnv(getenv func(string) string) func(string) string {
-	if getenv == nil {
-		return func(string) string { return "" }
-	}
-	return getenv
 }

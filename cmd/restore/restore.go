@@ -13,21 +13,20 @@ import (
 	"github.com/difyctl/difyctl/internal/backuptarget"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
-	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
 	"github.com/difyctl/difyctl/internal/recovery"
 )
 
 // Options for restore redis.
 type Options struct {
-	IO      *iostreams.IOStreams
-	JSON    bool
-	Yes     bool
-	Which   string // a file, a name in the backup directory, or "latest"
-	DryRun  bool   // say which backup would be restored, verify it, change nothing
-	Restore backup.RestoreOptions
-	Engine  func() (*backuptarget.Engine, error)
-	Getenv  func(string) string // where the lock directory comes from
+	IO              *iostreams.IOStreams
+	JSON            bool
+	Yes             bool
+	Which           string // a file, a name in the backup directory, or "latest"
+	DryRun          bool   // say which backup would be restored, verify it, change nothing
+	Restore         backup.RestoreOptions
+	Engine          func() (*backuptarget.Engine, error)
+	cmdutil.ProcEnv // the lock directory's environment and the settlers' (the factory's)
 }
 
 // NewCmd returns the restore command group.
@@ -74,7 +73,7 @@ and verifies the backup that would be restored and changes nothing.`,
 			opts.Restore.ProjectDir = pdir
 			opts.Restore.Mode, opts.Restore.Now = "bgsave", time.Now
 			opts.Engine = func() (*backuptarget.Engine, error) { return backuptarget.NewEngine(f) }
-			opts.Getenv = f.Getenv
+			opts.ProcEnv = f.ProcEnv()
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -142,18 +141,12 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer eng.Close()
-	getenv := opts.Getenv
-	if getenv == nil { // an empty environment: the factory is the only door to the process's
-		getenv = func(string) string { return "" }
-	}
-	unlockProject, err := project.Lock(getenv, opts.Restore.Project)
+	unlockProject, err := recovery.Begin(ctx, eng.Engine, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
+		opts.Restore.ProjectDir, opts.Restore.Project)
 	if err != nil {
 		return err
 	}
 	defer unlockProject()
-	if _, err := recovery.Settle(ctx, eng.Engine, opts.IO.ErrOut, opts.JSON, opts.Restore.ProjectDir, opts.Restore.Project); err != nil {
-		return err
-	}
 	unlock, err := backup.Lock(opts.Restore.Dir, opts.Restore.Project)
 	if err != nil {
 		return err // held: exit 4 (cmdutil.ExitCode)

@@ -90,7 +90,7 @@ func startUp(ctx context.Context, f *cmdutil.Factory) error {
 	if err != nil {
 		return err
 	}
-	return deploy.Up(ctx, &deploy.UpOptions{Settle: recovery.Hook(f.IOStreams.ErrOut, false), IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
+	return deploy.Up(ctx, &deploy.UpOptions{Settle: recovery.Hook(recovery.Options{Out: f.IOStreams.ErrOut, ProcEnv: f.ProcEnv()}), IO: f.IOStreams, Load: lo, Env: env, Embedded: true, WaitTimeout: 15 * time.Minute,
 		Progress: progress.Auto, Recreate: compose.RecreateDiverged, Engine: f.Engine, Now: time.Now, Getenv: f.Getenv})
 }
 
@@ -125,10 +125,7 @@ func hasData(dir string) bool {
 // accessible reports whether to use plain prompts: asked for, or a terminal
 // that cannot redraw.
 func (opts *Options) accessible() bool {
-	getenv := opts.Getenv
-	if getenv == nil { // an empty environment: the factory is the only door to the process's
-		getenv = func(string) string { return "" }
-	}
+	getenv := cmdutil.EnvOrNone(opts.Getenv)
 	return opts.Accessible || getenv("ACCESSIBLE") != "" || getenv("TERM") == "dumb"
 }
 

@@ -58,7 +58,7 @@ one first (as init).`,
 			}
 			opts.Load, opts.Embedded, opts.Services, opts.JSON = lo, len(f.Files) == 0, args, f.JSON()
 			opts.ProbeInterval = health.ProbeIntervalOption(probeEvery)
-			opts.Settle = recovery.Hook(opts.IO.ErrOut, opts.JSON)
+			opts.Settle = recovery.Hook(recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: f.ProcEnv()})
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -62,7 +62,7 @@ func Rollback(ctx context.Context, o *RollbackOptions) error {
 		return err
 	}
 	defer unlock()
-	out, err := recovery.Settle(ctx, eng, o.IO.ErrOut, o.JSON, o.Dir, o.Project)
+	out, err := recovery.Settle(ctx, eng, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, ProcEnv: cmdutil.ProcEnv{Getenv: o.Getenv, Environ: o.Environ}}, o.Dir, o.Project)
 	if err != nil {
 		return err
 	}

@@ -99,11 +99,7 @@ func environ(f *cmdutil.Factory) []string {
 }
 
 func (o *Options) lock() (func(), error) {
-	getenv := o.Getenv
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	return project.Lock(getenv, o.Project)
+	return project.Lock(cmdutil.EnvOrNone(o.Getenv), o.Project)
 }
 
 func (o *Options) safety(eng engine.Engine, printf func(string, ...any)) up.Safety {
@@ -130,7 +126,7 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 		defer unlock()
-		if _, err := recovery.Settle(ctx, eng, o.IO.ErrOut, o.JSON, o.Dir, o.Project); err != nil {
+		if _, err := recovery.Settle(ctx, eng, recovery.Options{Out: o.IO.ErrOut, JSON: o.JSON, ProcEnv: cmdutil.ProcEnv{Getenv: o.Getenv, Environ: o.Environ}}, o.Dir, o.Project); err != nil {
 			return err
 		}
 	}

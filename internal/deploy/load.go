@@ -20,7 +20,8 @@ import (
 // against the catalogue. The input files are checked first, so that a
 // missing or unreadable -f file or .env, or a .env line that cannot be read,
 // exits 2 and names the file (and the line and variable, never its text).
-// The .env is the factory's one reading of it.
+// The .env is the factory's one reading of it: the options carry its
+// variables (DotEnv), so loading does not read the file again.
 func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error) {
 	dir, name, err := f.Project()
 	if err != nil {
@@ -30,7 +31,7 @@ func LoadOptions(f *cmdutil.Factory, names []string) (compose.LoadOptions, error
 	if err := CheckFiles(lo.Files); err != nil {
 		return lo, err
 	}
-	if _, err := f.Env(); err != nil {
+	if lo.DotEnv, err = f.EnvMap(); err != nil {
 		return lo, err
 	}
 	if len(names) > 0 {

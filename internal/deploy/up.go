@@ -49,12 +49,7 @@ type UpOptions struct {
 
 // getenv is Getenv; nil reads as an empty environment (the factory is the
 // only door to the process's).
-func (o *UpOptions) getenv() func(string) string {
-	if o.Getenv == nil {
-		return func(string) string { return "" }
-	}
-	return o.Getenv
-}
+func (o *UpOptions) getenv() func(string) string { return cmdutil.EnvOrNone(o.Getenv) }
 
 // Up brings the project up: prepares the directory, loads the project,
 // plans, and (unless DryRun) converges, reporting progress on stderr and
@@ -68,6 +63,9 @@ func Up(ctx context.Context, o *UpOptions) error {
 	lo := o.Load
 	if prep.Profiles != nil {
 		lo.Profiles = prep.Profiles
+	}
+	if prep.Wrote != nil {
+		lo.DotEnv = nil // the .env was written now: the loader reads it
 	}
 	p, err := compose.Load(ctx, lo)
 	if err != nil {

@@ -70,7 +70,9 @@ func populate(t *testing.T, r *backup.Redis, prefix string, n int) {
 
 func keyCount(t *testing.T, r *backup.Redis) int64 {
 	t.Helper()
-	n, err := r.KeyCount(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := r.KeyCount(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,9 @@ func TestBackupAndRestoreRedis(t *testing.T) {
 // startedRedis finds the project's Redis again (its container restarted).
 func startedRedis(t *testing.T, cli *client.Client, project string) *backup.Redis {
 	t.Helper()
-	r, err := backup.FindRedis(context.Background(), cli, project, "redis", "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := backup.FindRedis(ctx, cli, project, "redis", "")
 	if err != nil {
 		t.Fatal(err)
 	}

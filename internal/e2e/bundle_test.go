@@ -83,7 +83,7 @@ func upBundleProject(t *testing.T, cli *client.Client) bundleProject {
 	if err := os.WriteFile(filepath.Join(p.dir, "docker-compose.override.yaml"), []byte(bundleOverride), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, nil, p.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServices...)...)...); r.code != 0 {
+	if r := runWithin(t, 8*time.Minute, p.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServices...)...)...); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	psql(t, cli, p, `CREATE EXTENSION IF NOT EXISTS "uuid-ossp";

@@ -327,40 +327,47 @@ func TestContractFileRelativeToCwd(t *testing.T) {
 }
 
 // SIGINT exits 130 and SIGTERM 143, also for a run the signal ends
-// cleanly (the backup daemon).
+// cleanly (the backup daemons, of Redis and of bundles).
 func TestContractSignals(t *testing.T) {
 	for sig, want := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
-		t.Run(sig.String(), func(t *testing.T) {
-			dir := contractProject(t)
-			cmd := exec.Command(testenv.Difyctl(t), "--project-dir", dir, "backup", "daemon", "--cron", "0 3 * * *")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill() })
-			sc := bufio.NewScanner(stderr)
-			if !sc.Scan() || !strings.Contains(sc.Text(), "next backup") {
-				t.Fatalf("daemon did not start: %q", sc.Text())
-			}
-			cmd.Process.Signal(sig)
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-				t.Fatalf("still running 20 s after %v", sig)
-			}
-			if got := cmd.ProcessState.ExitCode(); got != want {
-				t.Fatalf("%v: exit %d, want %d", sig, got, want)
-			}
-		})
+		for _, what := range [][]string{{"daemon"}, {"daemon", "all"}} {
+			t.Run(sig.String()+" "+strings.Join(what, " "), func(t *testing.T) {
+				contractSignal(t, sig, want, what)
+			})
+		}
+	}
+}
+
+func contractSignal(t *testing.T, sig syscall.Signal, want int, what []string) {
+	dir := contractProject(t)
+	args := append(append([]string{"--project-dir", dir, "backup"}, what...), "--cron", "0 3 * * *")
+	cmd := exec.Command(testenv.Difyctl(t), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.Contains(sc.Text(), "next backup") {
+		t.Fatalf("daemon did not start: %q", sc.Text())
+	}
+	cmd.Process.Signal(sig)
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after %v", sig)
+	}
+	if got := cmd.ProcessState.ExitCode(); got != want {
+		t.Fatalf("%v: exit %d, want %d", sig, got, want)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -16,12 +17,17 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
+// dbExecLimit bounds one dbExec: a hang fails the test instead of running
+// into the package's timeout.
+const dbExecLimit = 5 * time.Minute
+
 // dbExec runs cmd in a container through the engine API, with env (never on
 // the command line), stdin streamed from in (when not nil) and stdout
 // streamed to out. It returns stderr and the exit code.
 func dbExec(t *testing.T, cli *client.Client, container string, env []string, in io.Reader, out io.Writer, cmd ...string) (string, int) {
 	t.Helper()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), dbExecLimit)
+	defer cancel()
 	ex, err := cli.ExecCreate(ctx, container, client.ExecCreateOptions{Cmd: cmd, Env: env, AttachStdin: in != nil, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		t.Fatalf("exec %v in %s: %v", cmd, container, err)
@@ -40,8 +46,11 @@ func dbExec(t *testing.T, cli *client.Client, container string, env []string, in
 		}()
 	}
 	var errOut bytes.Buffer
-	if _, err := stdcopy.StdCopy(out, &errOut, att.Reader); err != nil {
-		t.Fatalf("reading the output of %v in %s: %v", cmd, container, err)
+	// A hang fails the test: the read ends when ctx does.
+	stop := context.AfterFunc(ctx, func() { att.Close() })
+	defer stop()
+	if _, err := stdcopy.StdCopy(out, &errOut, att.Reader); err != nil || ctx.Err() != nil {
+		t.Fatalf("reading the output of %v in %s (bounded by %s): %v %v", cmd, container, dbExecLimit, err, ctx.Err())
 	}
 	ins, err := cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
 	if err != nil {

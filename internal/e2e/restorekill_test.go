@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -112,7 +113,7 @@ func restoreKillScenario(t *testing.T, aof string) {
 	t.Cleanup(func() { removeRestoreHelpers(cli, project) })
 	base := []string{"--project-dir", dir, "-p", project}
 	up := func() result {
-		return run(t, nil, append(base, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain", "--wait-timeout", "1m")...)
+		return runWithin(t, 4*time.Minute, append(base, "up", "-f", filepath.Join(dir, "compose.yaml"), "--progress", "plain", "--wait-timeout", "1m")...)
 	}
 	if r := up(); r.code != 0 {
 		t.Fatalf("up: %d\n%s", r.code, r.stderr)
@@ -122,7 +123,7 @@ func restoreKillScenario(t *testing.T, aof string) {
 	sets := [2]*keySet{{Name: "A", Prefix: "a", Keys: n}, {Name: "B", Prefix: "b", Keys: n + 7}}
 	for _, s := range sets {
 		fillSet(t, cli, project, s)
-		r := run(t, nil, append(base, "backup", "redis", "-o", "json")...)
+		r := runWithin(t, 5*time.Minute, append(base, "backup", "redis", "-o", "json")...)
 		var res backup.Result
 		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil {
 			t.Fatalf("backup of set %s: %d\n%s", s.Name, r.code, r.stderr)
@@ -172,7 +173,10 @@ func restoreKillScenario(t *testing.T, aof string) {
 // returns whether it was killed and when each line came, since the start.
 func restoreUntil(t *testing.T, base []string, file string, killAt int, delay time.Duration) (bool, []time.Duration) {
 	t.Helper()
-	cmd := exec.Command(testenv.Difyctl(t), append(base, "restore", "redis", file, "--yes")...)
+	ctx, cancel := context.WithTimeout(context.Background(), restoreLimit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), append(base, "restore", "redis", file, "--yes")...)
+	cmd.WaitDelay = 10 * time.Second
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +205,9 @@ func restoreUntil(t *testing.T, base []string, file string, killAt int, delay ti
 		}
 	}
 	err = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("restore redis %s did not finish within %s (killed by the test):\n%s", file, restoreLimit, all.String())
+	}
 	if killAt < 0 && err != nil {
 		t.Fatalf("restore of %s: %v\n%s", file, err, all.String())
 	}
@@ -210,14 +217,44 @@ func restoreUntil(t *testing.T, base []string, file string, killAt int, delay ti
 	return killed, at
 }
 
+// restoreLimit bounds one restore the kill tests run: a hang fails the
+// test, saying which restore hung, instead of the package's timeout.
+const restoreLimit = 5 * time.Minute
+
+// runWithin runs difyctl with args as run does, killed after limit: a hang
+// fails the test, naming the command and what it printed, instead of
+// running into the package's timeout.
+func runWithin(t *testing.T, limit time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), args...)
+	cmd.WaitDelay = 10 * time.Second
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	if ctx.Err() != nil {
+		t.Fatalf("difyctl %s did not finish within %s (killed by the test)\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), limit, r.stdout, r.stderr)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running difyctl %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
 // fillSet replaces Redis's data with set s.
 func fillSet(t *testing.T, cli *client.Client, project string, s *keySet) {
 	t.Helper()
 	r := startedRedis(t, cli, project)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for _, args := range [][]string{{"FLUSHALL"}, {"DEBUG", "POPULATE", strconv.Itoa(s.Keys), s.Prefix, "512"}, {"SET", "set", s.Name}} {
 		if _, err := r.CLI(ctx, args...); err != nil {
-			t.Fatal(err)
+			t.Fatalf("redis %v: %v", args, err)
 		}
 	}
 }
@@ -254,7 +291,8 @@ func heldSet(t *testing.T, cli *client.Client, project string, sets [2]*keySet) 
 func checkSet(t *testing.T, cli *client.Client, project string, s *keySet) {
 	t.Helper()
 	r := startedRedis(t, cli, project)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	if n := keyCount(t, r); n != int64(s.Keys+1) {
 		t.Fatalf("Redis holds %d keys, set %s has %d", n, s.Name, s.Keys+1)
 	}
@@ -324,7 +362,8 @@ func pruneSafetyCopies(t *testing.T, bdir string, sets [2]*keySet) {
 // removeRestoreHelpers removes helper containers a failed test left on the
 // project's Redis volumes (they are not labelled with the project).
 func removeRestoreHelpers(cli *client.Client, project string) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", compose.ProjectFilter(project))})
 	if err != nil {
 		return
@@ -335,7 +374,7 @@ func removeRestoreHelpers(cli *client.Client, project string) {
 			continue
 		}
 		for _, h := range hs.Items {
-			cli.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true})
+			cli.ContainerRemove(ctx, h.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		}
 	}
 }

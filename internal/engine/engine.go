@@ -67,8 +67,16 @@ type Exec interface {
 	CopyFromContainer(ctx context.Context, containerID string, options client.CopyFromContainerOptions) (client.CopyFromContainerResult, error)
 }
 
+// System is what tells about the engine's host.
+type System interface {
+	// Info gives the host's CPUs: how many container starts up asks for
+	// at once.
+	Info(ctx context.Context, options client.InfoOptions) (client.SystemInfoResult, error)
+}
+
 // Engine is every engine call difyctl makes.
 type Engine interface {
+	System
 	Containers
 	Networks
 	Volumes

@@ -17,9 +17,10 @@ type Env struct {
 	Engine engine.Engine
 	Out    io.Writer // stderr: what was found and done
 	JSON   bool      // report on Out as JSON lines instead of text
-	// Getenv reads the environment (nil: none); settlers use it for what
-	// the project's .env does not hold.
-	Getenv func(string) string
+	// Environ is the process environment as the factory sees it (nil:
+	// none): settlers load the project and find registry credentials with
+	// it, never with the process's own.
+	Environ []string
 	// Progress, when set, receives the settler's own progress lines.
 	Progress func(format string, a ...any)
 }

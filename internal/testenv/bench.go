@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 
 	"github.com/moby/moby/client"
@@ -16,6 +17,7 @@ type Bench struct {
 	Dir      string
 	Bin      string
 	projects []string
+	trackers []*VolumeTracker
 }
 
 // NewBench connects to the engine, makes a work directory and builds difyctl
@@ -40,19 +42,26 @@ func NewBench(ctx context.Context, bin string) (*Bench, error) {
 	return &Bench{Cli: cli, Dir: dir, Bin: bin}, nil
 }
 
-// Project returns a fresh project name, removed by Close.
+// Project returns a fresh project name, removed by Close with the
+// anonymous volumes its containers had (a down without -v keeps them).
 func (b *Bench) Project() string {
 	r := make([]byte, 4)
 	rand.Read(r)
 	p := "difyctl-bench-" + hex.EncodeToString(r)
 	b.projects = append(b.projects, p)
+	b.trackers = append(b.trackers, TrackVolumes(b.Cli, p))
 	return p
 }
 
 // Close removes the projects and the work directory.
 func (b *Bench) Close() {
-	for _, p := range b.projects {
-		RemoveProject(context.Background(), b.Cli, p)
+	for i, p := range b.projects {
+		if err := RemoveProject(context.Background(), b.Cli, p); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: removing project %s: %v\n", p, err)
+		}
+		if err := b.trackers[i].Remove(context.Background()); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: removing project %s: %v\n", p, err)
+		}
 	}
 	os.RemoveAll(b.Dir)
 	b.Cli.Close()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/compose"
@@ -90,21 +91,28 @@ func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p
 
 // ProjectName returns a project name no other test uses, and registers the
 // removal of every container, network and volume labelled with it when the
-// test ends, passed or failed.
+// test ends, passed or failed, and of the anonymous volumes its containers
+// had (VolumeTracker: a down without -v keeps them, as compose's does).
 func ProjectName(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "difyctl-e2e-" + hex.EncodeToString(b)
+	tr := TrackVolumes(cli, name)
 	t.Cleanup(func() {
 		if err := RemoveProject(context.Background(), cli, name); err != nil {
+			t.Errorf("cleanup of project %s: %v", name, err)
+		}
+		if err := tr.Remove(context.Background()); err != nil {
 			t.Errorf("cleanup of project %s: %v", name, err)
 		}
 	})
 	return name
 }
 
-// RemoveProject force-removes every object labelled with the project.
+// RemoveProject force-removes every object labelled with the project, the
+// containers with their anonymous volumes (those a replacement took over
+// too).
 func RemoveProject(ctx context.Context, cli *client.Client, project string) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -113,9 +121,22 @@ func RemoveProject(ctx context.Context, cli *client.Client, project string) erro
 	if err != nil {
 		return err
 	}
+	var anon []string
 	for _, c := range cs.Items {
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isNotFound(err) {
 			return err
+		}
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && AnonymousVolume(m.Name, nil) {
+				anon = append(anon, m.Name)
+			}
+		}
+	}
+	// The engine keeps a volume a container mounts by name, even with
+	// RemoveVolumes: a replacement's, taken over from the old container.
+	for _, v := range anon {
+		if _, err := cli.VolumeRemove(ctx, v, client.VolumeRemoveOptions{}); err != nil && !isNotFound(err) {
+			return fmt.Errorf("anonymous volume %s of project %s: %w", v, project, err)
 		}
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})

@@ -197,7 +197,7 @@ func settle(ctx context.Context, je journal.Env, j *journal.Journal) (journal.Ou
 	if err := j.Decode(&data); err != nil {
 		return journal.Outcome{}, err
 	}
-	e := env{eng: je.Engine, project: j.Project, dir: j.Dir, environ: os.Environ(), waitTimeout: 5 * time.Minute, printf: je.Printf}
+	e := env{eng: je.Engine, project: j.Project, dir: j.Dir, environ: je.Environ, waitTimeout: 5 * time.Minute, printf: je.Printf}
 	if NewSafety != nil {
 		e.safety = NewSafety(je.Engine, je.Printf)
 	}

@@ -110,6 +110,7 @@ type Engine struct {
 	startFn    StartFunc
 	runs       map[string]*execRun          // execs answered by execFn (exec.go)
 	files      map[string]map[string][]byte // by container ID: path -> content
+	cpus       int                          // what Info says (SetCPUs; default 64)
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -119,6 +120,25 @@ func New() *Engine {
 	return &Engine{images: map[string]Image{}, remote: map[string]Image{}, containers: map[string]*Container{},
 		networks: map[string]network.Inspect{}, volumes: map[string]volume.Volume{}, behaviour: map[string]Behaviour{},
 		failCreate: map[string]error{}, failRemove: map[string]error{}, subs: map[*sub]struct{}{}}
+}
+
+// SetCPUs sets the CPUs Info reports (the bound on parallel starts).
+func (e *Engine) SetCPUs(n int) {
+	e.mu.Lock()
+	e.cpus = n
+	e.mu.Unlock()
+}
+
+// Info reports the engine host's CPUs (64 unless SetCPUs said otherwise).
+func (e *Engine) Info(_ context.Context, _ client.InfoOptions) (client.SystemInfoResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var r client.SystemInfoResult
+	r.Info.NCPU = e.cpus
+	if r.Info.NCPU == 0 {
+		r.Info.NCPU = 64
+	}
+	return r, nil
 }
 
 // AddImage makes ref present locally.
@@ -364,6 +384,18 @@ func (e *Engine) ContainerCreate(_ context.Context, o client.ContainerCreateOpti
 	return client.ContainerCreateResult{ID: c.ID}, nil
 }
 
+// mounted reports whether a container mounts volume name (e.mu held).
+func (e *Engine) mounted(name string) bool {
+	for _, c := range e.containers {
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && m.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (e *Engine) ensureVolume(name string) {
 	if _, ok := e.volumes[name]; !ok {
 		e.volumes[name] = volume.Volume{Name: name, Labels: map[string]string{}}
@@ -463,7 +495,9 @@ func (e *Engine) ContainerRestart(ctx context.Context, ref string, _ client.Cont
 }
 
 // ContainerRemove removes a container (running ones only with Force), and
-// its anonymous volumes with RemoveVolumes.
+// its anonymous volumes with RemoveVolumes, as the engine does: not one it
+// mounted by name (a replacement's inherited volume) nor one another
+// container still mounts.
 func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.ContainerRemoveOptions) (client.ContainerRemoveResult, error) {
 	e.mu.Lock()
 	c, err := e.find(ref)
@@ -482,8 +516,14 @@ func (e *Engine) ContainerRemove(_ context.Context, ref string, o client.Contain
 	e.record("remove %s", c.Name)
 	delete(e.containers, c.ID)
 	if o.RemoveVolumes {
+		byName := map[string]bool{}
+		if c.Host != nil {
+			for _, m := range c.Host.Mounts {
+				byName[m.Source] = m.Source != ""
+			}
+		}
 		for _, m := range c.Mounts {
-			if m.Type == mount.TypeVolume && len(m.Name) == 64 {
+			if m.Type == mount.TypeVolume && len(m.Name) == 64 && !byName[m.Name] && !e.mounted(m.Name) {
 				delete(e.volumes, m.Name)
 			}
 		}
@@ -636,12 +676,16 @@ func (e *Engine) VolumeCreate(_ context.Context, o client.VolumeCreateOptions) (
 	return client.VolumeCreateResult{Volume: v}, nil
 }
 
-// VolumeRemove removes a volume.
+// VolumeRemove removes a volume; one a container mounts is in use (a
+// conflict), as the engine says.
 func (e *Engine) VolumeRemove(_ context.Context, name string, _ client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.volumes[name]; !ok {
 		return client.VolumeRemoveResult{}, notFound("volume " + name)
+	}
+	if e.mounted(name) {
+		return client.VolumeRemoveResult{}, fmt.Errorf("remove %s: volume is in use: %w", name, cerrdefs.ErrConflict)
 	}
 	delete(e.volumes, name)
 	e.record("volume-remove %s", name)
