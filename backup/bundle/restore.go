@@ -372,7 +372,7 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", RegistryAuth: engine.RegistryAuth(getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(getenv)})
 	return err
 }
 
@@ -591,9 +591,9 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	}
 	tmp, old := db+"_difyctl_restore", db+"_difyctl_old"
 	o.progress("%s: loading into a fresh database %s in %s", p.Name, tmp, c.Name)
-	t0 := time.Now()
 	// A pg_restore of a killed restore may still be connected to tmp.
 	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + quoteLit(tmp) + " AND pid <> pg_backend_pid()"
+	t0 := time.Now()
 	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(tmp), "CREATE DATABASE "+quoteIdent(tmp)+" OWNER "+quoteIdent(pg.user)); err != nil {
 		return nil, "", fmt.Errorf("part %s: creating the database %s in %s: %w", p.Name, tmp, c.Name, err)
 	}

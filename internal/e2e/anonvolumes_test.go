@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,17 +11,6 @@ import (
 
 	"github.com/difyctl/difyctl/internal/testenv"
 )
-
-// runWithin runs difyctl with a deadline: a hang fails this test, not the
-// package.
-func runWithin(t *testing.T, d time.Duration, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), args...)
-	cmd.Env = os.Environ()
-	return runCmd(t, cmd)
-}
 
 // difyctl down keeps a service's anonymous volumes (the image's VOLUME),
 // as docker compose down does; down --volumes removes them, the one a

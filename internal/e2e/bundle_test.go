@@ -28,19 +28,22 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
-// bundleOverride runs Dify's real db_postgres and redis service definitions
-// on the fixtures, and api and plugin_daemon (whose images are not built
-// here) as busybox containers that keep Dify's volumes and dependencies.
-// The database's probe is given more patience than upstream's 60 x 1 s: on
-// a loaded CI host pg_isready can take longer than that to answer.
-const bundleOverride = `services:
-  db_postgres:
+// pgFixtureService runs Dify's real db_postgres service definition on the
+// PostgreSQL fixture (an override file's entry under services:). The
+// database's probe is given more patience than upstream's 60 x 1 s: on a
+// loaded CI host pg_isready can take longer than that to answer.
+const pgFixtureService = `  db_postgres:
     image: difyctl-test/postgres
     healthcheck:
       interval: 2s
       timeout: 30s
       retries: 300
-  redis:
+`
+
+// bundleOverride runs Dify's real db_postgres and redis service definitions
+// on the fixtures, and api and plugin_daemon (whose images are not built
+// here) as busybox containers that keep Dify's volumes and dependencies.
+const bundleOverride = "services:\n" + pgFixtureService + `  redis:
     image: difyctl-test/redis
   init_permissions:
     image: difyctl-test/busybox
@@ -209,7 +212,7 @@ func sameState(t *testing.T, what string, got, want state) {
 
 func backupAll(t *testing.T, p bundleProject, extra ...string) bundle.Result {
 	t.Helper()
-	r := runFor(t, 10*time.Minute, p.args(append([]string{"backup", "all", "-o", "json"}, extra...)...)...)
+	r := runWithin(t, 10*time.Minute, p.args(append([]string{"backup", "all", "-o", "json"}, extra...)...)...)
 	if r.code != 0 {
 		t.Fatalf("backup all: exit %d\n%s", r.code, r.stderr)
 	}
@@ -462,17 +465,6 @@ func TestBundleFaults(t *testing.T) {
 	}
 }
 
-// runFor runs difyctl with args under a deadline: a hang fails this
-// test, not the package.
-func runFor(t *testing.T, timeout time.Duration, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), args...)
-	cmd.WaitDelay = 10 * time.Second
-	return runCmd(t, cmd)
-}
-
 // mountTmpfs mounts a tmpfs of size bytes at a new directory (unmounted in
 // t.Cleanup, before the directory is removed) and returns the directory and
 // a function that resizes the file system.
@@ -554,7 +546,7 @@ func TestBundleFullDisk(t *testing.T) {
 	a := upBundleProject(t, cli)
 	dir, resize := mountTmpfs(t, 1<<20)
 	backupTo := func() result {
-		return runFor(t, 10*time.Minute, a.args("backup", "all", "--backup-dir", dir)...)
+		return runWithin(t, 10*time.Minute, a.args("backup", "all", "--backup-dir", dir)...)
 	}
 
 	// 1. Refused by the estimate: 1 MiB cannot hold the bundle.
@@ -686,10 +678,10 @@ func TestBundleMySQLMigrateToNewProject(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(a.dir, "docker-compose.override.yaml"), []byte(bundleOverrideMySQL), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := runFor(t, 2*time.Minute, a.args("init", "--profile", "mysql")...); r.code != 0 {
+	if r := runWithin(t, 2*time.Minute, a.args("init", "--profile", "mysql")...); r.code != 0 {
 		t.Fatalf("init --profile mysql: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := runFor(t, 6*time.Minute, a.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServicesMySQL...)...)...); r.code != 0 {
+	if r := runWithin(t, 6*time.Minute, a.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServicesMySQL...)...)...); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	mysqlQuery(t, cli, a, `CREATE TABLE accounts (id int AUTO_INCREMENT PRIMARY KEY, email varchar(255) NOT NULL, created datetime DEFAULT '2025-01-02 03:04:05');
@@ -717,7 +709,7 @@ CREATE TRIGGER accounts_lower BEFORE INSERT ON accounts FOR EACH ROW SET NEW.ema
 	}
 
 	b := bundleProject{dir: filepath.Join(t.TempDir(), "new-host"), name: testenv.ProjectName(t, cli)}
-	r := runFor(t, 10*time.Minute, b.args("restore", "all", res.Path, "--yes")...)
+	r := runWithin(t, 10*time.Minute, b.args("restore", "all", res.Path, "--yes")...)
 	if r.code != 0 {
 		t.Fatalf("restore all into %s: exit %d\n%s\n%s", b.name, r.code, r.stdout, r.stderr)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,37 +19,43 @@ import (
 // upgrade's api fails its health gate, the rolled-back one passes.
 const failingOverride = "services:\n  api:\n    environment:\n      STANDIN_NEVER_READY: ${NEXT_PUBLIC_ENABLE_AGENT_V2:-}\n"
 
-// TestUpgradeFailureRollsBack: the upgraded api never becomes healthy ->
-// the upgrade fails, says so, and leaves 1.15.0's containers, .env, record
-// and data.
+// TestUpgradeFailureRollsBack: the 1.16.0 api's migration fails half-way
+// (revision r2 commits its first steps, then raises: the database is left
+// half-migrated, the api never healthy) -> the upgrade fails, says so, and
+// rolls back: the database restored from the safety bundle (schema at r1,
+// the same rows), 1.15.0's containers, .env, record and files.
 func TestUpgradeFailureRollsBack(t *testing.T) {
-	dir, project, base, cli := deploy115(t)
-	if err := os.WriteFile(filepath.Join(dir, "docker-compose.override.yaml"), []byte(failingOverride), 0o644); err != nil {
-		t.Fatal(err)
+	dir, project, base, cli := deploy115(t, migratingOverride+"      STANDIN_MIGRATE_FAIL: r2\n")
+	if got := schema(t, cli, dir, project); got != schemaR1 {
+		t.Fatalf("the 1.15.0 api did not migrate the new database to r1: %s", got)
 	}
-	if r := run(t, nil, append(base, "up", "--wait-timeout", "3m")...); r.code != 0 {
-		t.Fatalf("up with the override: exit %d\n%s", r.code, r.stderr)
-	}
+	appRows(t, cli, dir, project, 25)
+	data := rows(t, cli, dir, project)
 	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
-	r := run(t, nil, append(base, "upgrade", "--to", "1.16.0", "--yes", "--no-bundle", "--wait-timeout", "40s")...)
+	r := upgradeRun(t, 8*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "60s")...)
 	if r.code == 0 || !strings.Contains(r.stderr, "rolled back: the deployment runs Dify 1.15.0 as before") {
-		t.Fatalf("upgrade with a failing api: exit %d\n%s", r.code, r.stderr)
+		t.Fatalf("upgrade with a failing migration: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "restoring the database and data from the safety bundle") {
+		t.Errorf("the rollback did not restore the database from the bundle:\n%s", r.stderr)
 	}
 	assertOn115(t, dir, cli, project, string(env))
+	if got := schema(t, cli, dir, project); got != schemaR1 {
+		t.Errorf("after the rollback the schema is not r1's (the half-migrated database was kept?): %s", got)
+	}
+	if got := rows(t, cli, dir, project); got != data {
+		t.Errorf("apps after the rollback: %s, want %s", got, data)
+	}
 }
 
 // TestUpgradeKilledThenRollback: SIGKILL while the containers are being
 // replaced -> the journal stays -> rollback undoes the upgrade.
 func TestUpgradeKilledThenRollback(t *testing.T) {
-	dir, project, base, cli := deploy115(t)
-	if err := os.WriteFile(filepath.Join(dir, "docker-compose.override.yaml"), []byte(failingOverride), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if r := run(t, nil, append(base, "up", "--wait-timeout", "3m")...); r.code != 0 {
-		t.Fatalf("up with the override: exit %d\n%s", r.code, r.stderr)
-	}
+	dir, project, base, cli := deploy115(t, failingOverride)
 	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
-	cmd := exec.Command(testenv.Difyctl(t), append(base, "upgrade", "--to", "1.16.0", "--yes", "--no-bundle", "--wait-timeout", "3m")...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), append(base, "upgrade", "--to", "1.16.0", "--yes", "--no-bundle", "--wait-timeout", "3m")...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +77,7 @@ func TestUpgradeKilledThenRollback(t *testing.T) {
 	if j, _ := journal.Load(dir, project); j == nil {
 		t.Fatal("no journal after the kill")
 	}
-	r := run(t, nil, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
+	r := upgradeRun(t, 5*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "undone") {
 		t.Fatalf("rollback after the kill: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

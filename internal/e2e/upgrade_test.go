@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 
@@ -16,10 +19,31 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
+// migratingOverride puts the PostgreSQL fixture under Dify's db_postgres
+// and has the api stand-in migrate it on start, as Dify's api runs alembic
+// (internal/standin/migrate.go): the 1.15.0 api brings the schema to
+// revision r1, the 1.16.0 one to r2.
+const migratingOverride = "services:\n" + pgFixtureService + "  api:\n    environment:\n      STANDIN_MIGRATE: \"1\"\n"
+
+// upgradeRun runs difyctl with args, killed after limit: a hang fails
+// this test, not the package.
+func upgradeRun(t *testing.T, limit time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), args...)
+	cmd.WaitDelay = 10 * time.Second
+	r := runCmd(t, cmd)
+	if ctx.Err() != nil {
+		t.Fatalf("difyctl %v did not end within %s\n%s\n%s", args, limit, r.stdout, r.stderr)
+	}
+	return r
+}
+
 // deploy115 brings Dify 1.15.0 up with the stand-ins under both releases'
-// image names, and puts a file in its storage volume (the data that must
-// survive).
-func deploy115(t *testing.T) (dir, project string, base []string, cli *client.Client) {
+// image names and the override (none when ""), and puts a file in its
+// storage volume (the data that must survive).
+func deploy115(t *testing.T, override string) (dir, project string, base []string, cli *client.Client) {
 	t.Helper()
 	cli = testenv.Fixtures(t)
 	testenv.WithStandins(t, "1.15.0", testenv.StandinOptions{})
@@ -27,21 +51,62 @@ func deploy115(t *testing.T) (dir, project string, base []string, cli *client.Cl
 	project = testenv.ProjectName(t, cli)
 	dir = t.TempDir()
 	base = []string{"--project-dir", dir, "-p", project}
-	if r := run(t, nil, append(base, "init", "--release", "1.15.0")...); r.code != 0 {
+	if r := upgradeRun(t, time.Minute, append(base, "init", "--release", "1.15.0")...); r.code != 0 {
 		t.Fatalf("init --release 1.15.0: exit %d\n%s", r.code, r.stderr)
 	}
 	for k, v := range publishedPortVars(t) {
-		if r := run(t, nil, append(base, "env", "set", k+"="+v)...); r.code != 0 {
+		if r := upgradeRun(t, time.Minute, append(base, "env", "set", k+"="+v)...); r.code != 0 {
 			t.Fatalf("env set %s: exit %d\n%s", k, r.code, r.stderr)
 		}
 	}
-	if r := run(t, nil, append(base, "up", "--progress", "plain", "--wait-timeout", "5m")...); r.code != 0 {
+	if override != "" {
+		if err := os.WriteFile(filepath.Join(dir, "docker-compose.override.yaml"), []byte(override), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := upgradeRun(t, 6*time.Minute, append(base, "up", "--progress", "plain", "--wait-timeout", "5m")...); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "volumes", "app", "storage", "upload.txt"), []byte("keep me"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir, project, base, cli
+}
+
+// appRows writes n rows into the api's apps table (revision r1's).
+func appRows(t *testing.T, cli *client.Client, dir, project string, n int) {
+	t.Helper()
+	psql(t, cli, bundleProject{dir: dir, name: project}, fmt.Sprintf("INSERT INTO apps (name) SELECT 'app-' || g FROM generate_series(1, %d) g", n))
+}
+
+// schema is the database's revision and the shape the migrations give it.
+func schema(t *testing.T, cli *client.Client, dir, project string) string {
+	t.Helper()
+	return schemaIn(t, cli, bundleProject{dir: dir, name: project}.container("db_postgres"))
+}
+
+// schemaSQL reads what schema returns.
+const schemaSQL = `SELECT 'rev=' || coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), 'none')
+ || ' apps=' || coalesce((SELECT string_agg(column_name::text, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'apps'), 'none')
+ || ' app_mode_idx=' || (SELECT count(*) FROM pg_indexes WHERE indexname = 'app_mode_idx')
+ || ' agent_sessions=' || coalesce(to_regclass('agent_sessions')::text, 'none')`
+
+// schemaIn is schema of the database "dify" in a PostgreSQL container.
+func schemaIn(t *testing.T, cli *client.Client, container string) string {
+	t.Helper()
+	return dbQuery(t, cli, container, nil, "psql", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", "dify", "-tAc", schemaSQL)
+}
+
+// Schemas at each revision (schema's output).
+const (
+	schemaR1 = "rev=r1 apps=created_at,id,name app_mode_idx=0 agent_sessions=none"
+	schemaR2 = "rev=r2 apps=created_at,id,mode,name app_mode_idx=1 agent_sessions=agent_sessions"
+)
+
+// rows is the apps table's row count and checksum.
+func rows(t *testing.T, cli *client.Client, dir, project string) string {
+	t.Helper()
+	return psql(t, cli, bundleProject{dir: dir, name: project}, "SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || name, ',' ORDER BY id), '')) FROM apps")
 }
 
 func images(t *testing.T, cli *client.Client, project string) map[string]string {
@@ -91,11 +156,20 @@ func assertOn115(t *testing.T, dir string, cli *client.Client, project, env stri
 	}
 }
 
-// TestUpgradeStandins: 1.15.0 with data -> --dry-run changes nothing ->
-// upgrade --to 1.16.0 (new containers, new variables, unchanged services
-// kept, data intact, release recorded) -> rollback -> 1.15.0 again.
+// TestUpgradeStandins: 1.15.0 on the PostgreSQL fixture, its api's schema
+// at revision r1 with rows in it, a file in storage -> --dry-run changes
+// nothing -> upgrade --to 1.16.0 with the safety bundle (new containers,
+// new variables, unchanged services kept, the 1.16.0 api migrated the
+// database to r2, rows and files intact, release recorded) -> rollback ->
+// 1.15.0 again, the database restored from the bundle (schema at r1, the
+// same rows).
 func TestUpgradeStandins(t *testing.T) {
-	dir, project, base, cli := deploy115(t)
+	dir, project, base, cli := deploy115(t, migratingOverride)
+	if got := schema(t, cli, dir, project); got != schemaR1 {
+		t.Fatalf("the 1.15.0 api did not migrate the new database to r1: %s", got)
+	}
+	appRows(t, cli, dir, project, 40)
+	data := rows(t, cli, dir, project)
 	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
 	before := images(t, cli, project)
 	ids := map[string]string{}
@@ -104,7 +178,7 @@ func TestUpgradeStandins(t *testing.T) {
 		ids[c.Service] = c.ID
 	}
 
-	r := run(t, nil, append(base, "upgrade", "--to", "1.16.0", "--dry-run")...)
+	r := upgradeRun(t, 2*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--dry-run")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "+ service agent_backend") || !strings.Contains(r.stdout, "dry run: nothing was changed") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -115,15 +189,28 @@ func TestUpgradeStandins(t *testing.T) {
 		t.Fatalf("--dry-run changed containers: %v", got)
 	}
 
-	r = run(t, nil, append(base, "-o", "json", "upgrade", "--to", "1.16.0", "--yes", "--no-bundle", "--wait-timeout", "3m")...)
+	r = upgradeRun(t, 8*time.Minute, append(base, "-o", "json", "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 {
 		t.Fatalf("upgrade: exit %d\n%s", r.code, r.stderr)
 	}
 	var res struct {
+		Bundle  string           `json:"bundle"`
 		Timings map[string]int64 `json:"timings"`
 	}
 	json.Unmarshal([]byte(r.stdout), &res)
 	t.Logf("upgrade timings (ns): %v", res.Timings)
+	if st, err := os.Stat(filepath.Join(res.Bundle, "manifest.json")); res.Bundle == "" || err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("no safety bundle (%q): %v", res.Bundle, err)
+	}
+	if got := schema(t, cli, dir, project); got != schemaR2 {
+		t.Errorf("the 1.16.0 api did not migrate the database to r2: %s", got)
+	}
+	if got := rows(t, cli, dir, project); got != data {
+		t.Errorf("apps after the upgrade: %s, want %s", got, data)
+	}
+	if got := psql(t, cli, bundleProject{dir: dir, name: project}, "SELECT count(*) FROM agent_sessions"); got != "40" {
+		t.Errorf("r2's data migration wrote %s agent sessions, want one per app (40)", got)
+	}
 	img := images(t, cli, project)
 	for svc, want := range map[string]string{"api": "langgenius/dify-api:1.16.0", "web": "langgenius/dify-web:1.16.0", "agent_backend": "langgenius/dify-agent-backend:1.16.0"} {
 		if img[svc] != want+"@1.16.0" {
@@ -146,13 +233,19 @@ func TestUpgradeStandins(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "volumes", "app", "storage", "upload.txt")); string(b) != "keep me" {
 		t.Error("the data is gone")
 	}
-	if r := run(t, nil, append(base, "ps")...); !strings.Contains(r.stdout, "Dify 1.16.0") {
-		t.Errorf("ps does not show the release:\n%s", r.stdout)
+	if r := upgradeRun(t, time.Minute, append(base, "ps")...); !strings.Contains(r.stdout, "Dify 1.16.0") {
+		t.Errorf("ps does not show the release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
-	r = run(t, nil, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
+	r = upgradeRun(t, 8*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 {
 		t.Fatalf("rollback: exit %d\n%s", r.code, r.stderr)
 	}
 	assertOn115(t, dir, cli, project, string(env))
+	if got := schema(t, cli, dir, project); got != schemaR1 {
+		t.Errorf("after the rollback the database is not the bundle's (r1): %s", got)
+	}
+	if got := rows(t, cli, dir, project); got != data {
+		t.Errorf("apps after the rollback: %s, want %s", got, data)
+	}
 }

@@ -41,6 +41,7 @@
 //	STANDIN_NEVER_READY   1   never become ready
 //	STANDIN_EXIT_AFTER    D   exit D after start (a crash: with restart: always, a crash loop)
 //	STANDIN_EXIT_CODE     N   ... with code N (default 1)
+//	STANDIN_MIGRATE       1   the api (MODE=api) migrates the real database first (migrate.go)
 //
 // Every server logs "starting", "ready" and "stopping" with a UTC timestamp;
 // SIGTERM, SIGINT and SIGQUIT end it at once with code 0.
@@ -214,6 +215,19 @@ func serve(role string, args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "standin: %v\n", err)
 		return 2
+	}
+	_ = os.Remove(readyFile) // a restarted container keeps /tmp: not ready before migrating
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	err = migrateOnStart(ctx, role, logf)
+	signalled := ctx.Err() != nil
+	stop()
+	if err != nil {
+		if signalled {
+			logf("stopping (during the migrations)")
+			return 0
+		}
+		logf("ERROR [alembic] database migration failed: %v", err)
+		return 1
 	}
 	readyAfter, err := envDuration("STANDIN_READY_AFTER")
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,25 @@ const StandinBase = "difyctl-test/standin:base"
 type standinRole struct {
 	role   string // STANDIN_ROLE, "" for busybox
 	config string // Dockerfile lines after FROM
+}
+
+// standinAPIReleases are the releases whose api has an image of its own
+// (difyctl-test/standin:dify-api-<release>, STANDIN_RELEASE set): the api
+// stand-in migrates a real database to its release's head revision when
+// asked to (internal/standin/migrate.go, STANDIN_MIGRATE=1), so the 1.16.0
+// api's schema differs from the 1.15.0 one's as the real images' do.
+var standinAPIReleases = []string{"1.15.0", "1.16.0"}
+
+// standinImages are the role images to build, by name.
+func standinImages() map[string]standinRole {
+	m := map[string]standinRole{}
+	for _, r := range standinRoles {
+		m[StandinImage(r.role)] = r
+	}
+	for _, rel := range standinAPIReleases {
+		m[StandinImage("dify-api-"+rel)] = standinRole{"dify-api", "ENV STANDIN_RELEASE=" + rel + "\n" + serveEntry}
+	}
+	return m
 }
 
 const serveEntry = "ENTRYPOINT [\"/usr/local/bin/standin\", \"serve\"]\nCMD []\n"
@@ -115,9 +135,9 @@ type StandinOptions struct {
 
 // standinFor is the local image that plays the real image ref.
 func standinFor(ref string, opts StandinOptions) (string, error) {
-	repo := ref
+	repo, tag := ref, ""
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		repo = ref[:i]
+		repo, tag = ref[:i], ref[i+1:]
 	}
 	repo = strings.TrimPrefix(strings.TrimPrefix(repo, "docker.io/"), "library/")
 	role, ok := standinRepos[repo]
@@ -129,6 +149,8 @@ func standinFor(ref string, opts StandinOptions) (string, error) {
 		return ImageRedis, nil
 	case role == "postgres" && opts.RealPostgres:
 		return ImagePostgres, nil
+	case role == "dify-api" && slices.Contains(standinAPIReleases, tag):
+		return StandinImage("dify-api-" + tag), nil
 	}
 	return StandinImage(role), nil
 }
@@ -177,16 +199,21 @@ func EnsureStandins(ctx context.Context, cli *client.Client, log io.Writer) erro
 		return err
 	}
 	baseHash := img.Config.Labels[inputsLabel]
-	for _, r := range standinRoles {
-		if err := ensureRoleImage(ctx, cli, log, baseHash, r); err != nil {
-			return fmt.Errorf("stand-in image %s: %w", StandinImage(r.role), err)
+	imgs := standinImages()
+	refs := make([]string, 0, len(imgs))
+	for ref := range imgs {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
+		if err := ensureRoleImage(ctx, cli, log, baseHash, ref, imgs[ref]); err != nil {
+			return fmt.Errorf("stand-in image %s: %w", ref, err)
 		}
 	}
 	return nil
 }
 
-func ensureRoleImage(ctx context.Context, cli *client.Client, log io.Writer, baseHash string, r standinRole) error {
-	ref := StandinImage(r.role)
+func ensureRoleImage(ctx context.Context, cli *client.Client, log io.Writer, baseHash, ref string, r standinRole) error {
 	dockerfile := "FROM " + StandinBase + "\n"
 	if r.role != "busybox" {
 		dockerfile += "ENV STANDIN_ROLE=" + r.role + "\n"
@@ -314,6 +341,16 @@ func (st *standinState) untagAll(ctx context.Context, cli *client.Client) error 
 	return errors.Join(errs...)
 }
 
+// imageEnv is an image's configured environment, sorted.
+func imageEnv(img client.ImageInspectResult) []string {
+	if img.Config == nil {
+		return nil
+	}
+	env := slices.Clone(img.Config.Env)
+	slices.Sort(env)
+	return env
+}
+
 func withStandinLock(fn func(st *standinState) error) error {
 	_, lock := standinPaths()
 	unlock, err := lockFile(lock)
@@ -430,7 +467,18 @@ func acquireStandins(ctx context.Context, cli *client.Client, refs []string, opt
 			case err == nil && !isTestImage(img):
 				return fmt.Errorf("image %s exists on this host and is not a test image: the stand-ins never replace a real image; run this on a host without it (or remove it: docker rmi %s)", name, name)
 			case err == nil && recorded:
-				continue // given to a stand-in by another user: shared
+				// Given to a stand-in by another user: shared, when it is
+				// set up as ours is (another build of the same role is fine;
+				// another role or release, or the stand-in where we want the
+				// real fixture, is not).
+				want, werr := cli.ImageInspect(ctx, targets[name])
+				if werr != nil {
+					return fmt.Errorf("inspecting %s: %w", targets[name], werr)
+				}
+				if img.ID != want.ID && !slices.Equal(imageEnv(img), imageEnv(want)) {
+					return fmt.Errorf("image %s is given to another test image (environment %v, not %v of %s) by another run on this host, built from other sources or with other options: wait until it ends, then run this again", name, imageEnv(img), imageEnv(want), targets[name])
+				}
+				continue
 			case err == nil && !recorded:
 				// A test image under the real name that no one recorded: an
 				// older suite's leftover; taken over and untagged at the end.

@@ -73,10 +73,7 @@ func TestStandinImagesMatchTheTemplates(t *testing.T) {
 }
 
 func TestEveryStandinImageHasARole(t *testing.T) {
-	roles := map[string]bool{}
-	for _, r := range standinRoles {
-		roles[r.role] = true
-	}
+	built := standinImages()
 	for _, rel := range []string{"1.15.0", "1.16.0"} {
 		refs, _ := StandinReleaseImages(rel)
 		for _, ref := range refs {
@@ -86,7 +83,7 @@ func TestEveryStandinImageHasARole(t *testing.T) {
 					t.Errorf("%s: %v", ref, err)
 					continue
 				}
-				if role, ok := strings.CutPrefix(img, "difyctl-test/standin:"); ok && !roles[role] {
+				if _, ok := built[img]; strings.HasPrefix(img, "difyctl-test/standin:") && !ok {
 					t.Errorf("%s is played by %s, which is not built", ref, img)
 				}
 			}
@@ -97,6 +94,14 @@ func TestEveryStandinImageHasARole(t *testing.T) {
 	}
 	if img, _ := standinFor("docker.io/library/postgres:15-alpine", StandinOptions{RealPostgres: true}); img != ImagePostgres {
 		t.Errorf("postgres with RealPostgres is played by %s", img)
+	}
+	for _, rel := range []string{"1.15.0", "1.16.0"} {
+		if img, _ := standinFor("langgenius/dify-api:"+rel, StandinOptions{}); img != "difyctl-test/standin:dify-api-"+rel {
+			t.Errorf("Dify %s's api is played by %s, not its release's image (which sets STANDIN_RELEASE)", rel, img)
+		}
+	}
+	if img, _ := standinFor("langgenius/dify-api:0.9.0", StandinOptions{}); img != StandinImage("dify-api") {
+		t.Errorf("an api of a release without an image of its own is played by %s", img)
 	}
 	if _, err := standinFor("example.com/unknown:1", StandinOptions{}); err == nil {
 		t.Error("an unknown image has a stand-in")

@@ -66,15 +66,11 @@ func undo(ctx context.Context, e env, containersChanged bool, data *Data) error 
 				return fmt.Errorf("stopping Dify %s's containers: %w", data.To, err)
 			}
 		}
-		if data.Bundle != "" {
-			e.printf("restoring the database and data from the safety bundle %s", data.Bundle)
-			if err := e.safety.Restore(ctx, e.dir, e.project, data.Bundle); err != nil {
-				return fmt.Errorf("restoring from the bundle %s: %w", data.Bundle, err)
-			}
-		} else {
-			e.printf("warning: no safety bundle (--no-bundle): the database stays as Dify %s's migrations left it", data.To)
-		}
 	}
+	// The previous .env, support files and record first: the restore
+	// starts the services it stopped from the project's files, and they
+	// must be the previous release's (the new release's api would migrate the
+	// restored database forward again).
 	if err := restoreFiles(e.dir, data); err != nil {
 		return err
 	}
@@ -86,6 +82,14 @@ func undo(ctx context.Context, e env, containersChanged bool, data *Data) error 
 		return err
 	}
 	if containersChanged {
+		if data.Bundle != "" {
+			e.printf("restoring the database and data from the safety bundle %s", data.Bundle)
+			if err := e.safety.Restore(ctx, e.dir, e.project, data.Bundle); err != nil {
+				return fmt.Errorf("restoring from the bundle %s: %w", data.Bundle, err)
+			}
+		} else {
+			e.printf("warning: no safety bundle (--no-bundle): the database stays as Dify %s's migrations left it", data.To)
+		}
 		proj, err := compose.Load(ctx, compose.LoadOptions{ProjectDir: e.dir, ProjectName: e.project, Release: data.From, Environ: e.environ})
 		if err != nil {
 			return fmt.Errorf("loading Dify %s's project: %w", data.From, err)

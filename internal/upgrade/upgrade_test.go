@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,13 @@ import (
 // fakeSafety stands in for backup/bundle in unit tests: it records calls.
 type fakeSafety struct {
 	taken, restored []string
-	takeErr         error
-	releases        map[string]string
+	// atRestore: the release the project directory recorded, and whether
+	// its .env still had 1.16.0's variables, each time Restore ran (the
+	// restore starts services from the project's files: they must be the
+	// previous release's by then).
+	atRestore []string
+	takeErr   error
+	releases  map[string]string
 }
 
 func (s *fakeSafety) Take(_ context.Context, dir, project, rel string) (string, error) {
@@ -40,6 +46,9 @@ func (s *fakeSafety) Take(_ context.Context, dir, project, rel string) (string, 
 
 func (s *fakeSafety) Restore(_ context.Context, dir, project, bundle string) error {
 	s.restored = append(s.restored, bundle)
+	rec, _ := release.Read(dir)
+	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
+	s.atRestore = append(s.atRestore, fmt.Sprintf("%s new-env=%v", rec.Release, strings.Contains(string(env), "DIFY_AGENT")))
 	return nil
 }
 
@@ -212,6 +221,9 @@ func TestUpgradeApplies(t *testing.T) {
 	if len(s.restored) != 1 {
 		t.Fatalf("database not restored from the bundle: %v", s.restored)
 	}
+	if s.atRestore[0] != "1.15.0 new-env=false" {
+		t.Fatalf("the bundle was restored while the project's files were %s: the restore would start the new release's api on the restored database", s.atRestore[0])
+	}
 	if rec, _ := release.Read(dir); rec.Release != "1.15.0" {
 		t.Fatalf("record after rollback %+v", rec)
 	}
@@ -251,6 +263,9 @@ func TestFailureRollsBack(t *testing.T) {
 			}
 			if (len(s.restored) == 1) != c.restore {
 				t.Fatalf("database restored %v, want %v", s.restored, c.restore)
+			}
+			if c.restore && s.atRestore[0] != "1.15.0 new-env=false" {
+				t.Fatalf("the bundle was restored while the project's files were %s", s.atRestore[0])
 			}
 			after := containers(t, e)
 			if after["api"].Image != "langgenius/dify-api:1.15.0" || after["agent_backend"].ID != "" {
