@@ -420,13 +420,9 @@ func (o *Options) tasks(e engine.Engine, d *deployment, dir string) []task {
 func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbTarget, kind, name, file string) (Part, error) {
 	p := Part{Name: name, File: o.partFile(file), Kind: kind, Service: t.Service, Database: t.Database, Versions: map[string]string{}}
 	var cmd []string
-	t0 := time.Now()
 	if t.Type == "mysql" {
 		p.Method = MethodMysqldump
 		cmd = []string{"mysqldump", "-uroot", "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob", t.Database}
-		if v, err := execOutput(ctx, e, t.ID, t.Env, []string{"mysql", "-uroot", "-N", "-e", "SELECT VERSION()"}); err == nil {
-			p.Versions["server"] = v
-		}
 	} else {
 		p.Method = MethodPgDump
 		// -Z1: the engine's exec stream is the narrow part (measured on
@@ -435,18 +431,48 @@ func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbT
 		// it is made, at zlib's fastest level (level 6, the default, costs
 		// a third more time for a few percent); zstd then stores it.
 		cmd = []string{"pg_dump", "-Fc", "-Z1", "-U", t.User, "-d", t.Database}
-		if v, err := execOutput(ctx, e, t.ID, t.Env, []string{"psql", "-U", t.User, "-d", t.Database, "-tAc", "SHOW server_version"}); err == nil {
-			p.Versions["server"] = v
-		} else {
-			return p, fmt.Errorf("part %s: asking %s (%s) for its version: %w; is the database up? (difyctl ps)", name, t.Name, t.Service, err)
-		}
-		if v, err := execOutput(ctx, e, t.ID, nil, []string{"pg_dump", "--version"}); err == nil {
-			p.Versions["pg_dump"] = v
-		}
 	}
-	o.tm.since(name+": versions asked", t0)
+	// The server's and the dump tool's versions are asked while the dump
+	// streams (each exec costs the engine seconds when it is busy).
+	versions := map[string]string{}
+	versionsDone := make(chan error, 1)
+	go func() {
+		t0 := time.Now()
+		defer o.tm.since(name+": versions asked (while the dump streams)", t0)
+		if t.Type == "mysql" {
+			if v, err := execOutput(ctx, e, t.ID, t.Env, []string{"mysql", "-uroot", "-N", "-e", "SELECT VERSION()"}); err == nil {
+				versions["server"] = v
+			}
+			versionsDone <- nil
+			return
+		}
+		v, err := execOutput(ctx, e, t.ID, t.Env, []string{"psql", "-U", t.User, "-d", t.Database, "-tAc", "SHOW server_version"})
+		if err != nil {
+			versionsDone <- fmt.Errorf("part %s: asking %s (%s) for its version: %w; is the database up? (difyctl ps)", name, t.Name, t.Service, err)
+			return
+		}
+		versions["server"] = v
+		if v, err := execOutput(ctx, e, t.ID, nil, []string{"pg_dump", "--version"}); err == nil {
+			versions["pg_dump"] = v
+		}
+		versionsDone <- nil
+	}()
+	joined := false
+	joinVersions := func() error {
+		joined = true
+		err := <-versionsDone
+		for k, v := range versions {
+			p.Versions[k] = v
+		}
+		return err
+	}
+	defer func() {
+		if !joined {
+			<-versionsDone // a failed dump: the question ends with it
+		}
+	}()
 	o.progress("%s: %s in %s", name, cmd[0], t.Name)
-	t0 = time.Now()
+	t0 := time.Now()
 	w, err := createPart(dir, p.File, o.Recipients)
 	if err != nil {
 		return p, fmt.Errorf("part %s: %w", name, diskErr(err))
@@ -493,6 +519,10 @@ func (o *Options) dumpDB(ctx context.Context, e engine.Engine, dir string, t dbT
 	case tocErr != nil:
 		w.abort()
 		return p, fmt.Errorf("part %s: %w", name, tocErr)
+	}
+	if err := joinVersions(); err != nil {
+		w.abort()
+		return p, err
 	}
 	if err := w.finish(&p); err != nil {
 		return p, fmt.Errorf("part %s: %w", name, err)
