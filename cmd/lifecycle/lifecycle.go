@@ -24,6 +24,7 @@ import (
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/prompt"
 	"github.com/difyctl/difyctl/internal/recovery"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/internal/termsafe"
 )
 
@@ -201,7 +202,11 @@ func Ps(ctx context.Context, o *Options, all bool) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(o.IO.Out, termsafe.String(catalog.RunningRelease(cs)))
+	recorded := ""
+	if r, err := release.Read(o.Dir); err == nil && r != nil {
+		recorded = r.Release
+	}
+	fmt.Fprintln(o.IO.Out, termsafe.String(catalog.RunningRelease(cs, recorded)))
 	return nil
 }
 

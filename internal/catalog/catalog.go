@@ -289,9 +289,16 @@ func DetectCompose(b []byte) (string, error) {
 }
 
 // RunningRelease says, in one line for ps, which Dify release a project's
-// containers run: from their release labels when they agree, else
-// recognised from their images.
-func RunningRelease(cs []compose.ProjectContainer) string {
+// containers run. recorded is the release the project directory records
+// (.difyctl-release; "" none). An upgrade recreates only the services the
+// new release changed: the others keep their containers, labelled with the
+// release that created them. So a container labelled with another release
+// than the recorded one is "kept" when the two releases give its service
+// the same image, and only one whose service the recorded release changed
+// means an upgrade (or its rollback) did not finish. Without a record: the
+// containers' labels when they agree, else the release recognised from
+// their images.
+func RunningRelease(cs []compose.ProjectContainer, recorded string) string {
 	labels := map[string]bool{}
 	images := map[string]string{}
 	for _, c := range cs {
@@ -302,6 +309,16 @@ func RunningRelease(cs []compose.ProjectContainer) string {
 			labels[c.Release] = true
 		}
 		images[c.Service] = c.Image
+	}
+	if recorded != "" && (len(labels) == 0 || labels[recorded]) {
+		if stale := changedSince(cs, recorded); len(stale) > 0 {
+			return "Dify: containers of several releases (" + strings.Join(sortedKeys(labels), ", ") + "; " + strings.Join(stale, ", ") +
+				" not yet on " + recorded + "): an upgrade did not finish; `difyctl upgrade` or `difyctl rollback` settles it"
+		}
+		if len(labels) > 1 {
+			return "Dify " + recorded + " (recorded; services it did not change keep their containers from " + strings.Join(otherKeys(labels, recorded), ", ") + ")"
+		}
+		return "Dify " + recorded + " (recorded)"
 	}
 	if len(labels) == 1 {
 		for r := range labels {
@@ -316,4 +333,46 @@ func RunningRelease(cs []compose.ProjectContainer) string {
 		return "Dify: containers of several releases (" + strings.Join(vs, ", ") + "): an upgrade did not finish; `difyctl upgrade` or `difyctl rollback` settles it"
 	}
 	return "Dify release: unknown (images of no release in this difyctl's catalogue)"
+}
+
+// changedSince lists the services whose container was created by another
+// release than recorded, where the two releases' templates give the service
+// different images (an unknown release or service counts as changed).
+func changedSince(cs []compose.ProjectContainer, recorded string) []string {
+	cur := servicesOfRelease(recorded)
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.Oneoff || c.Release == "" || c.Release == recorded || seen[c.Service] {
+			continue
+		}
+		old := servicesOfRelease(c.Release)
+		a, okA := cur[c.Service]
+		b, okB := old[c.Service]
+		if !okA || !okB || a.Image != b.Image {
+			seen[c.Service] = true
+			out = append(out, c.Service)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func servicesOfRelease(version string) map[string]Service {
+	r, err := templates.Lookup(version)
+	if err != nil {
+		return nil
+	}
+	svcs, _ := Services(r)
+	return svcs
+}
+
+func otherKeys(m map[string]bool, not string) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		if k != not {
+			out = append(out, k)
+		}
+	}
+	return out
 }

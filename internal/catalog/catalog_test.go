@@ -215,8 +215,42 @@ func TestRunningRelease(t *testing.T) {
 		{[]compose.ProjectContainer{c("api", "langgenius/dify-api:1.16.0", "1.16.0"), c("web", "langgenius/dify-web:1.15.0", "1.15.0")}, "several releases (1.15.0, 1.16.0)"},
 		{[]compose.ProjectContainer{c("api", "x:1", "")}, "unknown"},
 	} {
-		if got := RunningRelease(tc.cs); !strings.Contains(got, tc.want) {
+		if got := RunningRelease(tc.cs, ""); !strings.Contains(got, tc.want) {
 			t.Errorf("RunningRelease = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// After an upgrade, the services 1.16.0 did not change keep their 1.15.0
+// containers: with the record, that is 1.16.0, not an unfinished upgrade;
+// a service whose image 1.16.0 changed still on a 1.15.0 container is.
+func TestRunningReleaseRecorded(t *testing.T) {
+	old, cur := servicesOfRelease("1.15.0"), servicesOfRelease("1.16.0")
+	var same, changed string
+	for svc, s := range cur {
+		if o, ok := old[svc]; ok && o.Image == s.Image && same == "" {
+			same = svc
+		}
+		if o, ok := old[svc]; ok && o.Image != s.Image && changed == "" {
+			changed = svc
+		}
+	}
+	if same == "" || changed == "" {
+		t.Fatalf("the catalogue has no service kept (%q) or changed (%q) between 1.15.0 and 1.16.0", same, changed)
+	}
+	c := func(svc, rel string) compose.ProjectContainer {
+		return compose.ProjectContainer{Service: svc, Image: "anything:local", Release: rel}
+	}
+	for _, tc := range []struct {
+		cs   []compose.ProjectContainer
+		want string
+	}{
+		{[]compose.ProjectContainer{c(changed, "1.16.0"), c(same, "1.15.0")}, "Dify 1.16.0 (recorded; services it did not change keep their containers from 1.15.0)"},
+		{[]compose.ProjectContainer{c(changed, "1.15.0"), c(same, "1.16.0")}, "an upgrade did not finish"},
+		{[]compose.ProjectContainer{c(changed, "1.16.0"), c(same, "1.16.0")}, "Dify 1.16.0 (recorded)"},
+	} {
+		if got := RunningRelease(tc.cs, "1.16.0"); !strings.Contains(got, tc.want) {
+			t.Errorf("%v: RunningRelease = %q, want %q", tc.cs, got, tc.want)
 		}
 	}
 }

@@ -233,13 +233,12 @@ func TestUpgradeStandins(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "volumes", "app", "storage", "upload.txt")); string(b) != "keep me" {
 		t.Error("the data is gone")
 	}
-	// Not asserted here: ps's release line. The containers the upgrade kept
-	// (database, Redis, nginx, ...) carry 1.15.0's label, the recreated ones
-	// 1.16.0's, and with the PostgreSQL fixture's image under db_postgres the
-	// images match no release either: ps then says "containers of several
-	// releases: an upgrade did not finish" after a completed upgrade (left
-	// open, see the README). The recreated containers' labels are checked
-	// above (image@release).
+	// ps: the containers the upgrade kept (database, Redis, nginx, ...)
+	// carry 1.15.0's label, the recreated ones 1.16.0's; with the record,
+	// that is 1.16.0, not an unfinished upgrade.
+	if r := upgradeRun(t, time.Minute, append(base, "ps")...); r.code != 0 || !strings.Contains(r.stdout, "Dify 1.16.0 (recorded") {
+		t.Errorf("ps does not show the recorded release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 
 	r = upgradeRun(t, 8*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 {
