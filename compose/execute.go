@@ -24,6 +24,7 @@ const (
 	OutcomeStarted     = "started"
 	OutcomeKept        = "kept as it was"
 	OutcomeRestarted   = "restarted"
+	OutcomeUnpaused    = "unpaused"
 	OutcomeRolledBack  = "not replaced: the replacement failed to start, the old container runs again"
 	OutcomeNotReplaced = "not replaced: the old container is left as it was"
 	OutcomeNotCreated  = "not created"
@@ -240,6 +241,15 @@ func (x *executor) act(it *PlanItem, id string) error {
 	switch it.Action {
 	case ActionRecreate:
 		return x.replace(it, id)
+	case ActionUnpause:
+		// A paused container is frozen, not stopped: no start is asked
+		// of it (the engine refuses one), it is let go on.
+		x.report.emit(it.Service, StateStarting, "unpausing: it was paused")
+		if _, err := x.cli.ContainerUnpause(x.ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+			return x.failed(it, id, "unpause: "+err.Error(), nil)
+		}
+		it.Outcome = OutcomeUnpaused
+		return nil
 	case ActionKeep:
 		if !x.restartAfterDependency(it) {
 			x.report.emit(it.Service, StateUnchanged, "")

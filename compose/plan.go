@@ -24,6 +24,7 @@ const (
 	ActionRecreate Action = "recreate"  // replaced: created first, the old one removed once the new one started
 	ActionStart    Action = "start"     // stopped, configuration current: started again
 	ActionKeep     Action = "unchanged" // running with this configuration
+	ActionUnpause  Action = "unpause"   // paused (a backup killed during its paused copy), configuration current: unpaused
 	ActionDone     Action = "done"      // a one-shot job that completed earlier: not run again
 	ActionRemove   Action = "remove"    // an orphan, with --remove-orphans
 	ActionOrphan   Action = "orphan"    // an orphan left running (a warning names it)
@@ -338,6 +339,8 @@ func decide(c *Observed, spec *Spec, imageID string, oneShot bool, policy Recrea
 	switch {
 	case c.State == string(container.StateRunning):
 		return ActionKeep, ""
+	case c.State == string(container.StatePaused):
+		return ActionUnpause, "paused"
 	case oneShot && c.State == string(container.StateExited) && c.ExitCode == 0:
 		return ActionDone, "completed earlier"
 	}

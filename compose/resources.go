@@ -370,8 +370,8 @@ func preflight(ctx context.Context, cli engine.Engine, p *types.Project, plan *P
 	}
 	var errs []error
 	for _, it := range plan.Items {
-		if it.Action == ActionKeep || it.Action == ActionDone {
-			continue
+		if it.Action == ActionKeep || it.Action == ActionDone || it.Action == ActionUnpause {
+			continue // its ports are bound already
 		}
 		for _, c := range res.Items {
 			if mine[c.ID] && (it.existing == nil || c.ID == it.existing.ID) {

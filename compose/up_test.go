@@ -13,6 +13,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/internal/engine/enginefake"
 )
@@ -156,6 +157,34 @@ func TestUpStartsStoppedServiceAndKeepsCompletedJob(t *testing.T) {
 	}
 	if c := e.Container("p-web-1"); c.Status != container.StateRunning {
 		t.Fatalf("web: %s", c.Status)
+	}
+}
+
+// A container left paused (a backup killed during its paused copy) is
+// unpaused by up, not started (the engine refuses to start a paused one)
+// nor kept paused.
+func TestUpUnpausesPausedContainer(t *testing.T) {
+	e := fakeEngine()
+	healthyTwoTier(e)
+	p := project(t, twoTier)
+	if _, _, err := up(t, e, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ContainerPause(context.Background(), "p-cache-1", client.ContainerPauseOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, ev, err := up(t, e, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.PlanText(), "cache                  unpause (paused)") {
+		t.Fatalf("plan:\n%s", res.PlanText())
+	}
+	if c := e.Container("p-cache-1"); c.Status != container.StateRunning {
+		t.Fatalf("cache: %s", c.Status)
+	}
+	if !ev.has("cache", StateStarting, "unpausing") {
+		t.Fatal("no unpausing event")
 	}
 }
 

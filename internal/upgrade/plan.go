@@ -163,7 +163,7 @@ func MakePlan(ctx context.Context, eng engine.Engine, t Target) (*Plan, error) {
 	}
 	p.ComposePlan = res.Plan
 	for _, it := range append(append([]compose.PlanItem(nil), res.Plan...), res.Orphans...) {
-		if it.Action != compose.ActionKeep && it.Action != compose.ActionDone {
+		if it.Action != compose.ActionKeep && it.Action != compose.ActionDone && it.Action != compose.ActionUnpause {
 			p.Recreate = append(p.Recreate, it.Service)
 		}
 	}
