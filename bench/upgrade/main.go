@@ -39,13 +39,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -53,41 +50,26 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/difyctl/difyctl/bench/internal/benchkit"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
 const from, to = "1.15.0", "1.16.0"
 
-// readyAfter is each stand-in's ready delay (bench/upready's figures). The
-// override names services of both releases only (one that 1.15.0 lacks
-// would have no image there): 1.16.0's agent_backend and local_sandbox are
-// ready at once.
-var readyAfter = map[string]time.Duration{
-	"weaviate":      2 * time.Second,
-	"sandbox":       1 * time.Second,
-	"plugin_daemon": 3 * time.Second,
-	"api":           6 * time.Second,
-	"worker":        5 * time.Second,
-	"worker_beat":   2 * time.Second,
-	"api_websocket": 4 * time.Second,
-	"web":           3 * time.Second,
-	"ssrf_proxy":    1 * time.Second,
-	"nginx":         500 * time.Millisecond,
-}
+// staged are the stand-ins given a ready delay (benchkit.ReadyAfter): the
+// services of both releases only (one that 1.15.0 lacks would have no
+// image there), so 1.16.0's agent_backend and local_sandbox are ready at
+// once; the database is the PostgreSQL fixture and Redis the real one.
+var staged = []string{"api", "api_websocket", "nginx", "plugin_daemon", "sandbox", "ssrf_proxy", "weaviate", "web", "worker", "worker_beat"}
 
 // overrideFile: the PostgreSQL fixture as db_postgres, the api migrating
 // it, every stand-in's ready delay. docker compose reads the same file.
 func overrideFile() string {
-	names := make([]string, 0, len(readyAfter))
-	for n := range readyAfter {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var b strings.Builder
 	b.WriteString("# bench/upgrade\nservices:\n  db_postgres:\n    image: " + testenv.ImagePostgres + "\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %s:\n    environment:\n      STANDIN_READY_AFTER: %s\n", n, readyAfter[n])
+	for _, n := range staged {
+		fmt.Fprintf(&b, "  %s:\n    environment:\n      STANDIN_READY_AFTER: %s\n", n, benchkit.ReadyAfter[n])
 		if n == "api" {
 			b.WriteString("      STANDIN_MIGRATE: \"1\"\n")
 		}
@@ -110,23 +92,6 @@ type bench struct {
 	*testenv.Bench
 	compose []string
 	passed  map[string]bool // containers whose healthcheck passed when run by serving
-}
-
-func findCompose(flagged string) []string {
-	var cands [][]string
-	if flagged != "" {
-		cands = append(cands, []string{flagged})
-	}
-	cands = append(cands, []string{"/root/.cache/difyctl-tools/docker-compose"}, []string{"docker", "compose"})
-	for _, c := range cands {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := exec.CommandContext(ctx, c[0], append(c[1:], "version")...).Run()
-		cancel()
-		if err == nil {
-			return c
-		}
-	}
-	return nil
 }
 
 func run(composeBin, bin string, runs int) error {
@@ -154,11 +119,11 @@ func run(composeBin, bin string, runs int) error {
 			fmt.Fprintln(os.Stderr, "upgrade: untagging the stand-ins:", err)
 		}
 	}()
-	b := &bench{Bench: tb, compose: findCompose(composeBin)}
+	b := &bench{Bench: tb, compose: benchkit.FindCompose(composeBin)}
 	if b.compose == nil {
 		fmt.Println("docker compose v2 not found: the manual path is skipped (../shared/tools/build-docker-compose builds one)")
 	}
-	fmt.Printf("Dify %s -> %s, default deployment (postgresql + weaviate + collaboration): PostgreSQL fixture, real Redis, stand-ins ready after: %s\n", from, to, delays())
+	fmt.Printf("Dify %s -> %s, default deployment (postgresql + weaviate + collaboration): PostgreSQL fixture, real Redis, stand-ins ready after: %s\n", from, to, benchkit.Delays(staged...))
 	for i := 1; i <= runs; i++ {
 		fmt.Printf("\nrun %d of %d\n", i, runs)
 		if err := b.once(ctx); err != nil {
@@ -180,15 +145,6 @@ func dedupe(ss []string) []string {
 	return out
 }
 
-func delays() string {
-	var parts []string
-	for n, d := range readyAfter {
-		parts = append(parts, fmt.Sprintf("%s %s", n, d))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
-}
-
 func (b *bench) cmd(ctx context.Context, dir string, name string, args ...string) *exec.Cmd {
 	c := exec.CommandContext(ctx, name, args...)
 	c.Dir = dir
@@ -206,18 +162,9 @@ func (b *bench) must(ctx context.Context, limit time.Duration, dir string, name 
 	c.Stderr = &stderr
 	out, err := c.Output()
 	if err != nil {
-		return out, fmt.Errorf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, tail(string(out), 10), tail(stderr.String(), 20))
+		return out, fmt.Errorf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, benchkit.Tail(string(out), 10)+"\n", benchkit.Tail(stderr.String(), 20))
 	}
 	return out, nil
-}
-
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), nil
 }
 
 // upgradeResult is what `difyctl -o json upgrade` prints.
@@ -245,7 +192,7 @@ func (b *bench) once(ctx context.Context) error {
 		return err
 	}
 	for _, k := range []string{"EXPOSE_NGINX_PORT", "EXPOSE_NGINX_SSL_PORT", "EXPOSE_PLUGIN_DEBUGGING_PORT"} {
-		p, err := freePort()
+		p, err := benchkit.FreePort()
 		if err != nil {
 			return err
 		}
@@ -260,7 +207,7 @@ func (b *bench) once(ctx context.Context) error {
 	if _, err := dfy(10*time.Minute, "up", "--progress", "quiet", "--wait-timeout", "8m"); err != nil {
 		return err
 	}
-	fmt.Printf("Dify %s up with difyctl in %s (not timed below)\n", from, r(time.Since(t)))
+	fmt.Printf("Dify %s up with difyctl in %s (not timed below)\n", from, benchkit.R(time.Since(t)))
 	want, err := b.services(dfy)
 	if err != nil {
 		return err
@@ -282,10 +229,10 @@ func (b *bench) once(ctx context.Context) error {
 	}
 	tm := res.Timings
 	fmt.Printf("difyctl upgrade %s -> %s:      %s wall (the command's own split: plan %s, pull %s, bundle %s, apply %s of which health wait %s)\n",
-		from, to, r(w.exit), r(tm.Plan), r(tm.Pull), r(tm.Bundle), r(tm.Apply), r(tm.Health))
+		from, to, benchkit.R(w.exit), benchkit.R(tm.Plan), benchkit.R(tm.Pull), benchkit.R(tm.Bundle), benchkit.R(tm.Apply), benchkit.R(tm.Health))
 	fmt.Printf("  recreated %d of %d running services: %s\n", len(res.Plan.Recreate), len(res.Plan.Running), strings.Join(res.Plan.Recreate, ", "))
 	fmt.Printf("  downtime: %s as the command reports it (first container stopped -> all healthy); %s seen from outside (first container not ready -> all %d ready)\n",
-		r(tm.Downtime), seen(w.downtime), want)
+		benchkit.R(tm.Downtime), benchkit.Seen(w.downtime), want)
 	newEnv, err := os.ReadFile(filepath.Join(dir, ".env"))
 	if err != nil {
 		return err
@@ -294,20 +241,20 @@ func (b *bench) once(ctx context.Context) error {
 	if _, err := dfy(10*time.Minute, "rollback", "--yes", "--wait-timeout", "8m"); err != nil {
 		return err
 	}
-	fmt.Printf("difyctl rollback to %s:       %s (database from the bundle; not compared)\n", from, r(time.Since(t)))
+	fmt.Printf("difyctl rollback to %s:       %s (database from the bundle; not compared)\n", from, benchkit.R(time.Since(t)))
 	if b.compose == nil {
 		return nil
 	}
 
 	// The manual path in the same directory, on the same data.
-	up := filepath.Join(repoRoot(), "..", "shared", "upstream", to)
+	up := filepath.Join(benchkit.RepoRoot(), "..", "shared", "upstream", to)
 	if _, err := os.Stat(filepath.Join(up, "docker-compose.yaml")); err != nil {
 		return fmt.Errorf("upstream %s: %w (../shared/upstream holds upstream's files)", to, err)
 	}
-	if err := copyTree(filepath.Join(up, "docker-compose.yaml"), filepath.Join(dir, "docker-compose.yaml")); err != nil {
+	if err := benchkit.CopyTree(filepath.Join(up, "docker-compose.yaml"), filepath.Join(dir, "docker-compose.yaml")); err != nil {
 		return err
 	}
-	if err := copyTree(filepath.Join(up, "envs"), filepath.Join(dir, "envs")); err != nil {
+	if err := benchkit.CopyTree(filepath.Join(up, "envs"), filepath.Join(dir, "envs")); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, ".env"), newEnv, 0o600); err != nil {
@@ -329,15 +276,15 @@ func (b *bench) once(ctx context.Context) error {
 	}
 	how := "exited 0"
 	if upErr != nil {
-		how = "up failed: " + oneLine(upErr.Error())
+		how = "up failed: " + benchkit.OneLine(upErr.Error())
 		if m.downtime == 0 {
 			return fmt.Errorf("docker compose up -d --wait %s, and the project never became ready", how)
 		}
 	}
-	fmt.Printf("docker compose down && up -d --wait: %s wall (%s); downtime seen from outside %s\n", r(m.exit), how, seen(m.downtime))
+	fmt.Printf("docker compose down && up -d --wait: %s wall (%s); downtime seen from outside %s\n", benchkit.R(m.exit), how, benchkit.Seen(m.downtime))
 	if m.downtime > 0 && w.downtime > 0 {
 		fmt.Printf("downtime difyctl / manual:       %.2fx seen from outside, %.2fx with the command's own figure (target <= 0.50x)\n",
-			ratio(w.downtime, m.downtime), ratio(tm.Downtime, m.downtime))
+			benchkit.Ratio(w.downtime, m.downtime), benchkit.Ratio(tm.Downtime, m.downtime))
 	}
 	if _, err := dc(5*time.Minute, "down", "-v"); err != nil {
 		return err
@@ -496,62 +443,3 @@ func (b *bench) serving(ctx context.Context, id string) bool {
 	b.passed[id] = true
 	return true
 }
-
-func repoRoot() string {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "."
-	}
-	return root
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, info.Mode().Perm())
-	})
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n") + "\n"
-}
-
-func oneLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, "healthcheck") || strings.Contains(l, "rror") {
-			return strings.TrimSpace(l)
-		}
-	}
-	l, _, _ := strings.Cut(s, "\n")
-	return l
-}
-
-func seen(d time.Duration) string {
-	if d == 0 {
-		return "never"
-	}
-	return r(d)
-}
-
-func r(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }

@@ -15,7 +15,7 @@
 // (testenv.AcquireStandins: removed at the end, also on Ctrl-C). Each
 // stand-in becomes ready (listens, passes its healthcheck) after a realistic
 // delay set by STANDIN_READY_AFTER in both projects' override file
-// (readyAfter below: the database 3 s, the api 6 s, ...).
+// (benchkit.ReadyAfter below: the database 3 s, the api 6 s, ...).
 //
 // It prints both times, their ratio, when each project was first seen with
 // every container running and every healthcheck passing (polled every
@@ -42,8 +42,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,37 +55,16 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/difyctl/difyctl/bench/internal/benchkit"
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
 const release = "1.16.0"
 
-// readyAfter is each service's ready delay: how long after its start the
-// stand-in begins to listen and pass its healthcheck. Figures of the order
-// the real services take on a small host once their images are present.
-// Redis is the real Redis fixture (ready in well under a second, counted
-// as 0.5 s); init_permissions is a one-shot job.
-var readyAfter = map[string]time.Duration{
-	"db_postgres":   3 * time.Second,
-	"redis":         500 * time.Millisecond,
-	"weaviate":      2 * time.Second,
-	"sandbox":       1 * time.Second,
-	"local_sandbox": 1 * time.Second,
-	"plugin_daemon": 3 * time.Second,
-	"agent_backend": 2 * time.Second,
-	"api":           6 * time.Second,
-	"worker":        5 * time.Second,
-	"worker_beat":   2 * time.Second,
-	"api_websocket": 4 * time.Second,
-	"web":           3 * time.Second,
-	"ssrf_proxy":    1 * time.Second,
-	"nginx":         500 * time.Millisecond,
-}
-
 func overrideFile() string {
-	names := make([]string, 0, len(readyAfter))
-	for n := range readyAfter {
+	names := make([]string, 0, len(benchkit.ReadyAfter))
+	for n := range benchkit.ReadyAfter {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -97,7 +74,7 @@ func overrideFile() string {
 		if n == "redis" {
 			continue // the real Redis fixture
 		}
-		fmt.Fprintf(&b, "  %s:\n    environment:\n      STANDIN_READY_AFTER: %s\n", n, readyAfter[n])
+		fmt.Fprintf(&b, "  %s:\n    environment:\n      STANDIN_READY_AFTER: %s\n", n, benchkit.ReadyAfter[n])
 	}
 	return b.String()
 }
@@ -192,16 +169,10 @@ func run(composeBin, bin string, runs int, trace io.Writer) error {
 		return fmt.Errorf("untagging the stand-ins: %w", err)
 	}
 	b := &bench{Bench: tb, refs: refs, trace: trace}
-	cmdline := []string{"docker", "compose"}
-	if composeBin != "" {
-		cmdline = []string{composeBin}
-	}
-	if exec.Command(cmdline[0], append(cmdline[1:], "version")...).Run() == nil {
-		b.compose = cmdline
-	} else {
+	if b.compose = benchkit.FindCompose(composeBin); b.compose == nil {
 		fmt.Println("docker compose v2 not found: comparison skipped (../shared/tools/build-docker-compose builds one)")
 	}
-	fmt.Printf("Dify %s default deployment (postgresql + weaviate + collaboration), stand-in images; ready delays: %s\n", release, delays())
+	fmt.Printf("Dify %s default deployment (postgresql + weaviate + collaboration), stand-in images; ready delays: %s\n", release, benchkit.Delays())
 	for i := 1; i <= runs; i++ {
 		fmt.Printf("\nrun %d of %d\n", i, runs)
 		if err := b.once(ctx); err != nil {
@@ -209,15 +180,6 @@ func run(composeBin, bin string, runs int, trace io.Writer) error {
 		}
 	}
 	return nil
-}
-
-func delays() string {
-	var parts []string
-	for n, d := range readyAfter {
-		parts = append(parts, fmt.Sprintf("%s %s", n, d))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
 }
 
 func (b *bench) cmd(ctx context.Context, dir string, env []string, name string, args ...string) *exec.Cmd {
@@ -237,15 +199,6 @@ func (b *bench) must(ctx context.Context, dir string, name string, args ...strin
 	return out, nil
 }
 
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), nil
-}
-
 // prepare makes the difyctl project and its upstream-shaped copy.
 func (b *bench) prepare(ctx context.Context, project string) (dDir, uDir string, err error) {
 	dDir = filepath.Join(b.Dir, project, "difyctl")
@@ -259,7 +212,7 @@ func (b *bench) prepare(ctx context.Context, project string) (dDir, uDir string,
 		return "", "", err
 	}
 	for _, k := range []string{"EXPOSE_NGINX_PORT", "EXPOSE_NGINX_SSL_PORT", "EXPOSE_PLUGIN_DEBUGGING_PORT"} {
-		p, err := freePort()
+		p, err := benchkit.FreePort()
 		if err != nil {
 			return "", "", err
 		}
@@ -272,54 +225,24 @@ func (b *bench) prepare(ctx context.Context, project string) (dDir, uDir string,
 	}
 	// The upstream copy: upstream's compose file and envs/, the same .env
 	// and override, difyctl's support files.
-	up := filepath.Join(testenvRoot(), "..", "shared", "upstream", release)
+	up := filepath.Join(benchkit.RepoRoot(), "..", "shared", "upstream", release)
 	if _, err := os.Stat(filepath.Join(up, "docker-compose.yaml")); err != nil {
 		return "", "", fmt.Errorf("upstream %s: %w (../shared/upstream is where the project keeps upstream's files)", release, err)
 	}
-	if err := copyTree(filepath.Join(up, "docker-compose.yaml"), filepath.Join(uDir, "docker-compose.yaml")); err != nil {
+	if err := benchkit.CopyTree(filepath.Join(up, "docker-compose.yaml"), filepath.Join(uDir, "docker-compose.yaml")); err != nil {
 		return "", "", err
 	}
 	for _, d := range []string{"envs"} {
-		if err := copyTree(filepath.Join(up, d), filepath.Join(uDir, d)); err != nil {
+		if err := benchkit.CopyTree(filepath.Join(up, d), filepath.Join(uDir, d)); err != nil {
 			return "", "", err
 		}
 	}
 	for _, f := range []string{".env", "docker-compose.override.yaml", "nginx", "ssrf_proxy", "volumes"} {
-		if err := copyTree(filepath.Join(dDir, f), filepath.Join(uDir, f)); err != nil {
+		if err := benchkit.CopyTree(filepath.Join(dDir, f), filepath.Join(uDir, f)); err != nil {
 			return "", "", err
 		}
 	}
 	return dDir, uDir, nil
-}
-
-func testenvRoot() string {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "."
-	}
-	return root
-}
-
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, data, info.Mode().Perm())
-	})
 }
 
 // result of one tool.
@@ -344,7 +267,7 @@ func (res result) lastReady(n int) string {
 	sort.Slice(all, func(i, j int) bool { return all[i].d > all[j].d })
 	var parts []string
 	for i := 0; i < len(all) && i < n; i++ {
-		parts = append(parts, fmt.Sprintf("%s %s", all[i].svc, r(all[i].d)))
+		parts = append(parts, fmt.Sprintf("%s %s", all[i].svc, benchkit.R(all[i].d)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -376,7 +299,7 @@ func (b *bench) timed(ctx context.Context, project string, want int, c *exec.Cmd
 			r.exit = time.Since(start)
 			exited = true
 			if err != nil {
-				r.err = fmt.Errorf("%v\n%s", err, tail(out.String(), 6))
+				r.err = fmt.Errorf("%v\n%s", err, benchkit.Tail(out.String(), 6))
 			}
 			_, r.notReady = b.allReady(ctx, project, want)
 			deadline = time.After(2 * time.Minute)
@@ -402,14 +325,6 @@ func (b *bench) timed(ctx context.Context, project string, want int, c *exec.Cmd
 		}
 	}
 	return r
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // allReady: want containers of the project, each running (healthy where it
@@ -485,7 +400,7 @@ func criticalPath(svcs map[string]configService, start time.Duration) (time.Dura
 		st[s] = at + start
 		rd[s] = st[s]
 		if hc := svcs[s].Healthcheck; hc != nil && !hc.Disable {
-			rd[s] += readyAfter[s]
+			rd[s] += benchkit.ReadyAfter[s]
 		}
 		return rd[s]
 	}
@@ -563,9 +478,9 @@ func (b *bench) once(ctx context.Context) error {
 	if _, err := b.must(ctx, dDir, b.Bin, "--project-dir", dDir, "-p", project, "down", "-v", "--yes", "--progress", "quiet"); err != nil {
 		return err
 	}
-	fmt.Printf("containers: %d; one container start (create + start, median of 3): %s\n", want, r(cstart))
-	fmt.Printf("critical-path bound:            %s  (%d levels: %s)\n", r(bound), levels, strings.Join(chain, " -> "))
-	fmt.Printf("difyctl up:                     %s  (%.2fx the bound; target <= 1.30x); all ready seen at %s\n", r(d.exit), ratio(d.exit, bound), seen(d.ready))
+	fmt.Printf("containers: %d; one container start (create + start, median of 3): %s\n", want, benchkit.R(cstart))
+	fmt.Printf("critical-path bound:            %s  (%d levels: %s)\n", benchkit.R(bound), levels, strings.Join(chain, " -> "))
+	fmt.Printf("difyctl up:                     %s  (%.2fx the bound; target <= 1.30x); all ready seen at %s\n", benchkit.R(d.exit), benchkit.Ratio(d.exit, bound), benchkit.Seen(d.ready))
 	fmt.Printf("  seen ready last: %s\n", d.lastReady(5))
 	if b.compose == nil {
 		return nil
@@ -585,38 +500,17 @@ func (b *bench) once(ctx context.Context) error {
 	cfig := c.exit
 	how := "exited 0"
 	if c.err != nil {
-		how = "failed: " + oneLine(c.err.Error())
+		how = "failed: " + benchkit.OneLine(c.err.Error())
 		if c.ready == 0 {
 			return fmt.Errorf("docker compose up -d --wait %s, and the project never became ready (%s)", how, c.notReady)
 		}
 		cfig = c.ready // the comparison uses when the project was ready
 	}
-	fmt.Printf("docker compose up -d --wait:    %s, %s; all ready seen at %s\n", r(c.exit), how, seen(c.ready))
+	fmt.Printf("docker compose up -d --wait:    %s, %s; all ready seen at %s\n", benchkit.R(c.exit), how, benchkit.Seen(c.ready))
 	fmt.Printf("  seen ready last: %s\n", c.lastReady(5))
 	if c.err != nil && c.notReady != "" {
 		fmt.Printf("  not ready when compose exited: %s\n", c.notReady)
 	}
-	fmt.Printf("difyctl / compose:              %.2fx  (target <= 0.50x; compose's figure: %s)\n", ratio(d.exit, cfig), map[bool]string{true: "its exit", false: "all ready seen"}[c.err == nil])
+	fmt.Printf("difyctl / compose:              %.2fx  (target <= 0.50x; compose's figure: %s)\n", benchkit.Ratio(d.exit, cfig), map[bool]string{true: "its exit", false: "all ready seen"}[c.err == nil])
 	return nil
 }
-
-func oneLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, "healthcheck") || strings.Contains(l, "rror") {
-			return strings.TrimSpace(l)
-		}
-	}
-	l, _, _ := strings.Cut(s, "\n")
-	return l
-}
-
-func seen(d time.Duration) string {
-	if d == 0 {
-		return "never"
-	}
-	return r(d)
-}
-
-func r(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }

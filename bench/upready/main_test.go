@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/difyctl/difyctl/bench/internal/benchkit"
 )
 
 func TestCriticalPath(t *testing.T) {
@@ -31,7 +33,7 @@ func TestCriticalPath(t *testing.T) {
 
 func TestOverrideFileSetsEveryDelayButRedis(t *testing.T) {
 	o := overrideFile()
-	for svc := range readyAfter {
+	for svc := range benchkit.ReadyAfter {
 		if has := strings.Contains(o, "\n  "+svc+":\n"); has == (svc == "redis") {
 			t.Errorf("override for %s: present %v", svc, has)
 		}
