@@ -36,30 +36,6 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
-const override = `services:
-  db_postgres:
-    image: difyctl-test/postgres
-  redis:
-    image: difyctl-test/redis
-  init_permissions:
-    image: difyctl-test/busybox
-  api:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    healthcheck:
-      disable: true
-    depends_on: !override
-      init_permissions: {condition: service_completed_successfully}
-      db_postgres: {condition: service_healthy}
-      redis: {condition: service_started}
-  plugin_daemon:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    ports: !reset []
-`
-
 func main() {
 	dbMiB := flag.Int("db-mib", 1024, "database size to load, MiB (pgbench_accounts rows, as pgbench -i -s N)")
 	filesMiB := flag.Int("files-mib", 1024, "storage files to write, MiB (mixed random and text)")
@@ -84,7 +60,7 @@ func run(dbMiB, filesMiB int, bin string) error {
 	if err := os.MkdirAll(dirA, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dirA, "docker-compose.override.yaml"), []byte(override), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dirA, "docker-compose.override.yaml"), []byte(testenv.BundleOverride("db_postgres")), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("starting project %s...\n", a)

@@ -28,41 +28,7 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
-// pgFixtureService runs Dify's real db_postgres service definition on the
-// PostgreSQL fixture (an override file's entry under services:). The
-// database's probe is given more patience than upstream's 60 x 1 s: on a
-// loaded CI host pg_isready can take longer than that to answer.
-const pgFixtureService = `  db_postgres:
-    image: difyctl-test/postgres
-    healthcheck:
-      interval: 2s
-      timeout: 30s
-      retries: 300
-`
 
-// bundleOverride runs Dify's real db_postgres and redis service definitions
-// on the fixtures, and api and plugin_daemon (whose images are not built
-// here) as busybox containers that keep Dify's volumes and dependencies.
-const bundleOverride = "services:\n" + pgFixtureService + `  redis:
-    image: difyctl-test/redis
-  init_permissions:
-    image: difyctl-test/busybox
-  api:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    healthcheck:
-      disable: true
-    depends_on: !override
-      init_permissions: {condition: service_completed_successfully}
-      db_postgres: {condition: service_healthy}
-      redis: {condition: service_started}
-  plugin_daemon:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    ports: !reset []
-`
 
 var bundleServices = []string{"db_postgres", "redis", "api", "plugin_daemon"}
 
@@ -83,7 +49,7 @@ func (p bundleProject) container(svc string) string { return p.name + "-" + svc 
 func upBundleProject(t *testing.T, cli *client.Client) bundleProject {
 	t.Helper()
 	p := bundleProject{dir: t.TempDir(), name: testenv.ProjectName(t, cli)}
-	if err := os.WriteFile(filepath.Join(p.dir, "docker-compose.override.yaml"), []byte(bundleOverride), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(p.dir, "docker-compose.override.yaml"), []byte(testenv.BundleOverride("db_postgres")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r := runWithin(t, 8*time.Minute, p.args(append([]string{"up", "--progress", "plain", "--wait-timeout", "300s"}, bundleServices...)...)...); r.code != 0 {
@@ -610,36 +576,6 @@ INSERT INTO big SELECT g, decode(string_agg(md5(random()::text || g || ':' || h)
 	}
 }
 
-// bundleOverrideMySQL is bundleOverride with Dify's real db_mysql service
-// definition on the MariaDB fixture (the MySQL stand-in: same protocol,
-// same mysqldump) in place of db_postgres.
-const bundleOverrideMySQL = `services:
-  db_mysql:
-    image: difyctl-test/mariadb
-    healthcheck:
-      interval: 2s
-      timeout: 30s
-      retries: 300
-  redis:
-    image: difyctl-test/redis
-  init_permissions:
-    image: difyctl-test/busybox
-  api:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    healthcheck:
-      disable: true
-    depends_on: !override
-      init_permissions: {condition: service_completed_successfully}
-      db_mysql: {condition: service_healthy}
-      redis: {condition: service_started}
-  plugin_daemon:
-    image: difyctl-test/busybox
-    entrypoint: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"]
-    command: !reset []
-    ports: !reset []
-`
 
 var bundleServicesMySQL = []string{"db_mysql", "redis", "api", "plugin_daemon"}
 
@@ -680,7 +616,7 @@ func TestBundleMySQLMigrateToNewProject(t *testing.T) {
 	t.Parallel() // own project, backup directory and data; no stand-in names: the package stays within its time
 	cli := testenv.Fixtures(t)
 	a := bundleProject{dir: t.TempDir(), name: testenv.ProjectName(t, cli)}
-	if err := os.WriteFile(filepath.Join(a.dir, "docker-compose.override.yaml"), []byte(bundleOverrideMySQL), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(a.dir, "docker-compose.override.yaml"), []byte(testenv.BundleOverride("db_mysql")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r := runWithin(t, 2*time.Minute, a.args("init", "--profile", "mysql")...); r.code != 0 {

@@ -26,7 +26,7 @@ import (
 )
 
 // vectorOverride adds the vector store (weaviate, Dify's default) to
-// bundleOverride's services, played by busybox: its data are the files of
+// testenv.BundleOverride's services, played by busybox: its data are the files of
 // ./volumes/weaviate, which a bundle copies with the container paused.
 const vectorOverride = `  weaviate:
     image: difyctl-test/busybox

@@ -23,7 +23,7 @@ import (
 // and has the api stand-in migrate it on start, as Dify's api runs alembic
 // (internal/standin/migrate.go): the 1.15.0 api brings the schema to
 // revision r1, the 1.16.0 one to r2.
-const migratingOverride = "services:\n" + pgFixtureService + "  api:\n    environment:\n      STANDIN_MIGRATE: \"1\"\n"
+var migratingOverride = "services:\n" + testenv.DBFixtureService("db_postgres") + "  api:\n    environment:\n      STANDIN_MIGRATE: \"1\"\n"
 
 // upgradeRun runs difyctl with args, killed after limit: a hang fails
 // this test, not the package.
