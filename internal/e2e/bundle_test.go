@@ -28,8 +28,6 @@ import (
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
-
-
 var bundleServices = []string{"db_postgres", "redis", "api", "plugin_daemon"}
 
 // bundleProject is a deployment under test.
@@ -575,7 +573,6 @@ INSERT INTO big SELECT g, decode(string_agg(md5(random()::text || g || ':' || h)
 		t.Errorf("bundles after the next run: %v", bs)
 	}
 }
-
 
 var bundleServicesMySQL = []string{"db_mysql", "redis", "api", "plugin_daemon"}
 
