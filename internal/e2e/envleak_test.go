@@ -38,6 +38,7 @@ var unreadableLines = map[string]string{
 var leakArgs = map[string][]string{
 	"backup all":              nil,
 	"backup daemon":           {"--cron", "* * * * *"},
+	"backup daemon all":       {"--cron", "* * * * *"},
 	"backup list":             nil,
 	"backup prune":            nil,
 	"backup redis":            nil,
