@@ -314,7 +314,9 @@ func (x *executor) failed(it *PlanItem, id, reason string, st *health.State) err
 func (x *executor) replace(it *PlanItem, newID string) error {
 	old := it.existing
 	x.report.emit(it.Service, StateRecreating, it.Reason)
-	wasRunning := old.State == string(container.StateRunning)
+	// A paused container was serving (frozen by a backup killed during its
+	// copy): a rollback brings it back running.
+	wasRunning := old.State == string(container.StateRunning) || old.State == string(container.StatePaused)
 	if _, err := x.cli.ContainerStop(x.ctx, old.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		_ = x.remove(newID)
 		it.Outcome = OutcomeNotReplaced

@@ -353,14 +353,16 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 		// ctx bounds the waiting, not the start itself: a busy engine
 		// taking longer than --wait-timeout to start a container is not a
 		// dependency that never became ready.
-		startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
-		err := st.slots.acquire(startCtx, svc)
+		// The slot is awaited on ctx (a queue is waiting, Ctrl-C ends it);
+		// the start's own bound begins when the engine is asked.
+		err := st.slots.acquire(st.ctx, svc)
 		if err == nil {
 			st.report.emit(c.Service, StateStarting, c.Name)
+			startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
 			_, err = st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
+			cancel()
 			st.slots.release()
 		}
-		cancel()
 		if err != nil {
 			fail(c, err.Error(), nil)
 			return

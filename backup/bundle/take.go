@@ -690,6 +690,12 @@ func (o *Options) pausedFiles(ctx context.Context, e engine.Engine, dir string, 
 	id, svc := fts[0].ID, fts[0].Service
 	o.progress("pausing %s for the copy of its data", svc)
 	if _, err := e.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+		// The engine may have paused it although the call failed (an
+		// interrupt while it was under way): let it go on whatever state
+		// it is in (an unpause of a running container fails, harmlessly).
+		uctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = e.ContainerUnpause(uctx, id, client.ContainerUnpauseOptions{})
 		return nil, fmt.Errorf("pausing %s for its copy: %w", svc, err)
 	}
 	defer func() {

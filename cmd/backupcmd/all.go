@@ -138,33 +138,20 @@ stdout (it is assembled in the backup directory first and removed after).`,
 
 // RunAll takes one bundle (or streams one).
 func RunAll(ctx context.Context, opts *AllOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	if !opts.Quiet && !opts.JSON && opts.Scheduled == "" || opts.Stream && !opts.Quiet {
-		opts.Bundle.Progress = func(format string, a ...any) { fmt.Fprintf(opts.IO.ErrOut, format+"\n", a...) }
-	}
-	eng, err := opts.Engine(ctx)
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
-	// A bundle takes turns with the commands that change the project.
-	unlockProject, err := recovery.Begin(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
-		opts.Bundle.ProjectDir, opts.Bundle.Project)
-	if err != nil {
-		return err
-	}
-	defer unlockProject()
-	if opts.Stream {
-		return streamBundle(ctx, eng, opts)
-	}
 	start := time.Now()
-	res, err := bundle.Run(ctx, eng, opts.Bundle)
-	if opts.Scheduled != "" {
+	res, err := runAll(ctx, opts)
+	if opts.Scheduled != "" && !opts.Stream {
+		// Every outcome of a scheduled run is recorded, a failure before
+		// the bundle began (the engine unreachable, the lock held, a
+		// journal that cannot be settled) too: the status file never
+		// shows an old success over a run that failed.
 		recordBundleRun(opts, start, res, err)
 	}
 	if err != nil {
 		return quietErr(opts.Quiet, opts.IO, err)
+	}
+	if opts.Stream {
+		return nil
 	}
 	if opts.JSON {
 		return cmdutil.WriteJSON(opts.IO.Out, res)
@@ -185,6 +172,32 @@ func RunAll(ctx context.Context, opts *AllOptions) error {
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "steps: %s\n", bundle.TimingWords(m.Timings))
 	return nil
+}
+
+// runAll takes the bundle (or streams it) under the project lock, after
+// settling an interrupted operation's journal.
+func runAll(ctx context.Context, opts *AllOptions) (*bundle.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	if !opts.Quiet && !opts.JSON && opts.Scheduled == "" || opts.Stream && !opts.Quiet {
+		opts.Bundle.Progress = func(format string, a ...any) { fmt.Fprintf(opts.IO.ErrOut, format+"\n", a...) }
+	}
+	eng, err := opts.Engine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	// A bundle takes turns with the commands that change the project.
+	unlockProject, err := recovery.Begin(ctx, eng, recovery.Options{Out: opts.IO.ErrOut, JSON: opts.JSON, ProcEnv: opts.ProcEnv},
+		opts.Bundle.ProjectDir, opts.Bundle.Project)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockProject()
+	if opts.Stream {
+		return nil, streamBundle(ctx, eng, opts)
+	}
+	return bundle.Run(ctx, eng, opts.Bundle)
 }
 
 // streamBundle takes the bundle into a temporary directory of the backup

@@ -2,6 +2,7 @@ package backupcmd
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/difyctl/difyctl/backup"
 	"github.com/difyctl/difyctl/internal/cmdutil"
+	"github.com/difyctl/difyctl/internal/engine"
 )
 
 func TestAllFlags(t *testing.T) {
@@ -59,5 +61,28 @@ func TestScheduleWhatAll(t *testing.T) {
 	}
 	if err := run(t, NewCmdSchedule(testFactory(t), func(context.Context, *ScheduleOptions) error { return nil }), "install", "--what", "files"); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 		t.Fatalf("--what files: %v", err)
+	}
+}
+
+// A scheduled bundle that fails before it begins (here: the engine is
+// unreachable) is recorded as failed in the status file, with the cause,
+// so the status never shows the last success over it.
+func TestScheduledAllRecordsEarlyFailure(t *testing.T) {
+	dir := t.TempDir()
+	f := testFactory(t)
+	opts := &AllOptions{IO: f.IOStreams, Quiet: true, Timeout: time.Minute, Scheduled: "0 3 * * *"}
+	opts.Bundle.Project, opts.Bundle.Dir, opts.Bundle.RedisPassword = "shop", dir, "pw"
+	opts.Engine = func(context.Context) (engine.Engine, error) {
+		return nil, errors.New("cannot connect to the Docker daemon at unix:///d.sock")
+	}
+	if err := RunAll(context.Background(), opts); err == nil {
+		t.Fatal("RunAll with no engine succeeded")
+	}
+	st, err := backup.ReadStatus(backup.StatusPath(dir, "shop"))
+	if err != nil || st == nil || st.LastAttempt == nil {
+		t.Fatalf("no status recorded: %+v, %v", st, err)
+	}
+	if a := st.LastAttempt; a.Result != "failed" || !strings.Contains(a.Error, "cannot connect to the Docker daemon") {
+		t.Fatalf("recorded %+v", a)
 	}
 }

@@ -337,7 +337,8 @@ func RunningRelease(cs []compose.ProjectContainer, recorded string) string {
 
 // changedSince lists the services whose container was created by another
 // release than recorded, where the two releases' templates give the service
-// different images (an unknown release or service counts as changed).
+// different images (a service one of them lacks counts as changed; a
+// release the catalogue does not carry is not judged).
 func changedSince(cs []compose.ProjectContainer, recorded string) []string {
 	cur := servicesOfRelease(recorded)
 	var out []string
@@ -347,6 +348,9 @@ func changedSince(cs []compose.ProjectContainer, recorded string) []string {
 			continue
 		}
 		old := servicesOfRelease(c.Release)
+		if cur == nil || old == nil {
+			continue // a release this difyctl does not carry: nothing to compare, not counted as stale
+		}
 		a, okA := cur[c.Service]
 		b, okB := old[c.Service]
 		if !okA || !okB || a.Image != b.Image {

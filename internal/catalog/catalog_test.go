@@ -248,6 +248,8 @@ func TestRunningReleaseRecorded(t *testing.T) {
 		{[]compose.ProjectContainer{c(changed, "1.16.0"), c(same, "1.15.0")}, "Dify 1.16.0 (recorded; services it did not change keep their containers from 1.15.0)"},
 		{[]compose.ProjectContainer{c(changed, "1.15.0"), c(same, "1.16.0")}, "an upgrade did not finish"},
 		{[]compose.ProjectContainer{c(changed, "1.16.0"), c(same, "1.16.0")}, "Dify 1.16.0 (recorded)"},
+		// A release this difyctl does not carry is not judged stale.
+		{[]compose.ProjectContainer{c(changed, "1.16.0"), c(same, "0.0.1")}, "Dify 1.16.0 (recorded; services it did not change keep their containers from 0.0.1)"},
 	} {
 		if got := RunningRelease(tc.cs, "1.16.0"); !strings.Contains(got, tc.want) {
 			t.Errorf("%v: RunningRelease = %q, want %q", tc.cs, got, tc.want)

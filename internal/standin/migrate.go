@@ -253,9 +253,11 @@ func migrate(ctx context.Context, c *migrateConfig, connectFor time.Duration, lo
 				if _, err := conn.Exec(ctx, s.sql); err != nil {
 					return fmt.Errorf("migration %s -> %s, step %d (autocommit): %w", m.down, m.rev, i, err)
 				}
-				if tx, err = conn.Begin(ctx); err != nil {
-					return err
+				next, err := conn.Begin(ctx)
+				if err != nil {
+					return err // tx, committed, stays what the deferred Rollback ends (a no-op)
 				}
+				tx = next
 			default:
 				if _, err := tx.Exec(ctx, s.sql); err != nil {
 					return fmt.Errorf("migration %s -> %s, step %d: %w", m.down, m.rev, i, err)
