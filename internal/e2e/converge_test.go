@@ -29,7 +29,11 @@ import (
 func convImage(t *testing.T, cli *client.Client, tag, stamp string) string {
 	t.Helper()
 	ref := "difyctl-e2e/converge-" + tag
-	df := "FROM " + testenv.ImageBusybox + "\nCOPY stamp /stamp\nVOLUME /vdata\n" +
+	// The label makes the image this test's own: two parallel tests
+	// building the same stamp would otherwise get one image ID from the
+	// build cache, and the first to end would remove the other's image
+	// (its cleanup removes by ID, forced).
+	df := "FROM " + testenv.ImageBusybox + "\nLABEL org.difyctl.e2e.image=" + ref + "\nCOPY stamp /stamp\nVOLUME /vdata\n" +
 		`CMD ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]` + "\n"
 	if err := testenv.BuildImage(context.Background(), cli, ref, df, map[string][]byte{"stamp": []byte(stamp)}); err != nil {
 		t.Fatal(err)
