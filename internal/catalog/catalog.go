@@ -343,11 +343,16 @@ func changedSince(cs []compose.ProjectContainer, recorded string) []string {
 	cur := servicesOfRelease(recorded)
 	var out []string
 	seen := map[string]bool{}
+	parsed := map[string]map[string]Service{} // each release's template parsed once
 	for _, c := range cs {
 		if c.Oneoff || c.Release == "" || c.Release == recorded || seen[c.Service] {
 			continue
 		}
-		old := servicesOfRelease(c.Release)
+		old, ok := parsed[c.Release]
+		if !ok {
+			old = servicesOfRelease(c.Release)
+			parsed[c.Release] = old
+		}
 		if cur == nil || old == nil {
 			continue // a release this difyctl does not carry: nothing to compare, not counted as stale
 		}

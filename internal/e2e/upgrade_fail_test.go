@@ -32,7 +32,7 @@ func TestUpgradeFailureRollsBack(t *testing.T) {
 	appRows(t, cli, dir, project, 25)
 	data := rows(t, cli, dir, project)
 	env, _ := os.ReadFile(filepath.Join(dir, ".env"))
-	r := upgradeRun(t, 8*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "60s")...)
+	r := runWithin(t, 8*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "60s")...)
 	if r.code == 0 || !strings.Contains(r.stderr, "rolled back: the deployment runs Dify 1.15.0 as before") {
 		t.Fatalf("upgrade with a failing migration: exit %d\n%s", r.code, r.stderr)
 	}
@@ -77,7 +77,7 @@ func TestUpgradeKilledThenRollback(t *testing.T) {
 	if j, _ := journal.Load(dir, project); j == nil {
 		t.Fatal("no journal after the kill")
 	}
-	r := upgradeRun(t, 5*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
+	r := runWithin(t, 5*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "undone") {
 		t.Fatalf("rollback after the kill: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

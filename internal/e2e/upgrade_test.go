@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,21 +24,6 @@ import (
 // revision r1, the 1.16.0 one to r2.
 var migratingOverride = "services:\n" + testenv.DBFixtureService("db_postgres") + "  api:\n    environment:\n      STANDIN_MIGRATE: \"1\"\n"
 
-// upgradeRun runs difyctl with args, killed after limit: a hang fails
-// this test, not the package.
-func upgradeRun(t *testing.T, limit time.Duration, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Difyctl(t), args...)
-	cmd.WaitDelay = 10 * time.Second
-	r := runCmd(t, cmd)
-	if ctx.Err() != nil {
-		t.Fatalf("difyctl %v did not end within %s\n%s\n%s", args, limit, r.stdout, r.stderr)
-	}
-	return r
-}
-
 // deploy115 brings Dify 1.15.0 up with the stand-ins under both releases'
 // image names and the override (none when ""), and puts a file in its
 // storage volume (the data that must survive).
@@ -51,11 +35,11 @@ func deploy115(t *testing.T, override string) (dir, project string, base []strin
 	project = testenv.ProjectName(t, cli)
 	dir = t.TempDir()
 	base = []string{"--project-dir", dir, "-p", project}
-	if r := upgradeRun(t, time.Minute, append(base, "init", "--release", "1.15.0")...); r.code != 0 {
+	if r := runWithin(t, time.Minute, append(base, "init", "--release", "1.15.0")...); r.code != 0 {
 		t.Fatalf("init --release 1.15.0: exit %d\n%s", r.code, r.stderr)
 	}
 	for k, v := range publishedPortVars(t) {
-		if r := upgradeRun(t, time.Minute, append(base, "env", "set", k+"="+v)...); r.code != 0 {
+		if r := runWithin(t, time.Minute, append(base, "env", "set", k+"="+v)...); r.code != 0 {
 			t.Fatalf("env set %s: exit %d\n%s", k, r.code, r.stderr)
 		}
 	}
@@ -64,7 +48,7 @@ func deploy115(t *testing.T, override string) (dir, project string, base []strin
 			t.Fatal(err)
 		}
 	}
-	if r := upgradeRun(t, 6*time.Minute, append(base, "up", "--progress", "plain", "--wait-timeout", "5m")...); r.code != 0 {
+	if r := runWithin(t, 6*time.Minute, append(base, "up", "--progress", "plain", "--wait-timeout", "5m")...); r.code != 0 {
 		t.Fatalf("up: exit %d\n%s", r.code, r.stderr)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "volumes", "app", "storage", "upload.txt"), []byte("keep me"), 0o644); err != nil {
@@ -178,7 +162,7 @@ func TestUpgradeStandins(t *testing.T) {
 		ids[c.Service] = c.ID
 	}
 
-	r := upgradeRun(t, 2*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--dry-run")...)
+	r := runWithin(t, 2*time.Minute, append(base, "upgrade", "--to", "1.16.0", "--dry-run")...)
 	if r.code != 0 || !strings.Contains(r.stdout, "+ service agent_backend") || !strings.Contains(r.stdout, "dry run: nothing was changed") {
 		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -189,7 +173,7 @@ func TestUpgradeStandins(t *testing.T) {
 		t.Fatalf("--dry-run changed containers: %v", got)
 	}
 
-	r = upgradeRun(t, 8*time.Minute, append(base, "-o", "json", "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "3m")...)
+	r = runWithin(t, 8*time.Minute, append(base, "-o", "json", "upgrade", "--to", "1.16.0", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 {
 		t.Fatalf("upgrade: exit %d\n%s", r.code, r.stderr)
 	}
@@ -236,11 +220,11 @@ func TestUpgradeStandins(t *testing.T) {
 	// ps: the containers the upgrade kept (database, Redis, nginx, ...)
 	// carry 1.15.0's label, the recreated ones 1.16.0's; with the record,
 	// that is 1.16.0, not an unfinished upgrade.
-	if r := upgradeRun(t, time.Minute, append(base, "ps")...); r.code != 0 || !strings.Contains(r.stdout, "Dify 1.16.0 (recorded") {
+	if r := runWithin(t, time.Minute, append(base, "ps")...); r.code != 0 || !strings.Contains(r.stdout, "Dify 1.16.0 (recorded") {
 		t.Errorf("ps does not show the recorded release: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
-	r = upgradeRun(t, 8*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
+	r = runWithin(t, 8*time.Minute, append(base, "rollback", "--yes", "--wait-timeout", "3m")...)
 	if r.code != 0 {
 		t.Fatalf("rollback: exit %d\n%s", r.code, r.stderr)
 	}
