@@ -28,3 +28,14 @@ func (l *errList) join() error {
 	sort.Slice(l.errs, func(i, j int) bool { return l.errs[i].Error() < l.errs[j].Error() })
 	return errors.Join(l.errs...)
 }
+
+// parallel runs fn for every key of set at once and joins their errors.
+func parallel(set map[string]bool, fn func(string) error) error {
+	var errs errList
+	var wg sync.WaitGroup
+	for key := range set {
+		wg.Go(func() { errs.add(fn(key)) })
+	}
+	wg.Wait()
+	return errs.join()
+}

@@ -180,10 +180,22 @@ func (x *executor) run(ids map[string]*created) {
 	}
 	g := newGraph(nodes, edges)
 	if x.cpus > 0 {
-		x.slots = newStartSlots(x.cpus, g.heights())
+		starts := map[string]int{}
+		for _, it := range x.plan.Items {
+			if it.Action == ActionCreate || it.Action == ActionRecreate || it.Action == ActionStart {
+				starts[it.Service]++
+			}
+		}
+		x.slots = newStartSlots(x.cpus, g.priorities(func(svc string) bool {
+			hc := x.plan.item(svc).spec.Service.HealthCheck
+			return hc != nil && !hc.Disable
+		}), starts)
 	}
 	g.waiting = func(n string, e edge) { x.report.emit(n, StateWaiting, e.to+" "+conditionWord(string(e.cond))) }
 	g.walk(x.waitCtx, false, func(svc string, own gates, b *blocked) {
+		// A service that ends here without a start (blocked, failed
+		// before it) no longer holds back the starts below it.
+		defer x.slots.skip(svc, 1)
 		it := x.plan.item(svc)
 		id := ""
 		if c := ids[svc]; c != nil {
@@ -276,12 +288,13 @@ func (x *executor) act(it *PlanItem, id string) error {
 // start starts a container once a start slot is free (startSlots), saying
 // so when it begins.
 func (x *executor) start(svc, id string) error {
-	if err := x.slots.acquire(x.ctx, svc); err != nil {
+	release, err := x.slots.acquire(x.ctx, svc)
+	if err != nil {
 		return err
 	}
-	defer x.slots.release()
+	defer release()
 	x.report.emit(svc, StateStarting, "")
-	_, err := x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
+	_, err = x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
 	return err
 }
 

@@ -307,9 +307,14 @@ func StartWith(ctx context.Context, cli engine.Engine, cs []ProjectContainer, re
 	}
 	groups := byService(cs)
 	g := newGraph(nodes, edges)
-	st.slots = newStartSlots(engineCPUs(ctx, cli), g.heights())
+	starts := map[string]int{}
+	for svc, cs := range groups {
+		starts[svc] = len(cs)
+	}
+	st.slots = newStartSlots(engineCPUs(ctx, cli), g.priorities(nil), starts)
 	g.walk(ctx, false, func(svc string, own gates, b *blocked) {
 		if b != nil {
+			st.slots.skip(svc, len(groups[svc]))
 			for _, c := range groups[svc] {
 				st.errs.add(fmt.Errorf("%s: not started: dependency %s failed", c.Name, b.dep))
 			}
@@ -355,13 +360,13 @@ func (st *starter) service(svc string, cs []ProjectContainer, own gates) {
 		// dependency that never became ready.
 		// The slot is awaited on ctx (a queue is waiting, Ctrl-C ends it);
 		// the start's own bound begins when the engine is asked.
-		err := st.slots.acquire(st.ctx, svc)
+		release, err := st.slots.acquire(st.ctx, svc)
 		if err == nil {
 			st.report.emit(c.Service, StateStarting, c.Name)
 			startCtx, cancel := context.WithTimeout(context.WithoutCancel(st.ctx), 2*time.Minute)
 			_, err = st.cli.ContainerStart(startCtx, c.ID, client.ContainerStartOptions{})
 			cancel()
-			st.slots.release()
+			release()
 		}
 		if err != nil {
 			fail(c, err.Error(), nil)

@@ -216,7 +216,7 @@ func imageIDs(ctx context.Context, cli engine.Engine, p *types.Project, names []
 	return out, nil
 }
 
-// ensureNetworks creates the networks the plan's services use.
+// ensureNetworks creates the networks the plan's services use, at once.
 func ensureNetworks(ctx context.Context, cli engine.Engine, p *types.Project, plan *Plan, version string) error {
 	used := map[string]bool{}
 	for _, it := range plan.Items {
@@ -224,11 +224,11 @@ func ensureNetworks(ctx context.Context, cli engine.Engine, p *types.Project, pl
 			used[key] = true
 		}
 	}
-	for key := range used {
+	return parallel(used, func(key string) error {
 		n := p.Networks[key]
 		name := NetworkName(p, key)
 		if _, err := cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
-			continue
+			return nil
 		} else if !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("network %s: %w", name, err)
 		}
@@ -246,11 +246,11 @@ func ensureNetworks(ctx context.Context, cli engine.Engine, p *types.Project, pl
 		if _, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: driver, Internal: n.Internal, Options: n.DriverOpts, Labels: labels, Attachable: n.Attachable}); err != nil && !cerrdefs.IsConflict(err) {
 			return fmt.Errorf("creating network %s: %w", name, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// ensureVolumes creates the named volumes the plan's services use.
+// ensureVolumes creates the named volumes the plan's services use, at once.
 func ensureVolumes(ctx context.Context, cli engine.Engine, p *types.Project, plan *Plan, version string) error {
 	used := map[string]bool{}
 	for _, it := range plan.Items {
@@ -260,11 +260,11 @@ func ensureVolumes(ctx context.Context, cli engine.Engine, p *types.Project, pla
 			}
 		}
 	}
-	for key := range used {
+	return parallel(used, func(key string) error {
 		v := p.Volumes[key]
 		name := VolumeName(p, key)
 		if _, err := cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{}); err == nil {
-			continue
+			return nil
 		} else if !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("volume %s: %w", name, err)
 		}
@@ -278,8 +278,8 @@ func ensureVolumes(ctx context.Context, cli engine.Engine, p *types.Project, pla
 		if _, err := cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
 			return fmt.Errorf("creating volume %s: %w", name, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // DataDir is the project's top data directory: created 0700, so the live

@@ -3,38 +3,59 @@ package compose
 import (
 	"container/heap"
 	"context"
+	"maps"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/engine"
 )
 
 // startSlots bounds how many container starts the engine is asked for at
 // once, and hands a free slot to the waiting service that most of the
-// project waits behind first: the one with the longest chain of dependents
-// above it (its height in the graph).
+// project waits behind first: the one with the longest weighted chain of
+// dependents above it (its priority, graph.priorities).
 //
 // A container start costs the engine CPU (runc, the network namespace, the
-// mounts): on a small host, ten starts asked at once all finish late,
-// including the database that everything else waits for. Started first,
-// the database is running in the time one start takes, and the services
-// nobody waits for share what is left. This is the critical-path-first
-// order of a build scheduler; the total work is the same.
+// mounts, dockerd's own hooks): on a small host, ten starts asked at once
+// all finish late, including the database that everything else waits for.
+// Started first, the database is running in the time one start takes, and
+// the services nobody waits for share what is left. This is the
+// critical-path-first order of a build scheduler; the total work is the
+// same.
+//
+// One step further: the service alone on top of the starts still to come
+// (the critical path's next step; a tie means parallel chains, none of them
+// alone critical) is started on its own. It gets a slot even when all are
+// taken, and no other start is asked until its own returned: the starts
+// already asked finish beside it, none is added. While it is still to come
+// (its dependencies not yet healthy), the others keep one slot free for it.
+// Services off the critical path have slack, and use it.
 type startSlots struct {
-	mu      sync.Mutex
-	free    int
-	height  map[string]int
-	queue   slotQueue
-	seq     int
-	pending bool // a dispatch is scheduled
+	mu       sync.Mutex
+	slots    int // starts at once
+	free     int
+	height   map[string]int
+	pending  map[string]int // starts still to be granted, per service (nil: not known)
+	queue    slotQueue
+	seq      int
+	critical int  // critical starts granted and not yet given back
+	planned  bool // a dispatch is scheduled
 }
 
 // newStartSlots allows n starts at once (at least 1), ordered by height.
-func newStartSlots(n int, height map[string]int) *startSlots {
-	return &startSlots{free: max(n, 1), height: height}
+// starts, when known, is how many starts each service will ask for: a
+// service whose start is the only one left at the top height is started
+// alone.
+func newStartSlots(n int, height map[string]int, starts map[string]int) *startSlots {
+	var pending map[string]int
+	if starts != nil {
+		pending = maps.Clone(starts)
+	}
+	return &startSlots{slots: max(n, 1), free: max(n, 1), height: height, pending: pending}
 }
 
 // startGather is how long a freed slot waits for services that became
@@ -44,73 +65,138 @@ func newStartSlots(n int, height map[string]int) *startSlots {
 // half a second or more, it costs nothing.
 var startGather = 5 * time.Millisecond
 
-// acquire waits for a slot for svc; release gives it back. A nil
-// *startSlots has no bound.
-func (s *startSlots) acquire(ctx context.Context, svc string) error {
+// acquire waits for a slot for svc; the function it returns gives the slot
+// back. A nil *startSlots has no bound.
+func (s *startSlots) acquire(ctx context.Context, svc string) (func(), error) {
 	if s == nil {
-		return nil
+		return func() {}, nil
 	}
 	s.mu.Lock()
 	w := &slotWaiter{svc: svc, height: s.height[svc], seq: s.seq, ready: make(chan struct{})}
 	s.seq++
+	if s.pending[svc] <= 0 {
+		// Not announced (or more starts than announced): priority only.
+		s.pending = nil
+	}
 	heap.Push(&s.queue, w)
 	s.schedule()
 	s.mu.Unlock()
 	select {
 	case <-w.ready:
-		return nil
+		return sync.OnceFunc(func() { s.put(w) }), nil
 	case <-ctx.Done():
-		s.mu.Lock()
-		defer s.mu.Unlock()
 		select {
 		case <-w.ready: // granted meanwhile: give it back
-			s.free++
-			s.schedule()
+			s.put(w)
 		default:
+			s.mu.Lock()
 			heap.Remove(&s.queue, w.index)
+			s.skipLocked(svc, 1)
+			s.schedule()
+			s.mu.Unlock()
 		}
-		return ctx.Err()
+		return func() {}, ctx.Err()
 	}
 }
 
-func (s *startSlots) release() {
+// skip says svc will ask for n fewer starts than announced (its dependency
+// failed, it was not started after all): the starts above it no longer
+// wait for it to be granted.
+func (s *startSlots) skip(svc string, n int) {
 	if s == nil {
 		return
 	}
 	s.mu.Lock()
-	s.free++
+	s.skipLocked(svc, n)
 	s.schedule()
 	s.mu.Unlock()
 }
 
-// schedule arranges a dispatch startGather from now when a slot is free
-// and somebody waits (one at a time). s.mu is held.
+func (s *startSlots) skipLocked(svc string, n int) {
+	if s.pending != nil {
+		s.pending[svc] = max(s.pending[svc]-n, 0)
+	}
+}
+
+// put returns w's slot.
+func (s *startSlots) put(w *slotWaiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.free++
+	if w.critical {
+		s.critical--
+	}
+	s.schedule()
+}
+
+// schedule arranges a dispatch startGather from now when somebody waits
+// (one at a time). s.mu is held.
 func (s *startSlots) schedule() {
-	if s.pending || s.free == 0 || len(s.queue) == 0 {
+	if s.planned || len(s.queue) == 0 {
 		return
 	}
-	s.pending = true
+	s.planned = true
 	time.AfterFunc(startGather, s.dispatch)
 }
 
-// dispatch hands the free slots to the highest waiters.
+// dispatch hands the free slots to the highest waiters: to the critical
+// one whatever the free slots, and to nobody while a critical start runs.
+// While the critical one is still to come (waiting for its dependencies'
+// health), one slot is kept for it: it will not share the engine with
+// more starts than one fewer than the slots.
 func (s *startSlots) dispatch() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending = false
-	for s.free > 0 && len(s.queue) > 0 {
-		w := heap.Pop(&s.queue).(*slotWaiter)
+	s.planned = false
+	for len(s.queue) > 0 && s.critical == 0 {
+		top := s.queue[0]
+		next, ok := s.criticalNext()
+		top.critical = ok && next == top.svc
+		keep := 0
+		if ok && !top.critical && s.slots > 1 {
+			keep = 1
+		}
+		if !top.critical && s.free <= keep {
+			return
+		}
+		heap.Pop(&s.queue)
 		s.free--
-		close(w.ready)
+		if s.pending != nil {
+			s.pending[top.svc]--
+		}
+		if top.critical {
+			s.critical++
+		}
+		close(top.ready)
 	}
 }
 
+// criticalNext is the service alone at the top priority among those with
+// starts still to be granted, when something waits for it. s.mu is held.
+func (s *startSlots) criticalNext() (string, bool) {
+	if s.pending == nil {
+		return "", false
+	}
+	best, top, alone := "", 0, false
+	for svc, n := range s.pending {
+		switch h := s.height[svc]; {
+		case n <= 0:
+		case h > top:
+			best, top, alone = svc, h, true
+		case h == top:
+			alone = false
+		}
+	}
+	return best, alone && top > 0
+}
+
 type slotWaiter struct {
-	svc    string
-	height int
-	seq    int
-	index  int
-	ready  chan struct{}
+	svc      string
+	height   int
+	seq      int
+	index    int
+	critical bool // granted as the critical start
+	ready    chan struct{}
 }
 
 // slotQueue is a max-heap on height, first come first served among equals.
@@ -139,34 +225,53 @@ func (q *slotQueue) Pop() any {
 	return w
 }
 
-// heights is, for every node of a graph, the length of the longest chain of
-// dependents above it (0: nothing waits for it). The graph has no cycles
+// healthWeight is what waiting for a service to be healthy weighs in a
+// priority, in container starts: readiness takes seconds, a start half of
+// one.
+const healthWeight = 4
+
+// priorities is, for every node of a graph, the weight of the longest
+// chain of what waits for it, in container starts: each start on the chain
+// counts one, each wait for health healthWeight more; the end of `up`
+// itself waits for every service with a healthcheck (healthchecked) to be
+// healthy. 0: nothing waits for the node. The graph has no cycles
 // (newGraph broke them).
-func (g *graph) heights() map[string]int {
-	dependents := map[string][]string{}
+func (g *graph) priorities(healthchecked func(string) bool) map[string]int {
+	type dependent struct {
+		node    string
+		healthy bool
+	}
+	dependents := map[string][]dependent{}
 	for n, es := range g.edges {
 		for _, e := range es {
-			dependents[e.to] = append(dependents[e.to], n)
+			dependents[e.to] = append(dependents[e.to], dependent{n, e.cond == health.Healthy})
 		}
 	}
-	h := map[string]int{}
+	p := map[string]int{}
 	var visit func(n string) int
 	visit = func(n string) int {
-		if v, ok := h[n]; ok {
+		if v, ok := p[n]; ok {
 			return v
 		}
-		h[n] = 0
+		p[n] = 0
 		best := 0
-		for _, d := range dependents[n] {
-			best = max(best, visit(d)+1)
+		if healthchecked != nil && healthchecked(n) {
+			best = healthWeight
 		}
-		h[n] = best
+		for _, d := range dependents[n] {
+			w := visit(d.node) + 1
+			if d.healthy {
+				w += healthWeight
+			}
+			best = max(best, w)
+		}
+		p[n] = best
 		return best
 	}
 	for n := range g.gates {
 		visit(n)
 	}
-	return h
+	return p
 }
 
 // engineCPUs is how many CPUs the engine's host has (its /info), or this

@@ -11,20 +11,26 @@ import (
 	"github.com/difyctl/difyctl/internal/engine/enginefake"
 )
 
-func TestHeights(t *testing.T) {
-	// db <- plugin <- agent <- api <- nginx; redis <- api; web (alone).
+func TestPriorities(t *testing.T) {
+	// db <- plugin <- agent <- api <- nginx; redis <- api; web (alone);
+	// api and web have healthchecks; plugin waits for db to be healthy.
 	g := newGraph([]string{"db", "plugin", "agent", "api", "nginx", "redis", "web"}, map[string][]edge{
 		"plugin": {{to: "db", cond: health.Healthy}},
 		"agent":  {{to: "plugin", cond: health.Started}},
 		"api":    {{to: "agent", cond: health.Started}, {to: "redis", cond: health.Started}},
 		"nginx":  {{to: "api", cond: health.Started}},
 	})
-	got := g.heights()
-	want := map[string]int{"db": 4, "plugin": 3, "agent": 2, "redis": 2, "api": 1, "nginx": 0, "web": 0}
+	hc := map[string]bool{"api": true, "web": true}
+	got := g.priorities(func(n string) bool { return hc[n] })
+	w := healthWeight
+	want := map[string]int{"api": w, "agent": w + 1, "redis": w + 1, "plugin": w + 2, "db": 2*w + 3, "nginx": 0, "web": w}
 	for n, h := range want {
 		if got[n] != h {
-			t.Errorf("height of %s = %d, want %d (all: %v)", n, got[n], h, got)
+			t.Errorf("priority of %s = %d, want %d (all: %v)", n, got[n], h, got)
 		}
+	}
+	if p := g.priorities(nil); p["db"] != w+4 || p["api"] != 1 {
+		t.Errorf("without healthchecks: %v", p)
 	}
 }
 
@@ -38,9 +44,10 @@ func gatherLong(t *testing.T) {
 
 func TestStartSlotsGrantHighestFirst(t *testing.T) {
 	gatherLong(t)
-	s := newStartSlots(1, map[string]int{"low": 0, "mid": 1, "high": 5})
+	s := newStartSlots(1, map[string]int{"low": 0, "mid": 1, "high": 5}, nil)
 	ctx := context.Background()
-	if err := s.acquire(ctx, "first"); err != nil {
+	release, err := s.acquire(ctx, "first")
+	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -50,18 +57,19 @@ func TestStartSlotsGrantHighestFirst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.acquire(ctx, n); err != nil {
+			rel, err := s.acquire(ctx, n)
+			if err != nil {
 				t.Error(err)
 				return
 			}
 			mu.Lock()
 			order = append(order, n)
 			mu.Unlock()
-			s.release()
+			rel()
 		}()
 	}
 	waitQueued(t, s, 3)
-	s.release()
+	release()
 	wg.Wait()
 	if want := []string{"high", "mid", "low"}; !equalStrings(order, want) {
 		t.Fatalf("granted in order %v, want %v", order, want)
@@ -69,33 +77,94 @@ func TestStartSlotsGrantHighestFirst(t *testing.T) {
 }
 
 func TestStartSlotsCancelledWaiterLeavesQueue(t *testing.T) {
-	s := newStartSlots(1, nil)
-	if err := s.acquire(context.Background(), "a"); err != nil {
+	s := newStartSlots(1, nil, nil)
+	release, err := s.acquire(context.Background(), "a")
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.acquire(ctx, "b") }()
+	go func() {
+		_, err := s.acquire(ctx, "b")
+		done <- err
+	}()
 	waitQueued(t, s, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled acquire: %v", err)
 	}
-	s.release()
+	release()
+	release() // a second call gives nothing back
 	// The slot is free again: a new acquire does not wait.
 	c2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
-	if err := s.acquire(c2, "c"); err != nil {
+	if _, err := s.acquire(c2, "c"); err != nil {
 		t.Fatalf("slot not given back after a cancelled waiter: %v", err)
 	}
 }
 
 func TestNilStartSlotsDoNotBound(t *testing.T) {
 	var s *startSlots
-	if err := s.acquire(context.Background(), "x"); err != nil {
+	release, err := s.acquire(context.Background(), "x")
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.release()
+	release()
+	s.skip("x", 1)
+}
+
+// The service alone at the top priority among the starts still to come is
+// started alone: granted although every slot is taken, and nobody else is
+// granted until it gave its slot back. A tie at the top is not critical.
+func TestStartSlotsCriticalStartsAlone(t *testing.T) {
+	gatherLong(t)
+	prio := map[string]int{"db": 9, "plugin": 6, "cache": 6, "web": 1, "leaf": 0}
+	s := newStartSlots(1, prio, map[string]int{"db": 1, "plugin": 1, "cache": 1, "web": 1, "leaf": 1})
+	ctx := context.Background()
+	grant := func(svc string) chan func() {
+		ch := make(chan func(), 1)
+		go func() {
+			rel, err := s.acquire(ctx, svc)
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- rel
+		}()
+		return ch
+	}
+	granted := func(ch chan func(), want bool, what string) func() {
+		t.Helper()
+		select {
+		case rel := <-ch:
+			if !want {
+				t.Fatalf("%s granted, want it held", what)
+			}
+			return rel
+		case <-time.After(600 * time.Millisecond):
+			if want {
+				t.Fatalf("%s not granted", what)
+			}
+			return nil
+		}
+	}
+	// leaf holds the only slot; db (alone at the top) is granted anyway.
+	leafCh := grant("leaf")
+	relLeaf := granted(leafCh, true, "leaf")
+	dbCh := grant("db")
+	relDB := granted(dbCh, true, "db (critical, beyond the slots)")
+	// plugin and cache tie at the top now: neither is critical. While db's
+	// start runs, nothing else is granted, even with a slot free.
+	relLeaf()
+	webCh := grant("web")
+	granted(webCh, false, "web while the critical db starts")
+	relDB()
+	relWeb := granted(webCh, true, "web once db gave its slot back")
+	pluginCh := grant("plugin")
+	granted(pluginCh, false, "plugin (tied with cache: not critical) while web holds the slot")
+	s.skip("cache", 1) // cache will not start: plugin is alone at the top now
+	relPlugin := granted(pluginCh, true, "plugin once cache was skipped")
+	relWeb()
+	relPlugin()
 }
 
 // With one CPU, up starts the service most of the project waits behind
@@ -158,4 +227,39 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// While the critical service waits for its dependencies, the others keep a
+// slot free for it: with two slots, one start at a time.
+func TestStartSlotsKeepASlotForTheCriticalPath(t *testing.T) {
+	gatherLong(t)
+	prio := map[string]int{"plugin": 6, "a": 0, "b": 0}
+	s := newStartSlots(2, prio, map[string]int{"plugin": 1, "a": 1, "b": 1})
+	ctx := context.Background()
+	got := make(chan string, 2)
+	rels := make(chan func(), 2)
+	for _, n := range []string{"a", "b"} {
+		go func() {
+			rel, err := s.acquire(ctx, n)
+			if err != nil {
+				t.Error(err)
+			}
+			rels <- rel
+			got <- n
+		}()
+	}
+	<-got
+	select {
+	case n := <-got:
+		t.Fatalf("%s granted beside the first while plugin is still to come", n)
+	case <-time.After(600 * time.Millisecond):
+	}
+	s.skip("plugin", 1) // nothing to keep the slot for any more
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("second start not granted once plugin was skipped")
+	}
+	(<-rels)()
+	(<-rels)()
 }

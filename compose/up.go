@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -132,10 +133,15 @@ func prepareResources(ctx context.Context, cli engine.Engine, o UpOptions, plan 
 	if err := preflight(ctx, cli, p, plan); err != nil {
 		return fmt.Errorf("nothing was changed:\n%w", err)
 	}
-	if err := ensureNetworks(ctx, cli, p, plan, o.Version); err != nil {
-		return err
-	}
-	if err := ensureVolumes(ctx, cli, p, plan, o.Version); err != nil {
+	var netErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		netErr = ensureNetworks(ctx, cli, p, plan, o.Version)
+	}()
+	volErr := ensureVolumes(ctx, cli, p, plan, o.Version)
+	<-done
+	if err := errors.Join(netErr, volErr); err != nil {
 		return err
 	}
 	return ensureBindDirs(p, plan)
