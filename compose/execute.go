@@ -293,8 +293,13 @@ func (x *executor) start(svc, id string) error {
 		return err
 	}
 	defer release()
+	return x.startHeld(svc, id)
+}
+
+// startHeld starts a container whose start slot is held.
+func (x *executor) startHeld(svc, id string) error {
 	x.report.emit(svc, StateStarting, "")
-	_, err = x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
+	_, err := x.cli.ContainerStart(x.ctx, id, client.ContainerStartOptions{})
 	return err
 }
 
@@ -330,6 +335,15 @@ func (x *executor) replace(it *PlanItem, newID string) error {
 	// A paused container was serving (frozen by a backup killed during its
 	// copy): a rollback brings it back running.
 	wasRunning := old.State == string(container.StateRunning) || old.State == string(container.StatePaused)
+	// The slot is taken before the stop: stopping costs the engine as much
+	// as starting, and the critical path's replacement goes first, alone.
+	release, err := x.slots.acquire(x.ctx, it.Service)
+	if err != nil {
+		_ = x.remove(newID)
+		it.Outcome = OutcomeNotReplaced
+		return x.failed(it, old.ID, "interrupted before the old container was stopped; it is left as it was", nil)
+	}
+	defer release()
 	if _, err := x.cli.ContainerStop(x.ctx, old.ID, client.ContainerStopOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 		_ = x.remove(newID)
 		it.Outcome = OutcomeNotReplaced
@@ -342,9 +356,10 @@ func (x *executor) replace(it *PlanItem, newID string) error {
 	if _, err := x.cli.ContainerRename(x.ctx, newID, client.ContainerRenameOptions{NewName: it.spec.Name}); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "renaming the replacement: "+err.Error())
 	}
-	if err := x.start(it.Service, newID); err != nil {
+	if err := x.startHeld(it.Service, newID); err != nil {
 		return x.rollback(it, newID, aside, wasRunning, "start: "+err.Error())
 	}
+	release()
 	if st, err := health.Inspect(x.ctx, x.cli, newID); err == nil && st.Status == container.StateExited && st.ExitCode != 0 && !it.noRetry {
 		return x.rollback(it, newID, aside, wasRunning, fmt.Sprintf("the replacement exited with code %d right after it started", st.ExitCode))
 	}

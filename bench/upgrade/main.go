@@ -81,8 +81,19 @@ func main() {
 	composeFlag := flag.String("compose", os.Getenv("DIFYCTL_COMPOSE_BIN"), "docker compose v2 binary (default: /root/.cache/difyctl-tools/docker-compose, else docker compose)")
 	bin := flag.String("difyctl", "", "difyctl binary (default: build one)")
 	runs := flag.Int("runs", 1, "measure this many times")
+	trace := flag.String("trace", "", "write the progress (stderr) of every difyctl and compose command to this file, each line stamped with the time since the command started")
 	flag.Parse()
-	if err := run(*composeFlag, *bin, *runs); err != nil {
+	var tw io.Writer
+	if *trace != "" {
+		f, err := os.Create(*trace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "upgrade:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		tw = f
+	}
+	if err := run(*composeFlag, *bin, *runs, tw); err != nil {
 		fmt.Fprintln(os.Stderr, "upgrade:", err)
 		os.Exit(1)
 	}
@@ -92,9 +103,10 @@ type bench struct {
 	*testenv.Bench
 	compose []string
 	passed  map[string]bool // containers whose healthcheck passed when run by serving
+	trace   io.Writer       // nil: no trace
 }
 
-func run(composeBin, bin string, runs int) error {
+func run(composeBin, bin string, runs int, trace io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	tb, err := testenv.NewBench(ctx, bin)
@@ -119,7 +131,7 @@ func run(composeBin, bin string, runs int) error {
 			fmt.Fprintln(os.Stderr, "upgrade: untagging the stand-ins:", err)
 		}
 	}()
-	b := &bench{Bench: tb, compose: benchkit.FindCompose(composeBin)}
+	b := &bench{Bench: tb, compose: benchkit.FindCompose(composeBin), trace: trace}
 	if b.compose == nil {
 		fmt.Println("docker compose v2 not found: the manual path is skipped (../shared/tools/build-docker-compose builds one)")
 	}
@@ -160,6 +172,10 @@ func (b *bench) must(ctx context.Context, limit time.Duration, dir string, name 
 	c := b.cmd(ctx, dir, name, args...)
 	var stderr strings.Builder
 	c.Stderr = &stderr
+	if b.trace != nil {
+		fmt.Fprintf(b.trace, "== %s %s\n", filepath.Base(name), strings.Join(args, " "))
+		c.Stderr = io.MultiWriter(&stderr, benchkit.NewStampWriter(b.trace, time.Now()))
+	}
 	out, err := c.Output()
 	if err != nil {
 		return out, fmt.Errorf("%s %s: %v\n%s%s", filepath.Base(name), strings.Join(args, " "), err, benchkit.Tail(string(out), 10)+"\n", benchkit.Tail(stderr.String(), 20))

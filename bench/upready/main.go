@@ -35,7 +35,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,7 +47,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -106,29 +104,6 @@ type bench struct {
 	compose []string
 	refs    []string
 	trace   io.Writer // nil: no trace
-}
-
-// stampWriter writes each line it is given to w, prefixed with the time
-// since start: where a tool's time goes, line by line.
-type stampWriter struct {
-	w     io.Writer
-	start time.Time
-	mu    sync.Mutex
-	part  []byte
-}
-
-func (s *stampWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.part = append(s.part, p...)
-	for {
-		i := bytes.IndexByte(s.part, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		fmt.Fprintf(s.w, "%7.2fs %s\n", time.Since(s.start).Seconds(), s.part[:i])
-		s.part = s.part[i+1:]
-	}
 }
 
 // withNames gives the stand-ins the real names while fn runs, and takes
@@ -279,7 +254,7 @@ func (b *bench) timed(ctx context.Context, project string, want int, c *exec.Cmd
 	start := time.Now()
 	c.Stdout, c.Stderr = &out, &out
 	if b.trace != nil {
-		tw := &stampWriter{w: b.trace, start: start}
+		tw := benchkit.NewStampWriter(b.trace, start)
 		c.Stdout, c.Stderr = io.MultiWriter(&out, tw), io.MultiWriter(&out, tw)
 		fmt.Fprintf(b.trace, "== %s\n", strings.Join(c.Args, " "))
 	}

@@ -5,8 +5,10 @@
 package benchkit
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/difyctl/difyctl/internal/testenv"
@@ -162,3 +165,31 @@ func Seen(d time.Duration) string {
 
 // Ratio is a / b.
 func Ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// StampWriter writes each line it is given to w, prefixed with the time
+// since start: where a tool's time goes, line by line.
+type StampWriter struct {
+	w     io.Writer
+	start time.Time
+	mu    sync.Mutex
+	part  []byte
+}
+
+// NewStampWriter stamps lines with the time since start.
+func NewStampWriter(w io.Writer, start time.Time) *StampWriter {
+	return &StampWriter{w: w, start: start}
+}
+
+func (s *StampWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		fmt.Fprintf(s.w, "%7.2fs %s\n", time.Since(s.start).Seconds(), s.part[:i])
+		s.part = s.part[i+1:]
+	}
+}
