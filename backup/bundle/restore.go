@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,7 +58,8 @@ type RestoreOptions struct {
 	StopTimeout time.Duration
 	WaitTimeout time.Duration // for Redis to come back healthy
 	journal     *journal.Handle
-	timings     *timings // the steps' wall times, for RestoreResult.Timings
+	timings     *timings  // the steps' wall times, for RestoreResult.Timings
+	tidy        *tidyList // what is cleared away while the services start
 	Version     string
 	Now         func() time.Time
 	Progress    func(format string, a ...any)
@@ -184,6 +186,7 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 	}
 	o.defaults(e)
 	o.timings = &timings{}
+	o.tidy = &tidyList{}
 	cs, err := compose.List(ctx, e, o.Project, true)
 	if err != nil {
 		return nil, err
@@ -240,7 +243,7 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 	o.timings.since("parts (all at once)", t0)
 	o.progress("starting every service")
 	t0 = time.Now()
-	if err := o.Up(ctx, m.Services); err != nil {
+	if err := o.startAndTidy(ctx, m.Services); err != nil {
 		return fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
 	}
 	o.timings.since("start every service (health-gated)", t0)
@@ -298,7 +301,7 @@ func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Ma
 	services := union(running, m.Services)
 	o.progress("starting %s", strings.Join(services, ", "))
 	t0 = time.Now()
-	if err := o.Up(ctx, services); err != nil {
+	if err := o.startAndTidy(ctx, services); err != nil {
 		return o.rollback(ctx, e, safety, running, fmt.Errorf("starting the restored deployment: %w", err))
 	}
 	o.timings.since("start what ran (health-gated)", t0)
@@ -312,6 +315,43 @@ func (o *RestoreOptions) restoreSame(ctx context.Context, e engine.Engine, m *Ma
 	}
 	res.Services = services
 	return nil
+}
+
+// tidyList holds what a restore clears away once the data is in place,
+// while the services start: the old database renamed aside (its DROP
+// waits for a checkpoint that writes the whole loaded database out, 10-25
+// s for a large one, which the start does not need to wait for).
+type tidyList struct {
+	mu  sync.Mutex
+	fns []func(ctx context.Context)
+}
+
+func (t *tidyList) add(fn func(ctx context.Context)) {
+	if t == nil {
+		fn(context.Background())
+		return
+	}
+	t.mu.Lock()
+	t.fns = append(t.fns, fn)
+	t.mu.Unlock()
+}
+
+// startAndTidy starts services (o.Up) and runs the tidy list beside it;
+// it returns once both ended, with Up's error.
+func (o *RestoreOptions) startAndTidy(ctx context.Context, services []string) error {
+	var wg sync.WaitGroup
+	if o.tidy != nil {
+		o.tidy.mu.Lock()
+		fns := o.tidy.fns
+		o.tidy.fns = nil
+		o.tidy.mu.Unlock()
+		for _, fn := range fns {
+			wg.Go(func() { fn(ctx) })
+		}
+	}
+	err := o.Up(ctx, services)
+	wg.Wait()
+	return err
 }
 
 // runningServices lists the services with a running (not one-off)
@@ -604,7 +644,7 @@ func (o *RestoreOptions) restoreDB(ctx context.Context, e engine.Engine, dir str
 	if err == nil {
 		t0 = time.Now()
 		err = o.swapDB(ctx, pg, p, db, tmp, old)
-		o.timings.since(p.Name+": swap it in, drop the old", t0)
+		o.timings.since(p.Name+": swap it in", t0)
 	}
 	if err != nil {
 		_ = pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(tmp))
@@ -634,6 +674,14 @@ func (pg pgConn) psql(ctx context.Context, cmds ...string) error {
 	return err
 }
 
+// restoreSettings are pg_restore's session settings: its index builds
+// sort in memory up to 256 MB instead of the server's default 64 MB
+// (spilling to disk), and its commits (one per object, each large object
+// too) do not each wait for the WAL to reach the disk. A crash half-way
+// loses nothing: the database being loaded is a fresh one that replaces
+// the live one only once pg_restore ended without an error.
+const restoreSettings = "-c maintenance_work_mem=256MB -c synchronous_commit=off"
+
 // loadDump streams part p of the bundle in dir into pg_restore, loading
 // the database tmp; any error of either side fails it.
 func (o *RestoreOptions) loadDump(ctx context.Context, pg pgConn, dir string, m *Manifest, p Part, tmp string) error {
@@ -648,7 +696,8 @@ func (o *RestoreOptions) loadDump(ctx context.Context, pg pgConn, dir string, m 
 		pw.CloseWithError(err)
 		done <- verdict{counts, err}
 	}()
-	r, execErr := execStream(ctx, pg.e, pg.id, pg.env, []string{"pg_restore", "-U", pg.user, "-d", tmp, "--exit-on-error"}, pr, nil)
+	env := append(slices.Clip(pg.env), "PGOPTIONS="+restoreSettings)
+	r, execErr := execStream(ctx, pg.e, pg.id, env, []string{"pg_restore", "-U", pg.user, "-d", tmp, "--exit-on-error"}, pr, nil)
 	pr.CloseWithError(errors.New("pg_restore ended"))
 	v := <-done
 	switch {
@@ -663,7 +712,9 @@ func (o *RestoreOptions) loadDump(ctx context.Context, pg pgConn, dir string, m 
 }
 
 // swapDB gives the complete new database tmp the name db; the old one is
-// renamed old, then dropped (a failed drop is only a warning).
+// renamed old, then dropped while the services start (a failed drop is
+// only a warning; a restore killed before it leaves old, which the next
+// swap drops first).
 func (o *RestoreOptions) swapDB(ctx context.Context, pg pgConn, p Part, db, tmp, old string) error {
 	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (" + quoteLit(db) + "," + quoteLit(tmp) + ") AND pid <> pg_backend_pid()"
 	if err := pg.psql(ctx, "DROP DATABASE IF EXISTS "+quoteIdent(old), terminate, "ALTER DATABASE "+quoteIdent(db)+" RENAME TO "+quoteIdent(old)); err != nil {
@@ -677,9 +728,13 @@ func (o *RestoreOptions) swapDB(ctx context.Context, pg pgConn, p Part, db, tmp,
 		_ = pg.psql(ctx, "ALTER DATABASE "+quoteIdent(old)+" RENAME TO "+quoteIdent(db))
 		return fmt.Errorf("part %s: putting the restored database in place in %s: %w", p.Name, pg.name, err)
 	}
-	if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
-		o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, pg.name, err)
-	}
+	o.tidy.add(func(ctx context.Context) {
+		t0 := time.Now()
+		if err := pg.psql(ctx, terminate, "DROP DATABASE IF EXISTS "+quoteIdent(old)); err != nil {
+			o.progress("warning: dropping the old database %s in %s: %v; drop it by hand", old, pg.name, err)
+		}
+		o.timings.since(p.Name+": drop the old database (beside the start)", t0)
+	})
 	return nil
 }
 
