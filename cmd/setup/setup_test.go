@@ -79,7 +79,7 @@ func TestDumbTerminalIsAccessible(t *testing.T) {
 	}
 	o.Program = func(context.Context, tea.Model) error { t.Fatal("full-screen wizard on TERM=dumb"); return nil }
 	err := Run(context.Background(), o)
-	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(errOut.String(), "Metadata database:") || strings.Contains(errOut.String(), "\x1b") {
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(errOut.String(), "Dify release:") || strings.Contains(errOut.String(), "\x1b") {
 		t.Fatalf("TERM=dumb: %v\n%q", err, errOut)
 	}
 }
@@ -102,7 +102,7 @@ func TestFlagsToOptions(t *testing.T) {
 		t.Fatalf("the factory's .env was not passed on: DB_TYPE %q", v)
 	}
 	// The wizard starts from the .env as read.
-	env, err := Env(got.ProjectDir, got.Existing)
+	env, err := Env(got.ProjectDir, got.Existing, got.Release)
 	if err != nil || env.Existing != got.Existing || env.Path != filepath.Join(f.ProjectDir, ".env") || env.Generated == nil {
 		t.Fatalf("%v %+v", err, env)
 	}
