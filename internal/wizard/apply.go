@@ -28,7 +28,7 @@ func (m *Model) generated(db, vec string) (*envgen.Doc, error) {
 		return nil, err
 	}
 	var d *envgen.Doc
-	if m.env.Generated != nil && m.generatedFor() == rel && m.env.Generated.Map()["DB_TYPE"] == db && m.env.Generated.Map()["VECTOR_STORE"] == vec {
+	if m.env.Generated != nil && m.env.Generated.TemplateVersion() == rel && m.env.Generated.Map()["DB_TYPE"] == db && m.env.Generated.Map()["VECTOR_STORE"] == vec {
 		d = m.env.Generated
 	} else if d, err = envgen.Generate(m.schema(), sel, rand.Reader, m.now()); err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package wizard
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -119,10 +121,23 @@ func (m *Model) writeRelease() (undo func(), err error) {
 	}
 	dir := filepath.Dir(m.env.Path)
 	rel := m.rel()
+	// The directories the files bring that are not there yet go too.
+	var newDirs []string
+	fs.WalkDir(rel.SupportFiles(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && p != "." {
+			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(p))); errors.Is(err, fs.ErrNotExist) {
+				newDirs = append(newDirs, filepath.Join(dir, filepath.FromSlash(p)))
+			}
+		}
+		return nil
+	})
 	written, err := rel.WriteSupportFiles(dir)
 	removeFiles := func() {
 		for i := len(written) - 1; i >= 0; i-- {
 			os.Remove(written[i])
+		}
+		for i := len(newDirs) - 1; i >= 0; i-- { // deepest first; only if empty
+			os.Remove(newDirs[i])
 		}
 	}
 	if err != nil {
@@ -137,14 +152,4 @@ func (m *Model) writeRelease() (undo func(), err error) {
 		return undo, fmt.Errorf("not written: %w", err)
 	}
 	return func() { os.Remove(release.Path(dir)); removeFiles() }, nil
-}
-
-// generatedFor is the release Env.Generated was made for.
-func (m *Model) generatedFor() string {
-	if m.env.Release != "" {
-		if r, err := templates.Lookup(m.env.Release); err == nil {
-			return r.Version
-		}
-	}
-	return templates.Latest().Version
 }

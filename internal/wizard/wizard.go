@@ -65,7 +65,8 @@ type Env struct {
 	Color     bool                  // colour, in the profile the environment names (never asked of the terminal)
 
 	// Release is the catalogue release preselected for a new deployment
-	// ("": the newest); Generated is made for it.
+	// ("": the newest). Generated is used for the release it was made for
+	// (its template header).
 	Release string
 	// Deployed is the release the project already deploys ("": none, a new
 	// deployment whose release the operator chooses). The wizard never
