@@ -46,7 +46,7 @@ func (m *Model) releaseLabel(v string) string {
 		s += "  " + DefaultLabel
 	}
 	if m.releaseFixed() && v == m.env.Deployed {
-		s += "  (this deployment's)"
+		s += "  (deployed here)"
 	}
 	return s
 }
@@ -57,7 +57,7 @@ func (m *Model) fixedNote() string {
 	if from == "" {
 		from = "recorded"
 	}
-	return fmt.Sprintf("This project deploys Dify %s (%s). setup keeps it: changing the release of a deployed project is `difyctl upgrade --to VERSION`'s job (it pulls, backs up, migrates and can roll back); `difyctl releases` lists what changes.", m.env.Deployed, from)
+	return fmt.Sprintf("This project deploys Dify %s (%s). setup keeps it: `difyctl upgrade --to VERSION` changes a deployment's release (see `difyctl releases`).", m.env.Deployed, from)
 }
 
 // releaseNote describes the selected release of a new deployment.

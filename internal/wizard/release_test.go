@@ -295,3 +295,30 @@ func TestFailedWriteLeavesNoRelease(t *testing.T) {
 		t.Errorf("left after a failed write: %v", left)
 	}
 }
+
+// A directory that records a release but has no .env (removed by hand):
+// the release is fixed to the recorded one, the new .env and the missing
+// support files are that release's, and the record stays as it was.
+func TestRecordWithoutEnv(t *testing.T) {
+	old, c := older(t)
+	env := testEnv(t, false)
+	dir := filepath.Dir(env.Path)
+	if err := release.Write(dir, release.Record{Release: old.Version, Source: release.SourceUpgrade, At: time.Unix(1, 0).UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(release.Path(dir))
+	env.Deployed, env.DeployedFrom = old.Version, "recorded in "+release.FileName
+	m := New(env)
+	press(m, "enter", "j", "enter", "enter", "enter", "tab", "enter")
+	if !strings.Contains(m.View(), "Dify "+old.Version+" (kept)") || !strings.Contains(squash(m.View()), squash("stays as it is")) {
+		t.Fatalf("review:\n%s", m.View())
+	}
+	press(m, "enter")
+	if !m.Written() {
+		t.Fatalf("not written:\n%s", m.View())
+	}
+	checkRelease(t, dir, old, c)
+	if after, _ := os.ReadFile(release.Path(dir)); !bytes.Equal(before, after) {
+		t.Errorf("the record changed:\n%s", after)
+	}
+}

@@ -332,7 +332,11 @@ func (m *Model) body(w int) body {
 			kept = " (kept)"
 		}
 		add(fmt.Sprintf("Dify %s%s, database %s, vector store %s. env validate: %d error(s), %d warning(s).", a.Release, kept, a.Database, a.Vector, errs, len(m.findings)-errs), nil, "")
-		if m.env.Existing == nil {
+		switch {
+		case m.env.Existing != nil:
+		case m.releaseFixed():
+			add("Also writes Dify "+a.Release+"'s support files where missing ("+release.FileName+" stays as it is).", &st.dim, "")
+		default:
 			add("Also writes Dify "+a.Release+"'s support files where missing and records the release in "+release.FileName+".", &st.dim, "")
 		}
 		if m.fresh && m.env.Existing != nil {

@@ -328,7 +328,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		switch s {
 		case "up", "k", "down", "j":
 			if m.releaseFixed() {
-				m.errMsg = "the release is fixed: use difyctl upgrade --to VERSION to change a deployment's release"
+				m.errMsg = "the release is fixed here: difyctl upgrade changes it"
 				return m, nil
 			}
 			n := len(m.relNames)
