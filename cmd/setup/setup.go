@@ -23,8 +23,10 @@ import (
 	"github.com/difyctl/difyctl/internal/progress"
 	"github.com/difyctl/difyctl/internal/project"
 	"github.com/difyctl/difyctl/internal/recovery"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/internal/wizard"
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // Options for setup.
@@ -33,6 +35,7 @@ type Options struct {
 	ProjectDir string
 	Existing   *envgen.Doc // the project's .env as read; nil: it has none
 	Accessible bool
+	Release    string // --release: the catalogue release a new deployment gets ("": the newest)
 	Getenv     func(string) string
 	StartUp    func(ctx context.Context) error // runs up after the wizard
 	// Program runs the full-screen model (tests replace it); nil: bubbletea
@@ -45,13 +48,16 @@ type Options struct {
 func NewCmd(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Getenv: f.Getenv}
 	cmd := &cobra.Command{
-		Use:   "setup [--accessible]",
+		Use:   "setup [--release VERSION] [--accessible]",
 		Short: "Interactive wizard: database, vector store, access, secrets, review, write, start",
 		Long: `Walk through a first Dify deployment, or edit the .env of one: the metadata
 database, the vector store, the public URL and ports, the secrets (kept unless
 replaced; reveal or replace them), a review of every .env change and of its
 validation, then write .env (atomic, 0600, a copy of the previous one kept)
-and optionally start Dify. Every choice has a flag on init / up / env set, so
+and optionally start Dify. A new deployment chooses its Dify release (the
+newest preselected, or --release; see difyctl releases) and gets that
+release's .env, support files and release record, as init --release writes
+them; an existing deployment keeps its release (difyctl upgrade changes it). Every choice has a flag on init / up / env set, so
 nothing needs the wizard. --accessible (or ACCESSIBLE=1, or TERM=dumb) asks
 plain questions without redrawing the screen.
 
@@ -75,6 +81,10 @@ refusal, a failure), 130 on ctrl+c.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Accessible, "accessible", false, "plain prompts, no screen redraws (also ACCESSIBLE=1 or TERM=dumb)")
+	cmd.Flags().StringVar(&opts.Release, "release", "", "the Dify release to preselect for a new deployment (default: the newest; see `difyctl releases`)")
+	_ = cmd.RegisterFlagCompletionFunc("release", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return templates.Versions(), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
 }
 
@@ -95,14 +105,45 @@ func startUp(ctx context.Context, f *cmdutil.Factory) error {
 }
 
 // Env gathers what the wizard needs from the project directory and its
-// .env as read (nil: none).
-func Env(dir string, existing *envgen.Doc) (wizard.Env, error) {
+// .env as read (nil: none). version is --release ("": the newest): a
+// release of the catalogue, and for a project that already deploys one,
+// that one (setup never changes a deployment's release).
+func Env(dir string, existing *envgen.Doc, version string) (wizard.Env, error) {
 	path := filepath.Join(dir, project.EnvFile)
 	env := wizard.Env{Path: path, Existing: existing}
 	env.PortInUse = func(p int) bool { used, err := netcheck.PortInUse(p); return err == nil && used }
 	env.DataIn = func(rel string) bool { return hasData(filepath.Join(dir, filepath.FromSlash(rel))) }
+	rel := templates.Latest()
+	if version != "" {
+		r, err := templates.Lookup(version)
+		if err != nil {
+			return env, cmdutil.WithExitCode(cmdutil.ExitUsage, fmt.Errorf("setup --release: %w", err))
+		}
+		rel = r
+	}
+	// The release the project deploys, as ps and up read it: the record,
+	// else (with a .env) the newest.
+	rec, err := release.Read(dir)
+	if err != nil {
+		return env, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+	}
+	if rec != nil || existing != nil {
+		deployed, err := release.Of(dir)
+		if err != nil {
+			return env, cmdutil.WithExitCode(cmdutil.ExitUsage, err)
+		}
+		env.Deployed, env.DeployedFrom = deployed.Version, "recorded in "+release.FileName
+		if rec == nil {
+			env.DeployedFrom = "no " + release.FileName + ": the newest, as up loads it"
+		}
+		if version != "" && rel != deployed {
+			return env, cmdutil.UsageError("setup --release %s: this project deploys Dify %s (%s); setup does not change a deployment's release: run `difyctl upgrade --to %s` (see `difyctl releases`), or drop --release", version, deployed.Version, env.DeployedFrom, rel.Version)
+		}
+		rel = deployed
+	}
+	env.Release = rel.Version
 	sel, _ := profiles.Select(nil, false)
-	gen, err := envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, time.Now())
+	gen, err := envgen.Generate(envgen.SchemaFor(rel), sel, rand.Reader, time.Now())
 	if err != nil {
 		return env, err
 	}
@@ -131,7 +172,7 @@ func (opts *Options) accessible() bool {
 
 // Run runs the wizard.
 func Run(ctx context.Context, opts *Options) error {
-	env, err := Env(opts.ProjectDir, opts.Existing)
+	env, err := Env(opts.ProjectDir, opts.Existing, opts.Release)
 	if err != nil {
 		return err
 	}

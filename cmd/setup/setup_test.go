@@ -10,8 +10,11 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/internal/cmdutil"
 	"github.com/difyctl/difyctl/internal/iostreams"
+	"github.com/difyctl/difyctl/internal/release"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // panicky wraps the wizard and panics on the first key, as a bug would.
@@ -79,7 +82,7 @@ func TestDumbTerminalIsAccessible(t *testing.T) {
 	}
 	o.Program = func(context.Context, tea.Model) error { t.Fatal("full-screen wizard on TERM=dumb"); return nil }
 	err := Run(context.Background(), o)
-	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(errOut.String(), "Metadata database:") || strings.Contains(errOut.String(), "\x1b") {
+	if cmdutil.ExitCode(err) != cmdutil.ExitFailure || !strings.Contains(errOut.String(), "Dify release:") || strings.Contains(errOut.String(), "\x1b") {
 		t.Fatalf("TERM=dumb: %v\n%q", err, errOut)
 	}
 }
@@ -102,8 +105,94 @@ func TestFlagsToOptions(t *testing.T) {
 		t.Fatalf("the factory's .env was not passed on: DB_TYPE %q", v)
 	}
 	// The wizard starts from the .env as read.
-	env, err := Env(got.ProjectDir, got.Existing)
+	env, err := Env(got.ProjectDir, got.Existing, got.Release)
 	if err != nil || env.Existing != got.Existing || env.Path != filepath.Join(f.ProjectDir, ".env") || env.Generated == nil {
 		t.Fatalf("%v %+v", err, env)
+	}
+}
+
+// --release reaches the options and preselects; the wizard run through
+// bubbletea writes that release's deployment (record, .env's template).
+func TestReleaseFlagWritesThatRelease(t *testing.T) {
+	old := templates.Releases()[0]
+	if old == templates.Latest() {
+		t.Fatal("the catalogue holds one release")
+	}
+	f, _, _ := cmdutil.NewTestFactory(t.TempDir(), nil)
+	var got *Options
+	cmd := NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--release", old.Version})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got.Release != old.Version {
+		t.Fatalf("--release: %q", got.Release)
+	}
+
+	// welcome, release (preselected), database, vector, access, secrets, review, not now
+	o, errOut := opts(t, "\r\r\r\r\t\r\rn", nil)
+	o.Release = old.Version
+	if err := Run(context.Background(), o); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut.String(), "for Dify "+old.Version) {
+		t.Errorf("the written message does not name the release: %q", errOut)
+	}
+	rec, err := release.Read(o.ProjectDir)
+	if err != nil || rec == nil || rec.Release != old.Version {
+		t.Fatalf("release record %+v %v", rec, err)
+	}
+	d, err := envgen.ReadFile(filepath.Join(o.ProjectDir, ".env"))
+	if err != nil || d.TemplateVersion() != old.Version {
+		t.Fatalf(".env for %q (%v), want %s", d.TemplateVersion(), err, old.Version)
+	}
+}
+
+// A release the catalogue lacks is refused before anything is asked or
+// written, naming `difyctl releases`.
+func TestBadReleaseRefused(t *testing.T) {
+	o, _ := opts(t, "", nil)
+	o.Program = func(context.Context, tea.Model) error { t.Fatal("the wizard ran with a bad --release"); return nil }
+	o.Release = "9.9.9"
+	err := Run(context.Background(), o)
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "9.9.9") || !strings.Contains(err.Error(), "difyctl releases") {
+		t.Fatalf("--release 9.9.9: %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+	if entries, _ := os.ReadDir(o.ProjectDir); len(entries) > 0 {
+		t.Fatalf("written: %v", entries)
+	}
+}
+
+// A project that deploys a release keeps it: --release naming another is
+// refused with the way to change it; the wizard is told the recorded one.
+func TestExistingDeploymentKeepsRelease(t *testing.T) {
+	old := templates.Releases()[0]
+	dir := t.TempDir()
+	if err := release.Write(dir, release.Record{Release: old.Version, Source: release.SourceInit}); err != nil {
+		t.Fatal(err)
+	}
+	existing, _ := envgen.Parse([]byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\n"))
+	env, err := Env(dir, existing, "")
+	if err != nil || env.Deployed != old.Version || env.Release != old.Version || env.Generated.TemplateVersion() != old.Version {
+		t.Fatalf("%v: deployed %q, release %q, generated for %q", err, env.Deployed, env.Release, env.Generated.TemplateVersion())
+	}
+	// A record without a .env is a deployment too.
+	if env, err := Env(dir, nil, ""); err != nil || env.Deployed != old.Version {
+		t.Fatalf("record only: %v %q", err, env.Deployed)
+	}
+	if _, err := Env(dir, existing, old.Version); err != nil {
+		t.Fatalf("--release naming the recorded one: %v", err)
+	}
+	_, err = Env(dir, existing, templates.Latest().Version)
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "difyctl upgrade --to "+templates.Latest().Version) || !strings.Contains(err.Error(), "deploys Dify "+old.Version) {
+		t.Fatalf("--release changing a deployment's release: %v", err)
+	}
+	// Without a record, a .env deploys the newest.
+	if env, err := Env(t.TempDir(), existing, ""); err != nil || env.Deployed != templates.Latest().Version {
+		t.Fatalf("no record: %v %q", err, env.Deployed)
+	}
+	// A new deployment: nothing deployed, the choice is open.
+	if env, err := Env(t.TempDir(), nil, ""); err != nil || env.Deployed != "" || env.Release != templates.Latest().Version {
+		t.Fatalf("new: %v %+v", err, env)
 	}
 }

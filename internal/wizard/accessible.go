@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/term"
 
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // ErrNotWritten: the operator declined to write.
@@ -128,10 +129,33 @@ func Accessible(ctx context.Context, in io.Reader, out io.Writer, env Env) (Resu
 	}
 	a := m.a()
 	var err error
-	if a.Database, err = choose("Metadata database", m.dbNames, a.Database); err != nil {
+	if m.releaseFixed() {
+		fmt.Fprintln(out, "Dify release: "+m.fixedNote())
+	} else {
+		fmt.Fprintln(out, "Dify release:")
+		for i, v := range m.relNames {
+			fmt.Fprintf(out, "  %d. %s\n", i+1, m.releaseLabel(v))
+		}
+		for {
+			v, err := ask("number or version", a.Release)
+			if err != nil {
+				return m.res, err
+			}
+			if i, err := strconv.Atoi(v); err == nil && i >= 1 && i <= len(m.relNames) {
+				a.Release = m.relNames[i-1]
+				break
+			}
+			if r, err := templates.Lookup(v); err == nil {
+				a.Release = r.Version
+				break
+			}
+			fmt.Fprintf(out, "%q is not one of the choices.\n", v)
+		}
+	}
+	if a.Database, err = choose("Metadata database", m.dbNames(), a.Database); err != nil {
 		return m.res, err
 	}
-	if a.Vector, err = choose("Vector store", m.vecNames, a.Vector); err != nil {
+	if a.Vector, err = choose("Vector store", m.vecNames(), a.Vector); err != nil {
 		return m.res, err
 	}
 	m.step = StepAccess
@@ -212,6 +236,7 @@ func Accessible(ctx context.Context, in io.Reader, out io.Writer, env Env) (Resu
 	if cs := m.changedSecrets(); len(cs) > 0 {
 		fmt.Fprintf(out, "WARNING: %d secret(s) change: %s.\n", len(cs), strings.Join(cs, ", "))
 	}
+	fmt.Fprintf(out, "Dify %s, database %s, vector store %s.\n", a.Release, a.Database, a.Vector)
 	fmt.Fprintf(out, "%d change(s) to .env:\n", len(m.changes))
 	for _, c := range m.changes {
 		fmt.Fprintln(out, "  "+c.String())
@@ -253,10 +278,14 @@ func (m *Model) writtenMessage() string {
 
 // WrittenMessage is the line that reports a write.
 func WrittenMessage(path string, r Result) string {
-	if r.Backup != "" {
-		return fmt.Sprintf("wrote %s, kept the previous one as %s", path, r.Backup)
+	s := "wrote " + path
+	if r.Release != "" {
+		s += " for Dify " + r.Release
 	}
-	return "wrote " + path
+	if r.Backup != "" {
+		s += ", kept the previous one as " + r.Backup
+	}
+	return s
 }
 
 func orDash(s string) string {

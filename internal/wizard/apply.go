@@ -18,7 +18,8 @@ var accessVars = []string{"NEXT_PUBLIC_SOCKET_URL", "ENDPOINT_URL_TEMPLATE", "NG
 // generated returns a fresh .env for the selection, made once per selection
 // so that what the Secrets screen shows is what is written.
 func (m *Model) generated(db, vec string) (*envgen.Doc, error) {
-	key := db + "+" + vec
+	rel := m.rel().Version
+	key := rel + "+" + db + "+" + vec
 	if d, ok := m.gen[key]; ok {
 		return d, nil
 	}
@@ -27,9 +28,9 @@ func (m *Model) generated(db, vec string) (*envgen.Doc, error) {
 		return nil, err
 	}
 	var d *envgen.Doc
-	if m.env.Generated != nil && m.env.Generated.Map()["DB_TYPE"] == db && m.env.Generated.Map()["VECTOR_STORE"] == vec {
+	if m.env.Generated != nil && m.env.Generated.TemplateVersion() == rel && m.env.Generated.Map()["DB_TYPE"] == db && m.env.Generated.Map()["VECTOR_STORE"] == vec {
 		d = m.env.Generated
-	} else if d, err = envgen.Generate(envgen.DefaultSchema(), sel, rand.Reader, m.now()); err != nil {
+	} else if d, err = envgen.Generate(m.schema(), sel, rand.Reader, m.now()); err != nil {
 		return nil, err
 	}
 	m.gen[key] = d
@@ -42,7 +43,7 @@ func (m *Model) generated(db, vec string) (*envgen.Doc, error) {
 // once per mode and selection (it draws random secrets).
 func (m *Model) draft() (*envgen.Doc, error) {
 	a := m.a()
-	key := fmt.Sprintf("%v+%s+%s", m.fresh, a.Database, a.Vector)
+	key := fmt.Sprintf("%v+%s+%s+%s", m.fresh, a.Release, a.Database, a.Vector)
 	if d, ok := m.drafts[key]; ok {
 		return d, nil
 	}
@@ -69,7 +70,7 @@ func (m *Model) draft() (*envgen.Doc, error) {
 		// What the file lacks (a new profile's variables, or a hand-written
 		// .env's secrets) is added as `env upgrade` adds it; every present
 		// line is kept as it is. The review lists each addition.
-		if _, err := envgen.Upgrade(d, envgen.DefaultSchema(), rand.Reader, m.now()); err != nil {
+		if _, err := envgen.Upgrade(d, m.schema(), rand.Reader, m.now()); err != nil {
 			return nil, err
 		}
 	}
@@ -97,13 +98,13 @@ func isSecondary(name string) bool {
 // secretNames are the secrets shown on the Secrets screen: every generated
 // secret of the draft (vector-store ones included), tied copies left out
 // since they follow their primary.
-func secretNames(d *envgen.Doc) []string {
+func secretNames(d *envgen.Doc, schema *envgen.Schema) []string {
 	active := func(string) bool { return true }
 	if sel, err := profiles.FromEnv(d.Map()); err == nil {
 		active = sel.Active
 	}
 	var out []string
-	for _, v := range envgen.DefaultSchema().Vars {
+	for _, v := range schema.Vars {
 		if !v.Generated() || isSecondary(v.Name) || !v.InProfiles(active) {
 			continue
 		}
@@ -146,7 +147,7 @@ func (m *Model) build() (*envgen.Doc, error) {
 	if a.PublicURL != init.PublicURL {
 		if a.PublicURL == "" {
 			for _, k := range append(slices.Clone(envgen.OriginURLs), accessVars...) {
-				if v, ok := envgen.DefaultSchema().Lookup(k); ok {
+				if v, ok := m.schema().Lookup(k); ok {
 					if _, present := d.Get(k); present || v.Default != "" {
 						d.Set(k, v.Default)
 					}
@@ -192,8 +193,8 @@ func (c Change) String() string {
 }
 
 // Diff lists what writing after changes relative to before (nil: a new
-// file), secrets masked.
-func Diff(before, after *envgen.Doc) []Change {
+// file), secrets (by schema, the release's) masked.
+func Diff(before, after *envgen.Doc, schema *envgen.Schema) []Change {
 	var old map[string]string
 	if before != nil {
 		old = before.Map()
@@ -202,7 +203,7 @@ func Diff(before, after *envgen.Doc) []Change {
 	for _, k := range after.Keys() {
 		v, _ := after.Get(k)
 		c := Change{Var: k, Shown: v}
-		if sv, ok := envgen.DefaultSchema().Lookup(k); ok && sv.IsSecret() && v != "" {
+		if sv, ok := schema.Lookup(k); ok && sv.IsSecret() && v != "" {
 			c.Shown, c.Secret = "********", true
 		}
 		switch o, had := old[k]; {

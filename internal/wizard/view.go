@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/profiles"
 )
 
@@ -223,6 +224,32 @@ func (m *Model) body(w int) body {
 		} else {
 			add("Every secret is generated for this host. Press enter to begin.", nil, "")
 		}
+	case StepRelease:
+		if m.releaseFixed() {
+			add("The Dify release this deployment runs:", nil, "")
+		} else {
+			add("The Dify release to deploy: its images, variables and support files.", nil, "")
+		}
+		blank()
+		for i, v := range m.relNames {
+			if i == m.cursor {
+				b.focus, b.focusEnd = len(b.lines), len(b.lines)
+			}
+			text := m.releaseLabel(v)
+			if m.releaseFixed() && i != m.cursor {
+				b.lines = append(b.lines, line{text: "  " + ansi.Truncate(text, w-2, "…"), style: &st.dim})
+				continue
+			}
+			b.lines = append(b.lines, m.itemLine(i == m.cursor, ansi.Truncate(text, w-2, "…")))
+		}
+		note := releaseNote(m.relNames[min(m.cursor, len(m.relNames)-1)])
+		if m.releaseFixed() {
+			note = m.fixedNote()
+		}
+		b.pinned = append(b.pinned, line{})
+		for _, l := range wrap(note, w, "  ") {
+			b.pinned = append(b.pinned, line{text: l, style: &st.dim})
+		}
 	case StepDatabase, StepVector:
 		names := m.listNames()
 		for i, n := range names {
@@ -300,7 +327,18 @@ func (m *Model) body(w int) body {
 			break
 		}
 		errs := m.errorCount()
-		add(fmt.Sprintf("Database %s, vector store %s. env validate: %d error(s), %d warning(s).", a.Database, a.Vector, errs, len(m.findings)-errs), nil, "")
+		kept := ""
+		if m.releaseFixed() {
+			kept = " (kept)"
+		}
+		add(fmt.Sprintf("Dify %s%s, database %s, vector store %s. env validate: %d error(s), %d warning(s).", a.Release, kept, a.Database, a.Vector, errs, len(m.findings)-errs), nil, "")
+		switch {
+		case m.env.Existing != nil:
+		case m.releaseFixed():
+			add("Also writes Dify "+a.Release+"'s support files where missing ("+release.FileName+" stays as it is).", &st.dim, "")
+		default:
+			add("Also writes Dify "+a.Release+"'s support files where missing and records the release in "+release.FileName+".", &st.dim, "")
+		}
 		if m.fresh && m.env.Existing != nil {
 			add("Start fresh: every secret is new and every value of the old .env is replaced (a copy is kept).", &st.warn, "")
 		}
@@ -330,7 +368,7 @@ func (m *Model) body(w int) body {
 			add(fmt.Sprintf("  %s: %s", f.Severity, f.String()), style, "      ")
 		}
 	case StepDone:
-		add("Wrote "+m.env.Path+" (0600).", nil, "")
+		add("Wrote "+m.env.Path+" (0600) for Dify "+m.res.Release+".", nil, "")
 		if m.res.Backup != "" {
 			add("Kept the previous one as "+m.res.Backup+".", nil, "")
 		}
@@ -379,6 +417,10 @@ func (m *Model) help() (full, short string) {
 			return "enter: begin • q: quit without writing", "enter begin • q quit"
 		}
 		return "↑/↓ j/k: choose • enter: next • q: quit without writing", "↑↓ j/k choose • enter next • q quit"
+	case StepRelease:
+		if m.releaseFixed() {
+			return "enter: next • esc: back • q: quit without writing", "enter next • esc back • q quit"
+		}
 	case StepAccess:
 		return "↑/↓ j/k: move • enter/e: edit • enter/space: toggle • tab: next • esc: back • q: quit",
 			"↑↓ j/k move • enter edit/toggle • tab next • esc back • q quit"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/difyctl/difyctl/envgen"
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // Step of the flow.
@@ -26,6 +27,7 @@ type Step int
 // Steps, in order.
 const (
 	StepWelcome Step = iota
+	StepRelease
 	StepDatabase
 	StepVector
 	StepAccess
@@ -34,12 +36,13 @@ const (
 	StepDone
 )
 
-var stepTitles = []string{"Welcome", "Metadata database", "Vector store", "Access", "Secrets", "Review", "Written"}
+var stepTitles = []string{"Welcome", "Dify release", "Metadata database", "Vector store", "Access", "Secrets", "Review", "Written"}
 
 // Answers is what the operator chose in one mode (editing the existing .env,
 // or starting fresh). Each mode has its own: looking at one never changes the
 // other.
 type Answers struct {
+	Release   string // the catalogue release (templates/<version>) the .env is for
 	Database  string
 	Vector    string
 	PublicURL string // empty: Dify's defaults
@@ -60,11 +63,24 @@ type Env struct {
 	DataIn    func(dir string) bool // whether the project directory holds data in dir (relative, e.g. volumes/db/data)
 	Now       func() time.Time      // the clock (nil: time.Now)
 	Color     bool                  // colour, in the profile the environment names (never asked of the terminal)
+
+	// Release is the catalogue release preselected for a new deployment
+	// ("": the newest). Generated is used for the release it was made for
+	// (its template header).
+	Release string
+	// Deployed is the release the project already deploys ("": none, a new
+	// deployment whose release the operator chooses). The wizard never
+	// changes it: that is `difyctl upgrade`'s job.
+	Deployed string
+	// DeployedFrom says how Deployed is known, for the screen ("recorded in
+	// .difyctl-release").
+	DeployedFrom string
 }
 
 // Result is how the wizard ended.
 type Result struct {
 	Written     bool
+	Release     string // the Dify release the written .env is for
 	Backup      string // the copy of the previous .env, when there was one
 	StartNow    bool
 	Interrupted bool // ctrl+c
@@ -89,8 +105,8 @@ type Model struct {
 	width    int
 	height   int
 	styles   styles
-	dbNames  []string
-	vecNames []string
+	relNames []string               // the catalogue, oldest first (as `difyctl releases` lists it)
+	names    map[string][2][]string // per release: the database and vector profiles its compose file declares
 
 	// Review.
 	doc           *envgen.Doc
@@ -154,8 +170,24 @@ type field struct {
 func New(env Env) *Model {
 	m := &Model{env: env, revealed: map[string]bool{}, styles: newStyles(env.Color), width: 80, height: 24,
 		gen: map[string]*envgen.Doc{}, drafts: map[string]*envgen.Doc{},
-		dbNames: profiles.Names(profiles.Database), vecNames: profiles.Names(profiles.Vector)}
-	def := Answers{Database: profiles.DefaultDatabase, Vector: profiles.DefaultVector, HTTPPort: "80", HTTPSPort: "443"}
+		relNames: templates.Versions(), names: map[string][2][]string{}}
+	if env.Existing != nil && env.Deployed == "" {
+		// A project with a .env deploys a release: without a record, the
+		// newest (what up loads it with).
+		m.env.Deployed, m.env.DeployedFrom = templates.Latest().Version, "no release record: the newest, as up loads it"
+	}
+	rel := templates.Latest().Version
+	for _, v := range []string{env.Release, m.env.Deployed} {
+		if v == "" {
+			continue
+		}
+		if r, err := templates.Lookup(v); err != nil {
+			m.errMsg = err.Error() // setup checks it first; never silently another release
+		} else {
+			rel = r.Version
+		}
+	}
+	def := Answers{Release: rel, Database: profiles.DefaultDatabase, Vector: profiles.DefaultVector, HTTPPort: "80", HTTPSPort: "443"}
 	m.inits = [2]Answers{def, def}
 	if env.Existing != nil {
 		e := def
@@ -292,6 +324,25 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.fresh = m.env.Existing != nil && m.welcome == 1
 			m.next()
 		}
+	case StepRelease:
+		switch s {
+		case "up", "k", "down", "j":
+			if m.releaseFixed() {
+				m.errMsg = "the release is fixed here: difyctl upgrade changes it"
+				return m, nil
+			}
+			n := len(m.relNames)
+			if s == "up" || s == "k" {
+				m.cursor = (m.cursor + n - 1) % n
+			} else {
+				m.cursor = (m.cursor + 1) % n
+			}
+		case "enter", "tab":
+			if !m.releaseFixed() {
+				m.a().Release = m.relNames[m.cursor]
+			}
+			m.next()
+		}
 	case StepDatabase, StepVector:
 		names := m.listNames()
 		switch s {
@@ -372,9 +423,9 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 
 func (m *Model) listNames() []string {
 	if m.step == StepVector {
-		return m.vecNames
+		return m.vecNames()
 	}
-	return m.dbNames
+	return m.dbNames()
 }
 
 func (m *Model) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -497,7 +548,7 @@ func (m *Model) checkPort(v string, which int) error {
 	probe["EXPOSE_NGINX_PORT"], probe["EXPOSE_NGINX_SSL_PORT"] = a.HTTPPort, a.HTTPSPort
 	self := envgen.PublishedPorts[which-1]
 	probe[self] = v
-	if dup, first, _ := envgen.DuplicatePort(probe, envgen.DefaultSchema()); dup != "" {
+	if dup, first, _ := envgen.DuplicatePort(probe, m.schema()); dup != "" {
 		other := first
 		if other == self {
 			other = dup
@@ -549,7 +600,7 @@ func (m *Model) secrets() []string {
 	if err != nil {
 		return nil
 	}
-	return secretNames(d)
+	return secretNames(d, m.schema())
 }
 
 // secretValue is what will be written for the secret name.
@@ -583,10 +634,12 @@ func (m *Model) back() {
 func (m *Model) enter() {
 	m.cursor, m.scroll, m.confirm, m.listTop = 0, 0, false, 0
 	switch m.step {
+	case StepRelease:
+		m.cursor = index(m.relNames, m.a().Release)
 	case StepDatabase:
-		m.cursor = index(m.dbNames, m.a().Database)
+		m.cursor = index(m.dbNames(), m.a().Database)
 	case StepVector:
-		m.cursor = index(m.vecNames, m.a().Vector)
+		m.cursor = index(m.vecNames(), m.a().Vector)
 	case StepSecrets:
 		if _, err := m.draft(); err != nil {
 			m.errMsg = err.Error()
@@ -608,14 +661,14 @@ func (m *Model) prepareReview() {
 	if !m.fresh {
 		before = m.env.Existing
 	}
-	m.changes = Diff(before, d)
-	m.findings = envgen.Validate(d, envgen.DefaultSchema())
+	m.changes = Diff(before, d, m.schema())
+	m.findings = envgen.Validate(d, m.schema())
 	m.secretChanges = nil
 	if m.env.Existing == nil {
 		return
 	}
 	old, now := m.env.Existing.Map(), d.Map()
-	for _, name := range secretNames(d) {
+	for _, name := range secretNames(d, m.schema()) {
 		if o := old[name]; o == "" || o == now[name] {
 			continue
 		}
@@ -668,20 +721,26 @@ func (m *Model) doWrite() (tea.Model, tea.Cmd) {
 // write keeps a copy of an existing .env and writes the reviewed one
 // atomically (0600).
 func (m *Model) write() error {
-	if fs := envgen.Validate(m.doc, envgen.DefaultSchema()); envgen.HasErrors(fs, false) {
+	if fs := envgen.Validate(m.doc, m.schema()); envgen.HasErrors(fs, false) {
 		return fmt.Errorf("not written: env validate finds errors")
+	}
+	undo, err := m.writeRelease()
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(m.env.Path); err == nil {
 		b, err := envgen.Backup(m.env.Path, m.now())
 		if err != nil {
+			undo()
 			return fmt.Errorf("not written: keeping a copy of %s: %w", m.env.Path, err)
 		}
 		m.res.Backup = b
 	}
 	if err := envgen.WriteFile(m.env.Path, m.doc); err != nil {
+		undo()
 		return fmt.Errorf("not written: %w", err)
 	}
-	m.res.Written = true
+	m.res.Written, m.res.Release = true, m.rel().Version
 	return nil
 }
 

@@ -129,7 +129,9 @@ func TestWalkWritesEnv(t *testing.T) {
 	env := testEnv(t, false)
 	m := New(env)
 	golden(t, "welcome", stable(m, m.View()))
-	press(m, "enter")         // welcome
+	press(m, "enter") // welcome
+	golden(t, "release", stable(m, m.View()))
+	press(m, "enter")         // the newest release
 	press(m, "down", "enter") // mysql
 	golden(t, "vector", stable(m, m.View()))
 	press(m, "j", "enter") // qdrant
@@ -199,13 +201,13 @@ func TestWalkWritesEnv(t *testing.T) {
 func TestBackKeepsAnswersAndQuitWritesNothing(t *testing.T) {
 	env := testEnv(t, false)
 	m := New(env)
-	press(m, "enter", "down", "enter", "j", "j", "enter") // mysql, pgvector (third in the list)
+	press(m, "enter", "enter", "down", "enter", "j", "j", "enter") // newest, mysql, pgvector (third in the list)
 	press(m, "esc")
-	if m.Step() != StepVector || m.vecNames[m.cursor] != m.vecNames[2] {
+	if m.Step() != StepVector || m.vecNames()[m.cursor] != m.vecNames()[2] {
 		t.Fatalf("back lost the vector answer: step %d cursor %d", m.Step(), m.cursor)
 	}
 	press(m, "shift+tab")
-	if m.Step() != StepDatabase || m.dbNames[m.cursor] != "mysql" {
+	if m.Step() != StepDatabase || m.dbNames()[m.cursor] != "mysql" {
 		t.Fatal("back lost the database answer")
 	}
 	press(m, "q")
@@ -230,24 +232,25 @@ func TestEditFreshEditKeepsValues(t *testing.T) {
 	m := New(env)
 	golden(t, "welcome-existing", stable(m, m.View()))
 	// Edit: change the URL.
-	press(m, "enter", "enter", "enter") // edit, keep postgresql, keep weaviate
+	press(m, "enter", "enter", "enter", "enter") // edit, release kept, keep postgresql, keep weaviate
 	press(m, "enter")
 	typeText(m, "http://dify.internal")
 	press(m, "enter")
 	// Back to Welcome, look at Start fresh and change things there.
-	press(m, "esc", "esc", "esc")
+	press(m, "esc", "esc", "esc", "esc")
 	press(m, "down", "enter")         // fresh
+	press(m, "enter")                 // the release, kept
 	press(m, "down", "enter")         // mysql in the fresh model
 	press(m, "enter", "tab", "enter") // vector, access, secrets → review
 	if !m.Fresh() || !strings.Contains(m.View(), "Start fresh") {
 		t.Fatalf("not in fresh mode:\n%s", m.View())
 	}
 	// Back to Welcome, choose Edit again.
-	press(m, "esc", "esc", "esc", "esc", "esc")
+	press(m, "esc", "esc", "esc", "esc", "esc", "esc")
 	if m.Step() != StepWelcome {
 		t.Fatalf("step %d", m.Step())
 	}
-	press(m, "up", "enter")
+	press(m, "up", "enter", "enter")
 	if m.Fresh() || m.Answers().Database != "postgresql" || m.Answers().PublicURL != "http://dify.internal" {
 		t.Fatalf("edit answers changed by the fresh look: %+v", m.Answers())
 	}
@@ -285,7 +288,7 @@ func TestEditFreshEditKeepsValues(t *testing.T) {
 func TestRejectedSecretCleared(t *testing.T) {
 	env := testEnv(t, true)
 	m := New(env)
-	press(m, "enter", "enter", "enter", "tab") // → Secrets
+	press(m, "enter", "enter", "enter", "enter", "tab") // → Secrets
 	name := m.secrets()[0]
 	press(m, "e")
 	typeText(m, "short")
@@ -324,7 +327,7 @@ func TestClearURLResetsDefaults(t *testing.T) {
 	env.Existing.Set("ENDPOINT_URL_TEMPLATE", "https://old.example.com/e/{hook_id}")
 	writeEnv(t, &env, env.Existing.Bytes())
 	m := New(env)
-	press(m, "enter", "enter", "enter", "enter", "ctrl+u", "enter")
+	press(m, "enter", "enter", "enter", "enter", "enter", "ctrl+u", "enter")
 	if m.a().PublicURL != "" || !strings.Contains(m.View(), "(none)") {
 		t.Fatalf("URL not cleared:\n%s", m.View())
 	}
@@ -345,7 +348,7 @@ func TestEnvWithoutSecrets(t *testing.T) {
 	env := testEnv(t, false)
 	writeEnv(t, &env, []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\n"))
 	m := New(env)
-	press(m, "enter", "enter", "enter", "tab", "j", "r", "e")
+	press(m, "enter", "enter", "enter", "enter", "tab", "j", "r", "e")
 	if m.input == nil || len(m.secrets()) == 0 {
 		t.Fatalf("secrets screen:\n%s", m.View())
 	}
@@ -362,7 +365,7 @@ func TestEnvWithoutSecrets(t *testing.T) {
 func TestPortsCanonicalAndDistinct(t *testing.T) {
 	env := testEnv(t, false)
 	m := New(env)
-	press(m, "enter", "enter", "enter", "down", "enter", "ctrl+u")
+	press(m, "enter", "enter", "enter", "enter", "down", "enter", "ctrl+u")
 	for _, bad := range []string{"+80", "0080", "99999", "0"} {
 		typeText(m, bad)
 		press(m, "enter")
@@ -392,7 +395,7 @@ func TestPortsCanonicalAndDistinct(t *testing.T) {
 func TestURLChecksAndTLS(t *testing.T) {
 	env := testEnv(t, false)
 	m := New(env)
-	press(m, "enter", "enter", "enter", "enter")
+	press(m, "enter", "enter", "enter", "enter", "enter")
 	for _, bad := range []string{"https://example.com/some/path?x=1#frag", "http://user:pass@host.com", "http://:8080", "http://host:99999"} {
 		press(m, "ctrl+u")
 		typeText(m, bad)
@@ -439,7 +442,7 @@ func TestReviewScrollsInFull(t *testing.T) {
 	writeEnv(t, &env, []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\nEXPOSE_PLUGIN_DEBUGGING_PORT=0080\nCONSOLE_WEB_URL=http://user:pw@example.com/x\n"))
 	m := New(env)
 	m.Update(tea.WindowSizeMsg{Width: 60, Height: 15})
-	press(m, "enter", "down", "enter", "enter", "tab", "enter") // mysql: many changes
+	press(m, "enter", "enter", "down", "enter", "enter", "tab", "enter") // mysql: many changes
 	if m.Step() != StepReview {
 		t.Fatalf("step %d", m.Step())
 	}
@@ -507,6 +510,10 @@ func TestSmallScreens(t *testing.T) {
 		}
 		check("welcome")
 		press(m, "enter")
+		check("release")
+		press(m, "j")
+		check("release fixed")
+		press(m, "enter")
 		check("database")
 		press(m, "enter")
 		check("vector")
@@ -517,7 +524,7 @@ func TestSmallScreens(t *testing.T) {
 			press(m, "j")
 		}
 		check("vector bottom")
-		if !strings.Contains(m.View(), "> "+m.vecNames[12]) {
+		if !strings.Contains(m.View(), "> "+m.vecNames()[12]) {
 			t.Errorf("selection scrolled out of view:\n%s", m.View())
 		}
 		press(m, "k", "k", "k", "k", "k", "k", "k", "k", "k", "k", "k", "k", "enter")
@@ -541,7 +548,7 @@ func TestChangedSecretOverDataAsksAgain(t *testing.T) {
 	env := testEnv(t, true)
 	env.DataIn = func(dir string) bool { return dir == "volumes/db/data" }
 	m := New(env)
-	press(m, "enter", "enter", "enter", "tab")
+	press(m, "enter", "enter", "enter", "enter", "tab")
 	names := m.secrets()
 	i := index(names, "DB_PASSWORD")
 	if names[i] != "DB_PASSWORD" {
@@ -579,7 +586,7 @@ func TestChangedSecretOverDataAsksAgain(t *testing.T) {
 
 func TestAccessible(t *testing.T) {
 	env := testEnv(t, false)
-	in := strings.NewReader("2\nqdrant\nhttp://dify.local\n8088\n\nn\nSECRET_KEY\nshort\nSECRET_KEY\nmy-own-secret-key-0123456789\n\ny\n\n")
+	in := strings.NewReader("\n2\nqdrant\nhttp://dify.local\n8088\n\nn\nSECRET_KEY\nshort\nSECRET_KEY\nmy-own-secret-key-0123456789\n\ny\n\n")
 	var out strings.Builder
 	res, err := Accessible(context.Background(), in, &out, env)
 	if err != nil {
@@ -612,7 +619,7 @@ func TestFreshOverDataAsksAgain(t *testing.T) {
 	writeEnv(t, &env, env.Existing.Bytes())
 	env.DataIn = func(dir string) bool { return dir == "volumes/db/data" }
 	m := New(env)
-	press(m, "down", "enter", "enter", "enter", "down", "enter", "ctrl+u")
+	press(m, "down", "enter", "enter", "enter", "enter", "down", "enter", "ctrl+u")
 	typeText(m, "8081")
 	press(m, "enter", "tab")
 	if m.Step() != StepSecrets {
@@ -637,7 +644,7 @@ func TestFreshOverDataAsksAgain(t *testing.T) {
 func TestListScrollsSteadily(t *testing.T) {
 	m := New(testEnv(t, false))
 	m.Update(tea.WindowSizeMsg{Width: 60, Height: 15})
-	press(m, "enter", "enter", "k") // vector list, the last one
+	press(m, "enter", "enter", "enter", "k") // vector list, the last one
 	up := regexp.MustCompile(`↑ \d+ more`)
 	if v := m.View(); !strings.Contains(v, "> oracle") || !up.MatchString(v) {
 		t.Fatalf("bottom:\n%s", v)
