@@ -300,7 +300,18 @@ func Run(ctx context.Context, o *Options, p *Plan, res *Result) error {
 			fmt.Fprintf(o.Progress, "  %s: %s\n", e.Service, e.State)
 		}
 	}
-	_, err = compose.Up(ctx, o.Engine, compose.UpOptions{Project: proj, ConfigFiles: compose.ConfigFileNames(compose.LoadOptions{ProjectDir: p.Dir}),
+	files := compose.ConfigFileNames(compose.LoadOptions{ProjectDir: p.Dir})
+	if early := p.earlyServices(proj); len(early) > 0 {
+		// New services that need nothing the upgrade replaces start while
+		// the old release still serves: their start is not downtime.
+		o.printf("starting the new service(s) %v first, while Dify %s still serves", early, p.From)
+		_, err = compose.Up(ctx, o.Engine, compose.UpOptions{Project: proj, ConfigFiles: files, Services: early,
+			WaitTimeout: o.WaitTimeout, Version: o.Version, Release: p.To, Report: report})
+		if err != nil {
+			return fail(StepContainers, err)
+		}
+	}
+	_, err = compose.Up(ctx, o.Engine, compose.UpOptions{Project: proj, ConfigFiles: files,
 		WaitTimeout: o.WaitTimeout, RemoveOrphans: true, Version: o.Version, Release: p.To, Report: report})
 	if err == nil {
 		err = inject(StepContainers)

@@ -239,3 +239,42 @@ func planFiles(dir string, from, to *templates.Release) ([]File, error) {
 	})
 	return out, err
 }
+
+// earlyServices are the services the upgrade adds (no container yet) whose
+// dependencies, all the way down, it keeps as they are: they can start
+// before anything is stopped.
+func (p *Plan) earlyServices(proj *types.Project) []string {
+	action := map[string]compose.Action{}
+	for _, it := range p.ComposePlan {
+		action[it.Service] = it.Action
+	}
+	kept := func(svc string) bool {
+		a, ok := action[svc]
+		return !ok || a == compose.ActionKeep || a == compose.ActionDone
+	}
+	var closureKept func(svc string, seen map[string]bool) bool
+	closureKept = func(svc string, seen map[string]bool) bool {
+		if seen[svc] {
+			return true
+		}
+		seen[svc] = true
+		s, ok := proj.Services[svc]
+		if !ok {
+			return true // an inactive optional dependency
+		}
+		for dep := range s.DependsOn {
+			if _, active := proj.Services[dep]; active && (!kept(dep) || !closureKept(dep, seen)) {
+				return false
+			}
+		}
+		return true
+	}
+	var early []string
+	for _, it := range p.ComposePlan {
+		if it.Action == compose.ActionCreate && closureKept(it.Service, map[string]bool{}) {
+			early = append(early, it.Service)
+		}
+	}
+	sort.Strings(early)
+	return early
+}

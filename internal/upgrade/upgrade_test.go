@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
@@ -436,5 +439,37 @@ func writeProject(t *testing.T, dir, version string) {
 	}
 	if err := release.Write(dir, release.Record{Release: version, Source: release.SourceInit}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A service the upgrade adds starts early only when nothing below it is
+// replaced: sandbox (new, on kept redis) does; agent (new, on the replaced
+// plugin) and api (replaced) do not.
+func TestEarlyServices(t *testing.T) {
+	dep := func(names ...string) types.DependsOnConfig {
+		d := types.DependsOnConfig{}
+		for _, n := range names {
+			d[n] = types.ServiceDependency{Condition: types.ServiceConditionStarted}
+		}
+		return d
+	}
+	proj := &types.Project{Services: types.Services{
+		"redis":   {Name: "redis"},
+		"plugin":  {Name: "plugin", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("redis")}},
+		"sandbox": {Name: "sandbox", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("redis", "mysql")}}, // mysql: an inactive optional dependency
+		"agent":   {Name: "agent", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("plugin", "sandbox")}},
+		"api":     {Name: "api", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("agent")}},
+		"lonely":  {Name: "lonely"},
+	}}
+	p := &Plan{ComposePlan: []compose.PlanItem{
+		{Service: "redis", Action: compose.ActionKeep},
+		{Service: "plugin", Action: compose.ActionRecreate},
+		{Service: "sandbox", Action: compose.ActionCreate},
+		{Service: "agent", Action: compose.ActionCreate},
+		{Service: "api", Action: compose.ActionRecreate},
+		{Service: "lonely", Action: compose.ActionCreate},
+	}}
+	if got, want := p.earlyServices(proj), []string{"lonely", "sandbox"}; !slices.Equal(got, want) {
+		t.Fatalf("early services %v, want %v", got, want)
 	}
 }
