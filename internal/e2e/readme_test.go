@@ -146,7 +146,7 @@ func TestReadmeExampleExtraction(t *testing.T) {
 	text := "intro\n```sh\nmake install\n```\n" +
 		"```sh\nmkdir -p ~/x && cd ~/x\ndifyctl init   # comment\n# a comment line\n```\n" +
 		"<!-- example: skip: writes /etc/cron.d -->\n```\n# difyctl backup schedule install\ninstalled\n# echo $?\n0\n```\n" +
-		"```text\ndifyctl setup  step 1/7\n```\n" +
+		"```text\ndifyctl setup  step 1/8\n```\n" +
 		"```\n$ difyctl up --dry-run\nlevel 0  redis  unchanged\n\n$ difyctl ps\n```\n" +
 		"<!-- example: skip: -->\n```sh\ndifyctl version\n```\n" +
 		"<!-- example: skip: stale -->\n\ntext\n"

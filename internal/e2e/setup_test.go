@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/internal/testenv"
+	"github.com/difyctl/difyctl/internal/wizard"
+	"github.com/difyctl/difyctl/templates"
 )
 
 func TestSetupWithoutTerminal(t *testing.T) {
@@ -55,8 +58,11 @@ func TestSetupInTmux(t *testing.T) {
 	keys := func(k ...string) { tmux(append([]string{"send-keys", "-t", "w"}, k...)...) }
 	text := func(s string) { tmux("send-keys", "-t", "w", "-l", s) }
 
-	waitFor("step 1/7")
+	waitFor("step 1/8")
 	keys("Enter")
+	latest := templates.Latest().Version
+	waitFor("> " + latest + "  " + wizard.DefaultLabel)
+	keys("Enter") // the newest release, preselected
 	waitFor("Metadata database")
 	keys("j", "Enter") // mysql
 	waitFor("Vector store")
@@ -95,5 +101,9 @@ func TestSetupInTmux(t *testing.T) {
 	}
 	if fs := envgen.Validate(d, envgen.DefaultSchema()); envgen.HasErrors(fs, true) {
 		t.Errorf("written .env has findings: %v", fs)
+	}
+	// The default release is recorded beside the .env, as init records it.
+	if rec, err := release.Read(dir); err != nil || rec == nil || rec.Release != latest {
+		t.Errorf("%s: %+v, %v; want release %s", release.FileName, rec, err, latest)
 	}
 }

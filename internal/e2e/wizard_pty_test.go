@@ -18,8 +18,11 @@ import (
 	"github.com/hinshun/vt10x"
 
 	"github.com/difyctl/difyctl/envgen"
+	"github.com/difyctl/difyctl/internal/release"
 	"github.com/difyctl/difyctl/internal/testenv"
+	"github.com/difyctl/difyctl/internal/wizard"
 	"github.com/difyctl/difyctl/profiles"
+	"github.com/difyctl/difyctl/templates"
 )
 
 // The setup wizard driven as an operator drives it: the real binary in a
@@ -379,25 +382,32 @@ func TestWizardPTYEditAfterFreshKeepsSecrets(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
 		dir, orig := existingEnv(t, nil)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7", "> Edit it")
+		v.waitFor("step 1/8", "> Edit it")
 		v.send(kDown)
 		v.waitFor("> Start fresh")
 		v.send(kEnter)
-		v.waitFor("step 2/7")
+		// Starting fresh keeps the release the project deploys (no
+		// record: the newest); j/k only say so.
+		latest := templates.Latest().Version
+		v.waitFor("step 2/8", "> "+latest, "(deployed here)")
+		v.send("j")
+		v.waitFor("the release is fixed here", "> "+latest)
 		v.send(kEsc)
-		v.waitFor("step 1/7", "> Start fresh")
+		v.waitFor("step 1/8", "> Start fresh")
 		v.send(kUp)
 		v.waitFor("> Edit it")
 		v.send(kEnter)
-		v.waitFor("step 2/7")
+		v.waitFor("step 2/8")
 		v.send(kEnter)
-		v.waitFor("step 3/7")
+		v.waitFor("step 3/8")
 		v.send(kEnter)
-		v.waitFor("step 4/7")
+		v.waitFor("step 4/8")
+		v.send(kEnter)
+		v.waitFor("step 5/8")
 		v.send(kTab)
-		v.waitFor("step 5/7")
+		v.waitFor("step 6/8")
 		v.send(kEnter)
-		s := v.waitFor("step 6/7", "0 change(s)")
+		s := v.waitFor("step 7/8", "0 change(s)")
 		if strings.Contains(s, "SECRET") {
 			t.Fatalf("review changes a secret:\n%s", s)
 		}
@@ -426,9 +436,9 @@ func TestWizardPTYRejectedSecretAndCtrlC(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
 		dir, orig := existingEnv(t, nil)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
-		v.send(kEnter, kEnter, kEnter, kTab)
-		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.waitFor("step 1/8")
+		v.send(kEnter, kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 6/8", "> SECRET_KEY")
 		v.send("e")
 		v.waitFor("New SECRET_KEY: █")
 		v.send("short", kEnter)
@@ -444,7 +454,7 @@ func TestWizardPTYRejectedSecretAndCtrlC(t *testing.T) {
 		v.send(kCtrlU, "operator-secret-key-0123456789", kEnter)
 		v.waitFor("REPLACED")
 		v.send(kEnter)
-		v.waitFor("step 6/7", "SECRET(S) CHANGE: SECRET_KEY")
+		v.waitFor("step 7/8", "SECRET(S) CHANGE: SECRET_KEY")
 		v.send(kEnter)
 		v.waitFor("Start Dify now")
 		v.send(kCtrlC)
@@ -471,17 +481,17 @@ func TestWizardPTYClearURL(t *testing.T) {
 			d.Set("NGINX_SERVER_NAME", "dify.example.com")
 		})
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
-		v.send(kEnter, kEnter, kEnter)
-		v.waitFor("step 4/7", "https://dify.example.com")
+		v.waitFor("step 1/8")
+		v.send(kEnter, kEnter, kEnter, kEnter)
+		v.waitFor("step 5/8", "https://dify.example.com")
 		v.send(kEnter)
 		v.waitFor("https://dify.example.com█")
 		v.send(kCtrlU, kEnter)
 		v.waitFor("(none)")
 		v.send(kTab)
-		v.waitFor("step 5/7")
+		v.waitFor("step 6/8")
 		v.send(kEnter)
-		v.waitFor("step 6/7", "10 change(s)")
+		v.waitFor("step 7/8", "10 change(s)")
 		v.send(kEnter)
 		v.waitFor("Start Dify now")
 		v.send("n")
@@ -507,9 +517,9 @@ func TestWizardPTYEnvWithoutSecrets(t *testing.T) {
 		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\n")
 		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
-		v.send(kEnter, kEnter, kEnter, kTab)
-		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.waitFor("step 1/8")
+		v.send(kEnter, kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 6/8", "> SECRET_KEY")
 		v.send("j", "r", "e")
 		v.waitFor("New DB_PASSWORD: █")
 		v.send(kEsc)
@@ -535,9 +545,12 @@ func TestWizardPTYPortsURLsTLS(t *testing.T) {
 	eachSize(t, func(t *testing.T, cols, rows int) {
 		dir := projectDir(t)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
+		v.waitFor("step 1/8")
+		v.send(kEnter)
+		// A new deployment chooses its release, the newest preselected.
+		v.waitFor("step 2/8", "> "+templates.Latest().Version+"  "+wizard.DefaultLabel)
 		v.send(kEnter, kEnter, kEnter)
-		v.waitFor("step 4/7")
+		v.waitFor("step 5/8")
 		v.send(kDown, kEnter)
 		v.waitFor("HTTP port: 80█")
 		v.send(kCtrlU)
@@ -604,15 +617,15 @@ func TestWizardPTYSecretOverData(t *testing.T) {
 		os.MkdirAll(data, 0o700)
 		os.WriteFile(filepath.Join(data, "PG_VERSION"), []byte("15\n"), 0o600)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
-		v.send(kEnter, kEnter, kEnter, kTab)
-		v.waitFor("step 5/7", "> SECRET_KEY")
+		v.waitFor("step 1/8")
+		v.send(kEnter, kEnter, kEnter, kEnter, kTab)
+		v.waitFor("step 6/8", "> SECRET_KEY")
 		v.send("j")
 		v.waitFor("> DB_PASSWORD")
 		v.send("e", "new-db-password-0123456789", kEnter)
 		v.waitFor("REPLACED")
 		v.send(kEnter)
-		v.waitFor("step 6/7", "SECRET(S) CHANGE: DB_PASSWORD")
+		v.waitFor("step 7/8", "SECRET(S) CHANGE: DB_PASSWORD")
 		v.send(kEnter)
 		v.waitFor("Write anyway?", "refuses the new one")
 		v.send(kEnter) // a second enter does not confirm
@@ -640,9 +653,9 @@ func TestWizardPTYReviewScrolls(t *testing.T) {
 		orig := []byte("DB_TYPE=postgresql\nVECTOR_STORE=weaviate\nEXPOSE_PLUGIN_DEBUGGING_PORT=0080\nEXPOSE_NGINX_PORT=18080\n")
 		os.WriteFile(filepath.Join(dir, ".env"), orig, 0o600)
 		v := startWizard(t, dir, cols, rows, nil)
-		v.waitFor("step 1/7")
-		v.send(kEnter, kEnter)
-		s := v.waitFor("step 3/7")
+		v.waitFor("step 1/8")
+		v.send(kEnter, kEnter, kEnter)
+		s := v.waitFor("step 4/8")
 		if rows == 15 && !strings.Contains(s, "more") {
 			t.Fatalf("the vector list has no more-mark:\n%s", s)
 		}
@@ -660,15 +673,15 @@ func TestWizardPTYReviewScrolls(t *testing.T) {
 			t.Fatalf("the resource note is cut:\n%s", s)
 		}
 		v.send(kEsc)
-		v.waitFor("step 2/7")
+		v.waitFor("step 3/8")
 		v.send(kEnter)
-		v.waitFor("step 3/7", "> weaviate")
+		v.waitFor("step 4/8", "> weaviate")
 		v.send(kEnter)
-		v.waitFor("step 4/7")
+		v.waitFor("step 5/8")
 		v.send(kTab)
-		v.waitFor("step 5/7")
+		v.waitFor("step 6/8")
 		v.send(kEnter)
-		v.waitFor("step 6/7", "error(s)")
+		v.waitFor("step 7/8", "error(s)")
 		// Page through with space; each page is read once it is drawn.
 		var seen strings.Builder
 		for i := 0; i < 100; i++ {
@@ -704,7 +717,7 @@ func TestWizardPTYReviewScrolls(t *testing.T) {
 func TestWizardPTYNoTerminalQueries(t *testing.T) {
 	for _, env := range [][]string{nil, {"NO_COLOR=1"}, {"COLORTERM=truecolor"}} {
 		v := startWizard(t, t.TempDir(), 80, 24, env)
-		v.waitFor("step 1/7")
+		v.waitFor("step 1/8")
 		v.send("q")
 		v.exit()
 		if out := v.output(); strings.Contains(out, "\x1b]11;?") || strings.Contains(out, "\x1b]10;?") || strings.Contains(out, "\x1b[6n") {
@@ -713,6 +726,8 @@ func TestWizardPTYNoTerminalQueries(t *testing.T) {
 	}
 	dir := projectDir(t)
 	v := startWizard(t, dir, 80, 24, []string{"TERM=dumb"})
+	v.waitFor("Dify release:", "number or version")
+	v.send("\r")
 	v.waitFor("Metadata database:", "number or name")
 	v.send(kCtrlC)
 	if code := v.exit(); code != 130 {
@@ -730,7 +745,7 @@ func TestWizardPTYAccessible(t *testing.T) {
 	v := startWizard(t, dir, 120, 40, nil, "--accessible")
 	v.waitFor("edit it keeping every value")
 	v.send("e\r")
-	v.waitFor("Metadata database:")
+	v.waitFor("Dify release: This project deploys Dify "+templates.Latest().Version, "Metadata database:")
 	v.send("\r")
 	v.waitFor("Vector store:")
 	v.send("qdrant\r")
@@ -776,6 +791,39 @@ func TestWizardPTYAccessible(t *testing.T) {
 	}
 }
 
+// An existing deployment keeps the release its record names, an older one
+// here: the release step shows it fixed (j/k only say so), enter moves on,
+// and the record is left as it was.
+func TestWizardPTYReleaseFixed(t *testing.T) {
+	dir, _ := existingEnv(t, nil)
+	old := templates.Versions()[0]
+	if old == templates.Latest().Version {
+		t.Fatal("the catalogue has a single release; this test needs an older one")
+	}
+	if err := release.Write(dir, release.Record{Release: old, Source: release.SourceInit, At: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := os.ReadFile(release.Path(dir))
+	v := startWizard(t, dir, 80, 24, nil)
+	v.waitFor("step 1/8", "> Edit it")
+	v.send(kEnter)
+	s := v.waitFor("step 2/8", "> "+old+"  (deployed here)")
+	if note := strings.Join(strings.Fields(s), " "); !strings.Contains(note, "This project deploys Dify "+old+" (recorded in "+release.FileName+")") {
+		t.Fatalf("no fixed-release note naming %s:\n%s", old, s)
+	}
+	v.send("k")
+	v.waitFor("the release is fixed here", "> "+old)
+	v.send(kEnter)
+	v.waitFor("step 3/8")
+	v.send("q")
+	if code := v.exit(); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if now, _ := os.ReadFile(release.Path(dir)); !bytes.Equal(now, rec) {
+		t.Fatalf("the release record changed:\n%s", now)
+	}
+}
+
 // The README shows the wizard at 80x24; this regenerates (UPDATE_GOLDEN=1)
 // or compares that capture, and checks the README carries it.
 func TestWizardPTYReadmeCapture(t *testing.T) {
@@ -787,17 +835,19 @@ func TestWizardPTYReadmeCapture(t *testing.T) {
 		s = strings.ReplaceAll(s, dir, "/srv/dify")
 		fmt.Fprintf(&capture, "── %s ──\n%s\n\n", title, s)
 	}
-	shot("welcome", "step 1/7")
+	shot("welcome", "step 1/8")
 	v.send(kEnter)
-	shot("metadata database", "step 2/7")
+	shot("dify release", "step 2/8")
+	v.send(kEnter)
+	shot("metadata database", "step 3/8")
 	v.send(kEnter, "j")
-	shot("vector store", "step 3/7", "> qdrant")
+	shot("vector store", "step 4/8", "> qdrant")
 	v.send(kEnter, kEnter, "https://dify.example.com", kEnter)
-	shot("access", "step 4/7", "dify.example.com")
+	shot("access", "step 5/8", "dify.example.com")
 	v.send(kTab, "j", "e", "operator-chosen-password-01", kEnter)
-	shot("secrets", "step 5/7", "REPLACED")
+	shot("secrets", "step 6/8", "REPLACED")
 	v.send(kEnter)
-	shot("review", "step 6/7", "SECRET(S) CHANGE")
+	shot("review", "step 7/8", "SECRET(S) CHANGE")
 	v.send("q")
 	v.exit()
 	got := strings.TrimRight(capture.String(), "\n") + "\n"
