@@ -186,9 +186,8 @@ func (x *executor) run(ids map[string]*created) {
 				starts[it.Service]++
 			}
 		}
-		x.slots = newStartSlots(x.cpus, g.priorities(func(svc string) bool {
-			hc := x.plan.item(svc).spec.Service.HealthCheck
-			return hc != nil && !hc.Disable
+		x.slots = newStartSlots(x.cpus, g.priorities(func(svc string) int {
+			return readyWeight(x.plan.item(svc).spec.Service.HealthCheck)
 		}), starts)
 	}
 	g.waiting = func(n string, e edge) { x.report.emit(n, StateWaiting, e.to+" "+conditionWord(string(e.cond))) }

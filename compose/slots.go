@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/client"
 
 	"github.com/difyctl/difyctl/health"
@@ -35,15 +36,19 @@ import (
 // (its dependencies not yet healthy), the others keep one slot free for it.
 // Services off the critical path have slack, and use it.
 type startSlots struct {
-	mu       sync.Mutex
-	slots    int // starts at once
-	free     int
-	height   map[string]int
-	pending  map[string]int // starts still to be granted, per service (nil: not known)
-	queue    slotQueue
-	seq      int
-	critical int  // critical starts granted and not yet given back
-	planned  bool // a dispatch is scheduled
+	mu        sync.Mutex
+	slots     int // starts at once
+	free      int
+	height    map[string]int
+	pending   map[string]int // starts still to be granted, per service (nil: not known)
+	queue     slotQueue
+	seq       int
+	critical  int       // critical starts granted and not yet given back
+	planned   bool      // a dispatch is scheduled,
+	plannedAt time.Time // for then
+	// holdUntil: the others wait for the critical path's next step to
+	// ask until then (criticalHold after a critical start returned).
+	holdUntil time.Time
 }
 
 // newStartSlots allows n starts at once (at least 1), ordered by height.
@@ -59,11 +64,13 @@ func newStartSlots(n int, height map[string]int, starts map[string]int) *startSl
 }
 
 // startGather is how long a freed slot waits for services that became
-// ready to start at the same moment (a walk's first level all at once) to
-// queue, so that the highest of them gets it rather than the first
-// goroutine the scheduler happened to run. Against a container start of
-// half a second or more, it costs nothing.
-var startGather = 5 * time.Millisecond
+// ready to start at the same moment (a walk's first level all at once, the
+// dependents of a start that just returned) to queue, so that the highest
+// of them gets it rather than the first goroutine the scheduler happened
+// to run. Against a container start of half a second or more, it costs
+// little; too short, and a start off the critical path takes the engine
+// just before the critical one asks.
+var startGather = 20 * time.Millisecond
 
 // acquire waits for a slot for svc; the function it returns gives the slot
 // back. A nil *startSlots has no bound.
@@ -125,25 +132,40 @@ func (s *startSlots) put(w *slotWaiter) {
 	s.free++
 	if w.critical {
 		s.critical--
+		// Its dependents are about to ask: the next step of the critical
+		// path is among them, and a start off the path granted now would
+		// run beside it.
+		s.holdUntil = time.Now().Add(criticalHold)
 	}
 	s.schedule()
 }
 
+// criticalHold is how long, after a critical start returned, the next
+// critical service has to ask for its slot before the others are served.
+var criticalHold = 150 * time.Millisecond
+
 // schedule arranges a dispatch startGather from now when somebody waits
 // (one at a time). s.mu is held.
 func (s *startSlots) schedule() {
-	if s.planned || len(s.queue) == 0 {
+	s.scheduleAt(time.Now().Add(startGather))
+}
+
+// scheduleAt arranges a dispatch at at, unless one is planned by then.
+// s.mu is held.
+func (s *startSlots) scheduleAt(at time.Time) {
+	if len(s.queue) == 0 || s.planned && !s.plannedAt.After(at) {
 		return
 	}
-	s.planned = true
-	time.AfterFunc(startGather, s.dispatch)
+	s.planned, s.plannedAt = true, at
+	time.AfterFunc(time.Until(at), s.dispatch)
 }
 
 // dispatch hands the free slots to the highest waiters: to the critical
 // one whatever the free slots, and to nobody while a critical start runs.
 // While the critical one is still to come (waiting for its dependencies'
 // health), one slot is kept for it: it will not share the engine with
-// more starts than one fewer than the slots.
+// more starts than one fewer than the slots. Right after a critical start
+// returned, the others wait up to criticalHold for the next one to ask.
 func (s *startSlots) dispatch() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,6 +174,12 @@ func (s *startSlots) dispatch() {
 		top := s.queue[0]
 		next, ok := s.criticalNext()
 		top.critical = ok && next == top.svc
+		if ok && !top.critical {
+			if time.Now().Before(s.holdUntil) {
+				s.scheduleAt(s.holdUntil)
+				return
+			}
+		}
 		keep := 0
 		if ok && !top.critical && s.slots > 1 {
 			keep = 1
@@ -230,13 +258,28 @@ func (q *slotQueue) Pop() any {
 // one.
 const healthWeight = 4
 
+// readyWeight is what waiting for a service with healthcheck hc to be
+// healthy weighs: healthWeight, and one more for every 10 s of its
+// start_period (a service that says it takes 30 s to come up is likely the
+// last to be ready). 0: no healthcheck, or a disabled one.
+func readyWeight(hc *types.HealthCheckConfig) int {
+	if hc == nil || hc.Disable || len(hc.Test) > 0 && hc.Test[0] == "NONE" {
+		return 0
+	}
+	w := healthWeight
+	if hc.StartPeriod != nil {
+		w += int(time.Duration(*hc.StartPeriod) / (10 * time.Second))
+	}
+	return w
+}
+
 // priorities is, for every node of a graph, the weight of the longest
 // chain of what waits for it, in container starts: each start on the chain
 // counts one, each wait for health healthWeight more; the end of `up`
-// itself waits for every service with a healthcheck (healthchecked) to be
-// healthy. 0: nothing waits for the node. The graph has no cycles
-// (newGraph broke them).
-func (g *graph) priorities(healthchecked func(string) bool) map[string]int {
+// itself waits for every service with a healthcheck to be healthy
+// (ownReady: its readyWeight). 0: nothing waits for the node. The graph
+// has no cycles (newGraph broke them).
+func (g *graph) priorities(ownReady func(string) int) map[string]int {
 	type dependent struct {
 		node    string
 		healthy bool
@@ -255,8 +298,8 @@ func (g *graph) priorities(healthchecked func(string) bool) map[string]int {
 		}
 		p[n] = 0
 		best := 0
-		if healthchecked != nil && healthchecked(n) {
-			best = healthWeight
+		if ownReady != nil {
+			best = ownReady(n)
 		}
 		for _, d := range dependents[n] {
 			w := visit(d.node) + 1

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/engine/enginefake"
 )
@@ -21,7 +23,12 @@ func TestPriorities(t *testing.T) {
 		"nginx":  {{to: "api", cond: health.Started}},
 	})
 	hc := map[string]bool{"api": true, "web": true}
-	got := g.priorities(func(n string) bool { return hc[n] })
+	got := g.priorities(func(n string) int {
+		if hc[n] {
+			return healthWeight
+		}
+		return 0
+	})
 	w := healthWeight
 	want := map[string]int{"api": w, "agent": w + 1, "redis": w + 1, "plugin": w + 2, "db": 2*w + 3, "nginx": 0, "web": w}
 	for n, h := range want {
@@ -262,4 +269,72 @@ func TestStartSlotsKeepASlotForTheCriticalPath(t *testing.T) {
 	}
 	(<-rels)()
 	(<-rels)()
+}
+
+func TestReadyWeight(t *testing.T) {
+	d := func(s time.Duration) *types.Duration { v := types.Duration(s); return &v }
+	for _, c := range []struct {
+		hc   *types.HealthCheckConfig
+		want int
+	}{
+		{nil, 0},
+		{&types.HealthCheckConfig{Disable: true}, 0},
+		{&types.HealthCheckConfig{Test: []string{"NONE"}}, 0},
+		{&types.HealthCheckConfig{Test: []string{"CMD", "true"}}, healthWeight},
+		{&types.HealthCheckConfig{Test: []string{"CMD", "true"}, StartPeriod: d(30 * time.Second)}, healthWeight + 3},
+	} {
+		if got := readyWeight(c.hc); got != c.want {
+			t.Errorf("readyWeight(%+v) = %d, want %d", c.hc, got, c.want)
+		}
+	}
+}
+
+// Right after a critical start returned, the others wait for the critical
+// path's next step to ask (criticalHold): it is granted first, alone.
+func TestStartSlotsHoldForTheNextCriticalStep(t *testing.T) {
+	old := criticalHold
+	criticalHold = 2 * time.Second
+	t.Cleanup(func() { criticalHold = old })
+	prio := map[string]int{"db": 9, "api": 5, "leaf": 0}
+	s := newStartSlots(2, prio, map[string]int{"db": 1, "api": 1, "leaf": 1})
+	ctx := context.Background()
+	relDB, err := s.acquire(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := make(chan func(), 1)
+	go func() {
+		rel, err := s.acquire(ctx, "leaf")
+		if err != nil {
+			t.Error(err)
+		}
+		leaf <- rel
+	}()
+	waitQueued(t, s, 1)
+	relDB() // critical: leaf waits for api to ask
+	select {
+	case <-leaf:
+		t.Fatal("leaf granted right after the critical db returned, before api could ask")
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	relAPI, err := s.acquire(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("api (the next critical step) waited %v: the hold held it too", d)
+	}
+	select {
+	case <-leaf:
+		t.Fatal("leaf granted beside the critical api")
+	case <-time.After(300 * time.Millisecond):
+	}
+	relAPI()
+	select {
+	case rel := <-leaf:
+		rel()
+	case <-time.After(5 * time.Second):
+		t.Fatal("leaf never granted")
+	}
 }
