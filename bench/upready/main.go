@@ -83,17 +83,12 @@ func main() {
 	runs := flag.Int("runs", 1, "measure this many times")
 	trace := flag.String("trace", "", "write each tool's output to this file, every line stamped with the time since the tool started")
 	flag.Parse()
-	var tw io.Writer
-	if *trace != "" {
-		f, err := os.Create(*trace)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "upready:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		tw = f
+	tw, closeTrace, err := benchkit.OpenTrace(*trace)
+	if err == nil {
+		err = run(*composeFlag, *bin, *runs, tw)
+		closeTrace()
 	}
-	if err := run(*composeFlag, *bin, *runs, tw); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "upready:", err)
 		os.Exit(1)
 	}

@@ -193,3 +193,16 @@ func (s *StampWriter) Write(p []byte) (int, error) {
 		s.part = s.part[i+1:]
 	}
 }
+
+// OpenTrace creates the -trace file at path ("": no trace, a nil writer)
+// and returns it with its close.
+func OpenTrace(path string) (io.Writer, func(), error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
+}
