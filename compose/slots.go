@@ -39,7 +39,7 @@ type startSlots struct {
 	mu        sync.Mutex
 	slots     int // starts at once
 	free      int
-	height    map[string]int
+	priority  map[string]int
 	pending   map[string]int // starts still to be granted, per service (nil: not known)
 	queue     slotQueue
 	seq       int
@@ -51,16 +51,16 @@ type startSlots struct {
 	holdUntil time.Time
 }
 
-// newStartSlots allows n starts at once (at least 1), ordered by height.
+// newStartSlots allows n starts at once (at least 1), ordered by priority (graph.priorities).
 // starts, when known, is how many starts each service will ask for: a
-// service whose start is the only one left at the top height is started
+// service whose start is the only one left at the top priority is started
 // alone.
-func newStartSlots(n int, height map[string]int, starts map[string]int) *startSlots {
+func newStartSlots(n int, priority map[string]int, starts map[string]int) *startSlots {
 	var pending map[string]int
 	if starts != nil {
 		pending = maps.Clone(starts)
 	}
-	return &startSlots{slots: max(n, 1), free: max(n, 1), height: height, pending: pending}
+	return &startSlots{slots: max(n, 1), free: max(n, 1), priority: priority, pending: pending}
 }
 
 // startGather is how long a freed slot waits for services that became
@@ -79,7 +79,7 @@ func (s *startSlots) acquire(ctx context.Context, svc string) (func(), error) {
 		return func() {}, nil
 	}
 	s.mu.Lock()
-	w := &slotWaiter{svc: svc, height: s.height[svc], seq: s.seq, ready: make(chan struct{})}
+	w := &slotWaiter{svc: svc, priority: s.priority[svc], seq: s.seq, ready: make(chan struct{})}
 	s.seq++
 	if s.pending[svc] <= 0 {
 		// Not announced (or more starts than announced): priority only.
@@ -207,7 +207,7 @@ func (s *startSlots) criticalNext() (string, bool) {
 	}
 	best, top, alone := "", 0, false
 	for svc, n := range s.pending {
-		switch h := s.height[svc]; {
+		switch h := s.priority[svc]; {
 		case n <= 0:
 		case h > top:
 			best, top, alone = svc, h, true
@@ -220,20 +220,20 @@ func (s *startSlots) criticalNext() (string, bool) {
 
 type slotWaiter struct {
 	svc      string
-	height   int
+	priority int
 	seq      int
 	index    int
 	critical bool // granted as the critical start
 	ready    chan struct{}
 }
 
-// slotQueue is a max-heap on height, first come first served among equals.
+// slotQueue is a max-heap on priority, first come first served among equals.
 type slotQueue []*slotWaiter
 
 func (q slotQueue) Len() int { return len(q) }
 func (q slotQueue) Less(i, j int) bool {
-	if q[i].height != q[j].height {
-		return q[i].height > q[j].height
+	if q[i].priority != q[j].priority {
+		return q[i].priority > q[j].priority
 	}
 	return q[i].seq < q[j].seq
 }
