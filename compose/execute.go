@@ -186,15 +186,18 @@ func (x *executor) run(ids map[string]*created) {
 				starts[it.Service]++
 			}
 		}
-		x.slots = newStartSlots(x.cpus, g.priorities(func(svc string) int {
-			return readyWeight(x.plan.item(svc).spec.Service.HealthCheck)
-		}), starts)
+		ownReady := map[string]int{}
+		for _, it := range x.plan.Items {
+			ownReady[it.Service] = readyWeight(it.spec.Service.HealthCheck)
+		}
+		x.slots = newStartSlots(x.cpus, g.priorities(func(svc string) int { return ownReady[svc] }), starts, ownReady)
 	}
 	g.waiting = func(n string, e edge) { x.report.emit(n, StateWaiting, e.to+" "+conditionWord(string(e.cond))) }
 	g.walk(x.waitCtx, false, func(svc string, own gates, b *blocked) {
 		// A service that ends here without a start (blocked, failed
 		// before it) no longer holds back the starts below it.
 		defer x.slots.skip(svc, 1)
+		defer x.slots.ready(svc)
 		it := x.plan.item(svc)
 		id := ""
 		if c := ids[svc]; c != nil {
@@ -413,6 +416,11 @@ func (x *executor) ready(it *PlanItem, id string, own gates) {
 		cond = health.Ready
 	}
 	r := readiness{cli: x.cli, report: x.report, probeInterval: x.probeInterval}
+	if !it.needs[health.Healthy] && !it.needs[health.CompletedSuccessfully] {
+		// Only the end of the run waits for it: its probes give way to
+		// the critical path's start.
+		r.beforeProbe = x.slots.whileQuiet
+	}
 	st, err := r.wait(x.waitCtx, it.Service, id, cond, x.probeObserver(it))
 	if err != nil {
 		own.settle(x.notReady(it, id, err, st, cond))

@@ -311,7 +311,7 @@ func StartWith(ctx context.Context, cli engine.Engine, cs []ProjectContainer, re
 	for svc, cs := range groups {
 		starts[svc] = len(cs)
 	}
-	st.slots = newStartSlots(engineCPUs(ctx, cli), g.priorities(nil), starts)
+	st.slots = newStartSlots(engineCPUs(ctx, cli), g.priorities(nil), starts, nil)
 	g.walk(ctx, false, func(svc string, own gates, b *blocked) {
 		if b != nil {
 			st.slots.skip(svc, len(groups[svc]))

@@ -22,6 +22,9 @@ type readiness struct {
 	cli           engine.Engine
 	report        Reporter
 	probeInterval time.Duration // 0: health.DefaultProbeInterval; negative: off
+	// beforeProbe, when set, is waited on before each of difyctl's probes
+	// (health.Options.BeforeProbe).
+	beforeProbe func(context.Context) error
 }
 
 // options are the wait's options for a service's container, each
@@ -30,6 +33,7 @@ func (r readiness) options(svc string, observe func(health.State)) health.Option
 	return health.Options{
 		ProbeInterval: r.probeInterval,
 		Observe:       observe,
+		BeforeProbe:   r.beforeProbe,
 		OnProbing: func(every time.Duration) {
 			r.report.emit(svc, StateProbe, fmt.Sprintf("difyctl runs its healthcheck every %s until it passes or the engine's first probe", every))
 		},

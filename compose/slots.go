@@ -49,18 +49,64 @@ type startSlots struct {
 	// holdUntil: the others wait for the critical path's next step to
 	// ask until then (criticalHold after a critical start returned).
 	holdUntil time.Time
+	// ownReady is what up's own wait for each service weighs (readyWeight;
+	// nil: nothing waits), readying the weights of the services granted a
+	// start and not yet ready: a start is not critical when one of them
+	// weighs as much, since the run ends behind that wait, not behind it.
+	ownReady map[string]int
+	readying map[string]int
+	// quiet is closed while no critical start runs (probes that only the
+	// end of the run waits for are put off until then).
+	quiet chan struct{}
 }
 
 // newStartSlots allows n starts at once (at least 1), ordered by priority (graph.priorities).
 // starts, when known, is how many starts each service will ask for: a
 // service whose start is the only one left at the top priority is started
 // alone.
-func newStartSlots(n int, priority map[string]int, starts map[string]int) *startSlots {
+// ownReady (nil: none) is what the end of the run waiting for each service
+// to be ready weighs (readyWeight).
+func newStartSlots(n int, priority map[string]int, starts map[string]int, ownReady map[string]int) *startSlots {
 	var pending map[string]int
 	if starts != nil {
 		pending = maps.Clone(starts)
 	}
-	return &startSlots{slots: max(n, 1), free: max(n, 1), priority: priority, pending: pending}
+	quiet := make(chan struct{})
+	close(quiet)
+	return &startSlots{slots: max(n, 1), free: max(n, 1), priority: priority, pending: pending,
+		ownReady: ownReady, readying: map[string]int{}, quiet: quiet}
+}
+
+// ready says svc's start is behind it and it is ready (or will not be:
+// failed, interrupted): its wait no longer holds the run.
+func (s *startSlots) ready(svc string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readying[svc] > 0 {
+		s.readying[svc]--
+		s.schedule()
+	}
+}
+
+// whileQuiet waits until no critical start runs: a probe that only the end
+// of the run waits for costs the engine an exec, and is put off while the
+// critical path's start has the engine to itself.
+func (s *startSlots) whileQuiet(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	q := s.quiet
+	s.mu.Unlock()
+	select {
+	case <-q:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // startGather is how long a freed slot waits for services that became
@@ -132,6 +178,9 @@ func (s *startSlots) put(w *slotWaiter) {
 	s.free++
 	if w.critical {
 		s.critical--
+		if s.critical == 0 {
+			close(s.quiet)
+		}
 		// Its dependents are about to ask: the next step of the critical
 		// path is among them, and a start off the path granted now would
 		// run beside it.
@@ -193,19 +242,33 @@ func (s *startSlots) dispatch() {
 			s.pending[top.svc]--
 		}
 		if top.critical {
+			if s.critical == 0 {
+				s.quiet = make(chan struct{})
+			}
 			s.critical++
+		}
+		if s.ownReady[top.svc] > 0 {
+			s.readying[top.svc]++
 		}
 		close(top.ready)
 	}
 }
 
 // criticalNext is the service alone at the top priority among those with
-// starts still to be granted, when something waits for it. s.mu is held.
+// starts still to be granted, when something waits for it and it weighs
+// more than every wait for a service already started and not yet ready
+// (the end of the run is behind that one: an upgrade's api, six seconds to
+// come up, against a sandbox's start). s.mu is held.
 func (s *startSlots) criticalNext() (string, bool) {
 	if s.pending == nil {
 		return "", false
 	}
 	best, top, alone := "", 0, false
+	for svc, n := range s.readying {
+		if n > 0 {
+			top = max(top, s.ownReady[svc])
+		}
+	}
 	for svc, n := range s.pending {
 		switch h := s.priority[svc]; {
 		case n <= 0:

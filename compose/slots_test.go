@@ -51,7 +51,7 @@ func gatherLong(t *testing.T) {
 
 func TestStartSlotsGrantHighestFirst(t *testing.T) {
 	gatherLong(t)
-	s := newStartSlots(1, map[string]int{"low": 0, "mid": 1, "high": 5}, nil)
+	s := newStartSlots(1, map[string]int{"low": 0, "mid": 1, "high": 5}, nil, nil)
 	ctx := context.Background()
 	release, err := s.acquire(ctx, "first")
 	if err != nil {
@@ -84,7 +84,7 @@ func TestStartSlotsGrantHighestFirst(t *testing.T) {
 }
 
 func TestStartSlotsCancelledWaiterLeavesQueue(t *testing.T) {
-	s := newStartSlots(1, nil, nil)
+	s := newStartSlots(1, nil, nil, nil)
 	release, err := s.acquire(context.Background(), "a")
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestNilStartSlotsDoNotBound(t *testing.T) {
 func TestStartSlotsCriticalStartsAlone(t *testing.T) {
 	gatherLong(t)
 	prio := map[string]int{"db": 9, "plugin": 6, "cache": 6, "web": 1, "leaf": 0}
-	s := newStartSlots(1, prio, map[string]int{"db": 1, "plugin": 1, "cache": 1, "web": 1, "leaf": 1})
+	s := newStartSlots(1, prio, map[string]int{"db": 1, "plugin": 1, "cache": 1, "web": 1, "leaf": 1}, nil)
 	ctx := context.Background()
 	grant := func(svc string) chan func() {
 		ch := make(chan func(), 1)
@@ -241,7 +241,7 @@ func equalStrings(a, b []string) bool {
 func TestStartSlotsKeepASlotForTheCriticalPath(t *testing.T) {
 	gatherLong(t)
 	prio := map[string]int{"plugin": 6, "a": 0, "b": 0}
-	s := newStartSlots(2, prio, map[string]int{"plugin": 1, "a": 1, "b": 1})
+	s := newStartSlots(2, prio, map[string]int{"plugin": 1, "a": 1, "b": 1}, nil)
 	ctx := context.Background()
 	got := make(chan string, 2)
 	rels := make(chan func(), 2)
@@ -296,7 +296,7 @@ func TestStartSlotsHoldForTheNextCriticalStep(t *testing.T) {
 	criticalHold = 2 * time.Second
 	t.Cleanup(func() { criticalHold = old })
 	prio := map[string]int{"db": 9, "api": 5, "leaf": 0}
-	s := newStartSlots(2, prio, map[string]int{"db": 1, "api": 1, "leaf": 1})
+	s := newStartSlots(2, prio, map[string]int{"db": 1, "api": 1, "leaf": 1}, nil)
 	ctx := context.Background()
 	relDB, err := s.acquire(ctx, "db")
 	if err != nil {
@@ -336,5 +336,90 @@ func TestStartSlotsHoldForTheNextCriticalStep(t *testing.T) {
 		rel()
 	case <-time.After(5 * time.Second):
 		t.Fatal("leaf never granted")
+	}
+}
+
+// A start that weighs no more than the wait for a service already started
+// and not yet ready is not critical: the run ends behind that wait (an
+// upgrade's api coming up), and the starts left share the slots. Once that
+// service is ready, the top start is critical again.
+func TestStartSlotsNotCriticalBehindAReadyWait(t *testing.T) {
+	gatherLong(t)
+	prio := map[string]int{"api": 7, "sandbox": 4, "web": 1}
+	own := map[string]int{"api": 7, "sandbox": 4}
+	s := newStartSlots(2, prio, map[string]int{"api": 1, "sandbox": 1, "web": 1}, own)
+	ctx := context.Background()
+	relAPI, err := s.acquire(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relAPI() // started; not ready yet
+	s.mu.Lock()
+	if _, ok := s.criticalNext(); ok {
+		s.mu.Unlock()
+		t.Fatal("sandbox critical while api, weighing more, is not ready")
+	}
+	s.mu.Unlock()
+	s.ready("api")
+	s.mu.Lock()
+	next, ok := s.criticalNext()
+	s.mu.Unlock()
+	if !ok || next != "sandbox" {
+		t.Fatalf("criticalNext after api is ready = %q, %v; want sandbox, true", next, ok)
+	}
+	// Granted while api still comes up, sandbox and web run side by side.
+	s.readying["api"]++
+	got := make(chan func(), 2)
+	for _, n := range []string{"sandbox", "web"} {
+		go func() {
+			rel, err := s.acquire(ctx, n)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- rel
+		}()
+	}
+	for range 2 {
+		select {
+		case rel := <-got:
+			defer rel()
+		case <-time.After(5 * time.Second):
+			t.Fatal("sandbox and web not granted together behind api's wait")
+		}
+	}
+}
+
+// whileQuiet (the gate of the probes only the end of the run waits for)
+// blocks while a critical start runs, and lets go when it returns.
+func TestStartSlotsQuietWhileNoCriticalStart(t *testing.T) {
+	ctx := context.Background()
+	s := newStartSlots(2, map[string]int{"db": 9, "leaf": 0}, map[string]int{"db": 1, "leaf": 1}, nil)
+	if err := s.whileQuiet(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := s.acquire(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.whileQuiet(ctx) }()
+	select {
+	case <-done:
+		t.Fatal("a probe let go while the critical db start runs")
+	case <-time.After(300 * time.Millisecond):
+	}
+	rel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the probe still held after the critical start returned")
+	}
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := (*startSlots)(nil).whileQuiet(short); err != nil {
+		t.Fatalf("no scheduler: %v", err)
 	}
 }

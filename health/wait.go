@@ -46,6 +46,10 @@ type Options struct {
 	// OnStopping is called once when the container is running but a stop
 	// asked of the engine is still being carried out.
 	OnStopping func(State)
+	// BeforeProbe, when set, is waited on before each probe difyctl runs
+	// (a scheduler putting probes off while the engine is busier with
+	// something more urgent); an error skips the probe.
+	BeforeProbe func(context.Context) error
 }
 
 // WaitWith blocks until the container meets cond, can no longer meet it, or
@@ -200,6 +204,7 @@ type schedule struct {
 	pr        *prober // nil: no probes (no exec, ProbesOff, or a condition without health)
 	interval  time.Duration
 	onProbing func(time.Duration)
+	before    func(context.Context) error
 	results   chan ProbeRun
 	ticker    *time.Ticker
 	tick      <-chan time.Time // nil while not probing
@@ -210,7 +215,7 @@ type schedule struct {
 }
 
 func (w *waiter) newSchedule(c container.InspectResponse) *schedule {
-	ps := &schedule{interval: w.o.ProbeInterval, onProbing: w.o.OnProbing, results: make(chan ProbeRun, 1)}
+	ps := &schedule{interval: w.o.ProbeInterval, onProbing: w.o.OnProbing, before: w.o.BeforeProbe, results: make(chan ProbeRun, 1)}
 	if exe, ok := w.cli.(Execer); ok && w.o.ProbeInterval > 0 && (w.cond == Healthy || w.cond == Ready) {
 		ps.pr = newProber(exe, c)
 	}
@@ -244,6 +249,12 @@ func (ps *schedule) start(ctx context.Context) {
 	ps.probing = true
 	ps.n++
 	go func(n int) {
+		if ps.before != nil {
+			if err := ps.before(ctx); err != nil {
+				ps.results <- ProbeRun{N: n, Probe: Probe{ExitCode: -1, Output: err.Error()}, Problem: err.Error()}
+				return
+			}
+		}
 		r := ps.pr.run(ctx)
 		r.N = n
 		ps.results <- r
