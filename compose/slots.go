@@ -53,6 +53,8 @@ type startSlots struct {
 	// nil: nothing waits), readying the weights of the services granted a
 	// start and not yet ready: a start is not critical when one of them
 	// weighs as much, since the run ends behind that wait, not behind it.
+	born     time.Time // when the run began (firstGather)
+	granted  int       // starts granted so far
 	ownReady map[string]int
 	readying map[string]int
 	// quiet is closed while no critical start runs (probes that only the
@@ -74,7 +76,7 @@ func newStartSlots(n int, priority map[string]int, starts map[string]int, ownRea
 	quiet := make(chan struct{})
 	close(quiet)
 	return &startSlots{slots: max(n, 1), free: max(n, 1), priority: priority, pending: pending,
-		ownReady: ownReady, readying: map[string]int{}, quiet: quiet}
+		ownReady: ownReady, readying: map[string]int{}, quiet: quiet, born: time.Now()}
 }
 
 // ready says svc's start is behind it and it is ready (or will not be:
@@ -189,6 +191,14 @@ func (s *startSlots) put(w *slotWaiter) {
 	s.schedule()
 }
 
+// firstGather is how long the first grant of a run waits: beside the
+// services of the walk's first level, those whose dependencies are
+// containers already running (an upgrade's plugin daemon behind the
+// unchanged database) ask once an inspection showed them healthy, a few
+// tens of milliseconds in; a start off the critical path granted before
+// that runs beside the critical one.
+var firstGather = 150 * time.Millisecond
+
 // criticalHold is how long, after a critical start returned, the next
 // critical service has to ask for its slot before the others are served.
 var criticalHold = 150 * time.Millisecond
@@ -196,7 +206,20 @@ var criticalHold = 150 * time.Millisecond
 // schedule arranges a dispatch startGather from now when somebody waits
 // (one at a time). s.mu is held.
 func (s *startSlots) schedule() {
-	s.scheduleAt(time.Now().Add(startGather))
+	at := time.Now().Add(startGather)
+	if next, ok := s.criticalNext(); ok && len(s.queue) > 0 && s.queue[0].svc == next {
+		at = time.Now() // the critical start asked: nothing to gather
+	} else if s.granted == 0 {
+		at = maxTime(at, s.born.Add(firstGather))
+	}
+	s.scheduleAt(at)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // scheduleAt arranges a dispatch at at, unless one is planned by then.
@@ -238,6 +261,7 @@ func (s *startSlots) dispatch() {
 		}
 		heap.Pop(&s.queue)
 		s.free--
+		s.granted++
 		if s.pending != nil {
 			s.pending[top.svc]--
 		}

@@ -423,3 +423,44 @@ func TestStartSlotsQuietWhileNoCriticalStart(t *testing.T) {
 		t.Fatalf("no scheduler: %v", err)
 	}
 }
+
+// The first grant of a run waits firstGather: a critical service whose
+// dependencies already run asks a few tens of milliseconds in (after an
+// inspection) and goes first, alone; the start off the path that asked at
+// once is not run beside it.
+func TestStartSlotsFirstGatherWaitsForTheCriticalStart(t *testing.T) {
+	old := firstGather
+	firstGather = 400 * time.Millisecond
+	t.Cleanup(func() { firstGather = old })
+	s := newStartSlots(2, map[string]int{"plugin": 6, "sandbox": 4}, map[string]int{"plugin": 1, "sandbox": 1}, nil)
+	ctx := context.Background()
+	sandbox := make(chan func(), 1)
+	go func() {
+		rel, err := s.acquire(ctx, "sandbox")
+		if err != nil {
+			t.Error(err)
+		}
+		sandbox <- rel
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	rel, err := s.acquire(ctx, "plugin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Errorf("the critical plugin waited %v for its slot", d)
+	}
+	select {
+	case <-sandbox:
+		t.Fatal("sandbox granted before or beside the critical plugin")
+	case <-time.After(500 * time.Millisecond):
+	}
+	rel()
+	select {
+	case r := <-sandbox:
+		r()
+	case <-time.After(5 * time.Second):
+		t.Fatal("sandbox never granted")
+	}
+}
