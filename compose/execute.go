@@ -47,6 +47,7 @@ type executor struct {
 	fails         failures
 	cpus          int         // the engine host's CPUs (engineCPUs)
 	slots         *startSlots // bounds the starts asked at once (run sets it)
+	createOnly    bool        // UpOptions.NoStart: createAll makes new containers only
 	mu            sync.Mutex  // guards notes
 	notes         []string
 }
@@ -62,7 +63,7 @@ func (x *executor) createAll(ids map[string]*created) error {
 	var errs errList
 	for i := range x.plan.Items {
 		it := &x.plan.Items[i]
-		if it.Action != ActionCreate && it.Action != ActionRecreate {
+		if it.Action != ActionCreate && (it.Action != ActionRecreate || x.createOnly) {
 			continue
 		}
 		c := &created{}

@@ -26,6 +26,10 @@ type UpOptions struct {
 	Pull          PullPolicy // "" : each service's pull_policy (missing by default)
 	RemoveOrphans bool
 	DryRun        bool
+	// NoStart: make the networks, volumes and bind directories and create
+	// the containers of the services that have none, start nothing (docker
+	// compose create); a container a service already has is left as it is.
+	NoStart bool
 	Version       string // difyctl's version, for the version label
 	Release       string // the catalogue release deployed, for LabelDifyRelease ("" : none)
 	Report        Reporter
@@ -71,7 +75,7 @@ func Up(ctx context.Context, cli engine.Engine, o UpOptions) (*UpResult, error) 
 		return res, err
 	}
 	x := &executor{cli: cli, plan: plan, report: o.Report, probes: o.Report != nil, ctx: ctx, waitCtx: ctx,
-		probeInterval: o.ProbeInterval, cpus: engineCPUs(ctx, cli)}
+		probeInterval: o.ProbeInterval, cpus: engineCPUs(ctx, cli), createOnly: o.NoStart}
 	if o.WaitTimeout > 0 {
 		var cancel context.CancelFunc
 		x.waitCtx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
@@ -80,6 +84,9 @@ func Up(ctx context.Context, cli engine.Engine, o UpOptions) (*UpResult, error) 
 	ids := map[string]*created{}
 	if err := x.createAll(ids); err != nil {
 		return res, err
+	}
+	if o.NoStart {
+		return res, nil
 	}
 	x.run(ids)
 	res.Notes = append(res.Notes, x.notes...)

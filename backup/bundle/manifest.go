@@ -159,6 +159,17 @@ func (m *Manifest) Part(name string) (*Part, bool) {
 	return nil, false
 }
 
+// filesParts are the bundle's files parts, in its order.
+func (m *Manifest) filesParts() []Part {
+	var parts []Part
+	for _, p := range m.Parts {
+		if p.Kind == KindFiles {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
 // Size is the bundle's stored size.
 func (m *Manifest) Size() int64 {
 	var n int64

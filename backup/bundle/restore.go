@@ -49,6 +49,11 @@ type RestoreOptions struct {
 	// Up converges and starts services of the project from its files
 	// (after the config is written), gated on health; nil: UpWith(Load).
 	Up func(ctx context.Context, services []string) error
+	// Create makes the networks, volumes and containers of services (and
+	// their dependencies) without starting any (a restore into a new
+	// project fills the volumes of services that do not run yet); nil:
+	// UpWith(Load) with NoStart.
+	Create func(ctx context.Context, services []string) error
 	// Load is how the project's compose files load (Up and Model default to
 	// it; recorded in the journal for settling).
 	Load compose.LoadOptions
@@ -209,7 +214,13 @@ func Restore(ctx context.Context, e engine.Engine, o RestoreOptions) (*RestoreRe
 }
 
 // restoreNew restores bundle m into a new project: writes its config,
-// starts the data services, applies the bundle and starts everything.
+// creates every container without starting it, then at once: starts the
+// database and loads the dump into it; unpacks the files into the volumes
+// of services that do not run yet (the vector store's data included) and
+// puts Redis's dump where Redis reads it on its first start. Then it starts
+// everything, health-gated, and checks that Redis loaded the dump (if it
+// did not, the dump is restored into the running Redis as into the same
+// deployment).
 func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Manifest, res *RestoreResult, jd JournalData) error {
 	if err := o.begin(jd); err != nil {
 		return err
@@ -223,21 +234,16 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 	}
 	o.timings.since("write .env and project files", t0)
 	o.step("config written")
-	var data []string
-	for _, s := range m.Services {
-		if IsDataService(s) {
-			data = append(data, s)
-		}
-	}
-	o.progress("starting the data services: %s", strings.Join(data, ", "))
+	o.progress("creating the containers, networks and volumes of %s (nothing started yet)", o.Project)
 	t0 = time.Now()
-	if err := o.Up(ctx, data); err != nil {
-		return fmt.Errorf("starting the data services of %s: %w", o.Project, err)
+	if err := o.Create(ctx, m.Services); err != nil {
+		return fmt.Errorf("creating the containers of %s: %w", o.Project, err)
 	}
-	o.timings.since("start the data services (health-gated)", t0)
-	o.step("data services started")
+	o.timings.since("create the containers", t0)
+	o.step("containers created")
 	t0 = time.Now()
-	if err := o.apply(ctx, e, o.Bundle, m, res); err != nil {
+	placed, err := o.applyNew(ctx, e, m, res)
+	if err != nil {
 		return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
 	}
 	o.timings.since("parts (all at once)", t0)
@@ -247,9 +253,137 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 		return fmt.Errorf("the data is restored, but starting %s failed: %w; see difyctl ps and logs", o.Project, err)
 	}
 	o.timings.since("start every service (health-gated)", t0)
+	if placed != nil {
+		t0 = time.Now()
+		r, err := o.checkRedisLoaded(ctx, e, m, *placed)
+		if err != nil {
+			return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+		}
+		res.Restored = append(res.Restored, r)
+		o.timings.since("check redis", t0)
+	}
 	res.Services = m.Services
 	o.step("started")
 	return nil
+}
+
+// loadedThrough are the services a part is loaded through (the database,
+// pgvector): the services a restore into a new project starts first.
+func loadedThrough(m *Manifest) []string {
+	var svcs []string
+	for _, p := range m.Parts {
+		if (p.Kind == KindDatabase || p.Kind == KindVector) && !slices.Contains(svcs, p.Service) {
+			svcs = append(svcs, p.Service)
+		}
+	}
+	return svcs
+}
+
+// applyNew is apply into a new project whose containers are created and
+// not started: the database parts once their services run, beside the
+// files and Redis's dump written into the volumes before their services
+// first start. placed is the Redis part when its dump was placed so (nil:
+// it was restored into the running Redis).
+func (o *RestoreOptions) applyNew(ctx context.Context, e engine.Engine, m *Manifest, res *RestoreResult) (placed *Part, err error) {
+	through := loadedThrough(m)
+	files := m.filesParts()
+	rdb, ok := m.Part("redis")
+	if ok && o.redisPlaceable(ctx, e) {
+		placed = rdb
+	}
+	var jobs []restoreJob
+	if len(through) > 0 {
+		jobs = append(jobs, restoreJob{"database", func() ([]Restored, error) {
+			o.progress("starting %s", strings.Join(through, ", "))
+			t0 := time.Now()
+			if err := o.Up(ctx, through); err != nil {
+				return nil, fmt.Errorf("starting %s: %w", strings.Join(through, ", "), err)
+			}
+			o.timings.since("start "+strings.Join(through, ", ")+" (health-gated)", t0)
+			return o.runJobs(o.dbJobs(ctx, e, o.Bundle, m))
+		}})
+	}
+	if len(files) > 0 || placed != nil {
+		jobs = append(jobs, restoreJob{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, o.Bundle, m, files, placed) }})
+	}
+	if ok && placed == nil {
+		// Restored into the running Redis: started by itself, as it would
+		// be for the same deployment.
+		jobs = append(jobs, restoreJob{"redis", func() ([]Restored, error) {
+			if err := o.Up(ctx, []string{ServiceRedis}); err != nil {
+				return nil, fmt.Errorf("part redis: starting redis: %w", err)
+			}
+			return o.redisJob(ctx, e, o.Bundle, m, *rdb)()
+		}})
+	}
+	out, err := o.runJobs(jobs)
+	if err != nil {
+		return nil, err
+	}
+	res.Restored = append(res.Restored, out...)
+	return placed, nil
+}
+
+// redisDataDir is where Redis's image keeps its dump (the official image's
+// working directory, Redis's default dir) under its default name.
+const redisDataDir, redisDumpName = "/data", "dump.rdb"
+
+// redisPlaceable: the new project's Redis container was created and never
+// started, mounts a data directory at redisDataDir, and its command sets
+// neither dir, dbfilename nor appendonly: Redis will load a dump put there
+// on its first start.
+func (o *RestoreOptions) redisPlaceable(ctx context.Context, e engine.Engine) bool {
+	c, err := findService(ctx, e, o.Project, ServiceRedis, false)
+	if err != nil || c.State != string(container.StateCreated) {
+		return false
+	}
+	ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.Config == nil {
+		return false
+	}
+	if bind, vol := containerMount(ins.Container.Mounts, redisDataDir); bind == "" && vol == "" {
+		return false
+	}
+	cmd := strings.Join(append(slices.Clone(ins.Container.Config.Entrypoint), ins.Container.Config.Cmd...), " ")
+	for _, setting := range []string{"dir", "dbfilename", "appendonly", "appendfilename", "appenddirname"} {
+		if strings.Contains(cmd, "--"+setting) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRedisLoaded checks that the started Redis read the dump put in its
+// data directory (it reads dir/dbfilename with AOF off) and counts its
+// keys; a Redis that reads its data elsewhere gets the part restored into
+// it as into the same deployment.
+func (o *RestoreOptions) checkRedisLoaded(ctx context.Context, e engine.Engine, m *Manifest, p Part) (Restored, error) {
+	r, err := backup.FindRedis(ctx, e, o.Project, ServiceRedis, o.RedisPassword)
+	if err != nil {
+		return Restored{}, fmt.Errorf("part redis: %w", err)
+	}
+	_, dir, file, err := r.DumpLocation(ctx)
+	if err != nil {
+		return Restored{}, fmt.Errorf("part redis: %w", err)
+	}
+	aof, err := r.Config(ctx, "appendonly")
+	if err != nil {
+		return Restored{}, fmt.Errorf("part redis: %w", err)
+	}
+	if dir != redisDataDir || file != redisDumpName || aof != "no" {
+		o.progress("redis: it reads %s/%s (appendonly %s), not the dump put in %s; restoring the part into the running Redis", dir, file, aof, redisDataDir)
+		counts, into, err := o.restoreRedis(ctx, e, o.Bundle, m, p)
+		if err != nil {
+			return Restored{}, err
+		}
+		return Restored{Part: p.Name, Into: into, Counts: counts}, nil
+	}
+	keys, err := r.KeyCount(ctx)
+	if err != nil {
+		return Restored{}, fmt.Errorf("part redis: counting the keys Redis loaded: %w", err)
+	}
+	o.progress("redis: loaded the dump on its first start: %d keys", keys)
+	return Restored{Part: p.Name, Into: "redis", Counts: map[string]int64{"keys": keys, "rdbKeys": p.Counts["keys"]}}, nil
 }
 
 // restoreSame restores bundle m over the deployment whose containers are
@@ -386,6 +520,11 @@ func (o *RestoreOptions) defaults(e engine.Engine) {
 			return UpWith(ctx, e, o.Load, services, o.WaitTimeout)
 		}
 	}
+	if o.Create == nil {
+		o.Create = func(ctx context.Context, services []string) error {
+			return upWith(ctx, e, o.Load, services, o.WaitTimeout, true)
+		}
+	}
 	if o.Model == nil {
 		o.Model = func(ctx context.Context) (*types.Project, error) { return compose.Load(ctx, o.Load) }
 	}
@@ -395,6 +534,11 @@ func (o *RestoreOptions) defaults(e engine.Engine) {
 // health, as up does; the support files the templates mount are written
 // where missing first.
 func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, services []string, wait time.Duration) error {
+	return upWith(ctx, e, lo, services, wait, false)
+}
+
+// upWith is UpWith; noStart only creates (compose.UpOptions.NoStart).
+func upWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, services []string, wait time.Duration, noStart bool) error {
 	if len(lo.Files) == 0 {
 		if _, err := templates.WriteSupportFiles(lo.ProjectDir); err != nil {
 			return err
@@ -412,7 +556,8 @@ func UpWith(ctx context.Context, e engine.Engine, lo compose.LoadOptions, servic
 	lookup := cmdutil.LookupIn(lo.Environ) // the factory's environment, as the load's
 	getenv := func(k string) string { v, _ := lookup(k); return v }
 	_, err = compose.Up(wctx, e, compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: services,
-		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(getenv)})
+		WaitTimeout: wait, Recreate: compose.RecreateDiverged, Version: "", Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(getenv),
+		NoStart: noStart})
 	return err
 }
 
@@ -525,16 +670,35 @@ func (o *RestoreOptions) stopApp(ctx context.Context, e engine.Engine, m *Manife
 // after one failed (none is left half-way for a rollback to meet), and
 // returns every failure.
 func (o *RestoreOptions) apply(ctx context.Context, e engine.Engine, dir string, m *Manifest, res *RestoreResult) error {
-	type job struct {
-		name string
-		run  func() ([]Restored, error)
+	jobs := o.dbJobs(ctx, e, dir, m)
+	if files := m.filesParts(); len(files) > 0 {
+		jobs = append(jobs, restoreJob{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, dir, m, files, nil) }})
 	}
-	var jobs []job
+	if p, ok := m.Part("redis"); ok {
+		jobs = append(jobs, restoreJob{"redis", o.redisJob(ctx, e, dir, m, *p)})
+	}
+	out, err := o.runJobs(jobs)
+	if err != nil {
+		return err
+	}
+	res.Restored = append(res.Restored, out...)
+	return nil
+}
+
+// restoreJob is one part (or group of parts) a restore puts back.
+type restoreJob struct {
+	name string
+	run  func() ([]Restored, error)
+}
+
+// dbJobs restore the database and vector parts loaded through a server.
+func (o *RestoreOptions) dbJobs(ctx context.Context, e engine.Engine, dir string, m *Manifest) []restoreJob {
+	var jobs []restoreJob
 	for _, p := range m.Parts {
 		if p.Kind != KindDatabase && p.Kind != KindVector {
 			continue
 		}
-		jobs = append(jobs, job{p.Name, func() ([]Restored, error) {
+		jobs = append(jobs, restoreJob{p.Name, func() ([]Restored, error) {
 			counts, into, err := o.restoreDB(ctx, e, dir, m, p)
 			if err != nil {
 				return nil, err
@@ -543,45 +707,40 @@ func (o *RestoreOptions) apply(ctx context.Context, e engine.Engine, dir string,
 			return []Restored{{Part: p.Name, Into: into, Counts: counts}}, nil
 		}})
 	}
-	var fileParts []Part
-	for _, p := range m.Parts {
-		if p.Kind == KindFiles {
-			fileParts = append(fileParts, p)
+	return jobs
+}
+
+// redisJob restores the Redis part into the running Redis.
+func (o *RestoreOptions) redisJob(ctx context.Context, e engine.Engine, dir string, m *Manifest, p Part) func() ([]Restored, error) {
+	return func() ([]Restored, error) {
+		counts, into, err := o.restoreRedis(ctx, e, dir, m, p)
+		if err != nil {
+			return nil, err
 		}
+		o.step("restored redis")
+		return []Restored{{Part: p.Name, Into: into, Counts: counts}}, nil
 	}
-	if len(fileParts) > 0 {
-		jobs = append(jobs, job{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, dir, m, fileParts) }})
-	}
-	if p, ok := m.Part("redis"); ok {
-		jobs = append(jobs, job{"redis", func() ([]Restored, error) {
-			counts, into, err := o.restoreRedis(ctx, e, dir, m, *p)
-			if err != nil {
-				return nil, err
-			}
-			o.step("restored redis")
-			return []Restored{{Part: p.Name, Into: into, Counts: counts}}, nil
-		}})
-	}
+}
+
+// runJobs runs jobs at once, each timed, and returns what they restored,
+// in their order, with every error.
+func (o *RestoreOptions) runJobs(jobs []restoreJob) ([]Restored, error) {
 	out := make([][]Restored, len(jobs))
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			t0 := time.Now()
 			out[i], errs[i] = j.run()
 			o.timings.since("restore "+j.name, t0)
-		}()
+		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
+	var all []Restored
 	for _, rs := range out {
-		res.Restored = append(res.Restored, rs...)
+		all = append(all, rs...)
 	}
-	return nil
+	return all, errors.Join(errs...)
 }
 
 // findService returns the project's container of svc (any state).
@@ -800,10 +959,25 @@ type target struct {
 // be remote). For each: the files are unpacked into a new directory beside
 // them, complete, then the old entries are moved aside, the new moved in,
 // and only then the old removed.
-func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part) ([]Restored, error) {
+func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part, rdb *Part) ([]Restored, error) {
 	targets, err := o.fileTargets(ctx, e, parts)
 	if err != nil {
 		return nil, err
+	}
+	var rdbTarget *target
+	if rdb != nil {
+		c, err := findService(ctx, e, o.Project, ServiceRedis, false)
+		if err != nil {
+			return nil, fmt.Errorf("part redis: %w", err)
+		}
+		ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("part redis: %w", err)
+		}
+		t := target{part: *rdb, mount: "/restore/redis"}
+		t.bind, t.vol = containerMount(ins.Container.Mounts, redisDataDir)
+		targets = append(targets, t)
+		rdbTarget = &targets[len(targets)-1]
 	}
 	img, err := o.helperImage(ctx, e)
 	if err != nil {
@@ -815,6 +989,12 @@ func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir 
 	}
 	defer remove()
 	var out []Restored
+	if rdbTarget != nil {
+		if err := o.placeDump(ctx, e, id, dir, m, *rdbTarget); err != nil {
+			return nil, err
+		}
+		targets = targets[:len(targets)-1]
+	}
 	for _, t := range targets {
 		counts, err := o.replaceTree(ctx, e, id, dir, m, t)
 		if err != nil {
@@ -896,12 +1076,13 @@ func modelMount(model *types.Project, service, path string) (bind, vol string) {
 	return bind, vol
 }
 
-// helperImage is the image of a data service that is running: it has a
-// shell, mv and rm, and is present on this engine.
+// helperImage is the image of a data service's container (running, or
+// created and not started yet): it has a shell, mv and rm, and is present
+// on this engine.
 func (o *RestoreOptions) helperImage(ctx context.Context, e engine.Engine) (string, error) {
 	img := ""
 	for _, svc := range []string{ServicePostgres, ServiceMySQL, ServiceRedis} {
-		if c, err := findService(ctx, e, o.Project, svc, true); err == nil {
+		if c, err := findService(ctx, e, o.Project, svc, false); err == nil {
 			img = c.Image
 			break
 		}
@@ -909,7 +1090,7 @@ func (o *RestoreOptions) helperImage(ctx context.Context, e engine.Engine) (stri
 	if img != "" {
 		return img, nil
 	}
-	return "", fmt.Errorf("restoring files needs a running data service of %s (its image runs the copy)", o.Project)
+	return "", fmt.Errorf("restoring files needs a data service's container in %s (its image runs the copy)", o.Project)
 }
 
 // startHelper creates and starts the helper container of image img that
@@ -1011,6 +1192,39 @@ func (o *RestoreOptions) replaceTree(ctx context.Context, e engine.Engine, helpe
 		return nil, fmt.Errorf("part %s: swapping the restored files into %s: %w", p.Name, p.Path, err)
 	}
 	return counts, nil
+}
+
+// placeDump writes the Redis part's dump into the data directory of a
+// Redis that has not started yet (t: its mount in the helper), as
+// redisDumpName, 0600, through the archive API; its hash is checked as it
+// streams (copyPart).
+func (o *RestoreOptions) placeDump(ctx context.Context, e engine.Engine, helper, dir string, m *Manifest, t target) error {
+	p := t.part
+	pr, pw := io.Pipe()
+	copyDone := make(chan error, 1)
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := tw.WriteHeader(&tar.Header{Name: redisDumpName, Mode: 0o600, Size: p.RawSize, ModTime: time.Now(), Typeflag: tar.TypeReg})
+		if err == nil {
+			_, err = copyPart(dir, p, m.DBType, o.Identities, tw)
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+		copyDone <- err
+	}()
+	_, upErr := e.CopyToContainer(ctx, helper, client.CopyToContainerOptions{DestinationPath: t.mount, Content: pr})
+	pr.CloseWithError(errors.New("upload ended"))
+	if err := <-copyDone; err != nil {
+		return fmt.Errorf("part %s: %w", p.Name, err)
+	}
+	if upErr != nil {
+		return fmt.Errorf("part %s: writing %s into Redis's data directory: %w", p.Name, redisDumpName, upErr)
+	}
+	o.step("placed redis")
+	o.progress("redis: %s (%s) put in its data directory, loaded when it first starts", redisDumpName, human(p.RawSize))
+	return nil
 }
 
 // stripTop copies a tar stream from r to w without its first path

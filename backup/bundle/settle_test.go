@@ -277,7 +277,7 @@ func TestSettleCommittedFinishes(t *testing.T) {
 
 // Into a new project: its containers are removed, not started.
 func TestSettleNewProjectRemovesItsContainers(t *testing.T) {
-	k := newKilledRestore(t, JournalData{Bundle: "/b/bundle_x", Mode: ModeNew, Services: []string{"api"}}, false, "config written", "data services started")
+	k := newKilledRestore(t, JournalData{Bundle: "/b/bundle_x", Mode: ModeNew, Services: []string{"api"}}, false, "config written", "containers created")
 	out, err := k.settle(t)
 	if err != nil {
 		t.Fatal(err)

@@ -245,6 +245,11 @@ func TestBundleMigrateToNewProject(t *testing.T) {
 			t.Errorf("restore output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// Redis read the dump put in its data directory before its first
+	// start (no safety backup, no stop and start of a running Redis).
+	if !strings.Contains(r.stderr, "loaded the dump on its first start: 1501 keys") {
+		t.Errorf("Redis of B was not restored by its first start:\n%s", r.stderr)
+	}
 	sameState(t, "project B", snapshot(t, cli, b), before)
 	benv, _ := os.ReadFile(filepath.Join(b.dir, ".env"))
 	if !bytes.Contains(benv, []byte("COMPOSE_PROJECT_NAME="+b.name)) {
