@@ -30,9 +30,9 @@ type UpOptions struct {
 	// the containers of the services that have none, start nothing (docker
 	// compose create); a container a service already has is left as it is.
 	NoStart bool
-	Version       string // difyctl's version, for the version label
-	Release       string // the catalogue release deployed, for LabelDifyRelease ("" : none)
-	Report        Reporter
+	Version string // difyctl's version, for the version label
+	Release string // the catalogue release deployed, for LabelDifyRelease ("" : none)
+	Report  Reporter
 	// RegistryAuth gives the engine's X-Registry-Auth value for pulling an
 	// image ("" for an anonymous pull); nil: always anonymous.
 	RegistryAuth func(ctx context.Context, image string) (string, error)
