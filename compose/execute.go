@@ -419,7 +419,7 @@ func (x *executor) ready(it *PlanItem, id string, own gates) {
 	r := readiness{cli: x.cli, report: x.report, probeInterval: x.probeInterval}
 	if !it.needs[health.Healthy] && !it.needs[health.CompletedSuccessfully] {
 		// Only the end of the run waits for it: its probes give way to
-		// the starts still asked.
+		// the critical path's start.
 		r.beforeProbe = x.slots.whileQuiet
 	}
 	st, err := r.wait(x.waitCtx, it.Service, id, cond, x.probeObserver(it))

@@ -57,11 +57,9 @@ type startSlots struct {
 	granted  int       // starts granted so far
 	ownReady map[string]int
 	readying map[string]int
-	// quiet is closed while no start is asked or waits for a slot
-	// (probes that only the end of the run waits for are put off until
-	// then); busy says it is open.
+	// quiet is closed while no critical start runs (probes that only the
+	// end of the run waits for are put off until then).
 	quiet chan struct{}
-	busy  bool
 }
 
 // newStartSlots allows n starts at once (at least 1), ordered by priority (graph.priorities).
@@ -95,12 +93,9 @@ func (s *startSlots) ready(svc string) {
 	}
 }
 
-// whileQuiet waits until no start is asked of the engine nor waits for a
-// slot: a probe that only the end of the run waits for costs the engine an
-// exec, about what a start costs, and the starts still to come are what
-// the run's end waits for too (an upgrade's api comes up while the
-// services replaced after it start; its probes go once they are done, the
-// run ending no later for it).
+// whileQuiet waits until no critical start runs: a probe that only the end
+// of the run waits for costs the engine an exec, and is put off while the
+// critical path's start has the engine to itself.
 func (s *startSlots) whileQuiet(ctx context.Context) error {
 	if s == nil {
 		return nil
@@ -139,7 +134,6 @@ func (s *startSlots) acquire(ctx context.Context, svc string) (func(), error) {
 		s.pending = nil
 	}
 	heap.Push(&s.queue, w)
-	s.setQuiet()
 	s.schedule()
 	s.mu.Unlock()
 	select {
@@ -152,7 +146,6 @@ func (s *startSlots) acquire(ctx context.Context, svc string) (func(), error) {
 		default:
 			s.mu.Lock()
 			heap.Remove(&s.queue, w.index)
-			s.setQuiet()
 			s.skipLocked(svc, 1)
 			s.schedule()
 			s.mu.Unlock()
@@ -180,27 +173,16 @@ func (s *startSlots) skipLocked(svc string, n int) {
 	}
 }
 
-// setQuiet opens or closes quiet as starts are asked or waiting, or not.
-// s.mu is held.
-func (s *startSlots) setQuiet() {
-	busy := len(s.queue) > 0 || s.free < s.slots
-	switch {
-	case busy && !s.busy:
-		s.quiet = make(chan struct{})
-	case !busy && s.busy:
-		close(s.quiet)
-	}
-	s.busy = busy
-}
-
 // put returns w's slot.
 func (s *startSlots) put(w *slotWaiter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.free++
-	defer s.setQuiet()
 	if w.critical {
 		s.critical--
+		if s.critical == 0 {
+			close(s.quiet)
+		}
 		// Its dependents are about to ask: the next step of the critical
 		// path is among them, and a start off the path granted now would
 		// run beside it.
@@ -284,6 +266,9 @@ func (s *startSlots) dispatch() {
 			s.pending[top.svc]--
 		}
 		if top.critical {
+			if s.critical == 0 {
+				s.quiet = make(chan struct{})
+			}
 			s.critical++
 		}
 		if s.ownReady[top.svc] > 0 {

@@ -390,8 +390,7 @@ func TestStartSlotsNotCriticalBehindAReadyWait(t *testing.T) {
 }
 
 // whileQuiet (the gate of the probes only the end of the run waits for)
-// blocks while a start runs or waits for a slot, and lets go when none
-// does.
+// blocks while a critical start runs, and lets go when it returns.
 func TestStartSlotsQuietWhileNoCriticalStart(t *testing.T) {
 	ctx := context.Background()
 	s := newStartSlots(2, map[string]int{"db": 9, "leaf": 0}, map[string]int{"db": 1, "leaf": 1}, nil)
@@ -418,21 +417,8 @@ func TestStartSlotsQuietWhileNoCriticalStart(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the probe still held after the critical start returned")
 	}
-	// A start off the critical path holds the probes too, until its
-	// slot is given back.
-	rel, err = s.acquire(ctx, "leaf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	if err := s.whileQuiet(short); err == nil {
-		t.Fatal("a probe let go while leaf's start runs")
-	}
-	rel()
-	if err := s.whileQuiet(ctx); err != nil {
-		t.Fatal(err)
-	}
+	short, cancel := context.WithCancel(ctx)
+	cancel()
 	if err := (*startSlots)(nil).whileQuiet(short); err != nil {
 		t.Fatalf("no scheduler: %v", err)
 	}
