@@ -1195,16 +1195,18 @@ func (o *RestoreOptions) replaceTree(ctx context.Context, e engine.Engine, helpe
 }
 
 // placeDump writes the Redis part's dump into the data directory of a
-// Redis that has not started yet (t: its mount in the helper), as
-// redisDumpName, 0600, through the archive API; its hash is checked as it
-// streams (copyPart).
+// Redis that has not started yet (t: its mount in the helper), 0600,
+// through the archive API under a temporary name, renamed redisDumpName
+// once its hash checked out (copyPart, as it streams): a dump that failed
+// is never where Redis reads one.
 func (o *RestoreOptions) placeDump(ctx context.Context, e engine.Engine, helper, dir string, m *Manifest, t target) error {
 	p := t.part
+	const partial = redisDumpName + ".difyctl-new"
 	pr, pw := io.Pipe()
 	copyDone := make(chan error, 1)
 	go func() {
 		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Name: redisDumpName, Mode: 0o600, Size: p.RawSize, ModTime: time.Now(), Typeflag: tar.TypeReg})
+		err := tw.WriteHeader(&tar.Header{Name: partial, Mode: 0o600, Size: p.RawSize, ModTime: time.Now(), Typeflag: tar.TypeReg})
 		if err == nil {
 			_, err = copyPart(dir, p, m.DBType, o.Identities, tw)
 		}
@@ -1221,6 +1223,9 @@ func (o *RestoreOptions) placeDump(ctx context.Context, e engine.Engine, helper,
 	}
 	if upErr != nil {
 		return fmt.Errorf("part %s: writing %s into Redis's data directory: %w", p.Name, redisDumpName, upErr)
+	}
+	if _, err := execOutput(ctx, e, helper, nil, []string{"sh", "-c", `cd "$1" && { sync "$2" 2>/dev/null || sync; } && mv "$2" "$3"`, "sh", t.mount, partial, redisDumpName}); err != nil {
+		return fmt.Errorf("part %s: renaming %s to %s in Redis's data directory: %w", p.Name, partial, redisDumpName, err)
 	}
 	o.step("placed redis")
 	o.progress("redis: %s (%s) put in its data directory, loaded when it first starts", redisDumpName, human(p.RawSize))
