@@ -49,12 +49,12 @@ type startSlots struct {
 	// holdUntil: the others wait for the critical path's next step to
 	// ask until then (criticalHold after a critical start returned).
 	holdUntil time.Time
+	born      time.Time // when the run began (firstGather)
+	granted   int       // starts granted so far
 	// ownReady is what up's own wait for each service weighs (readyWeight;
-	// nil: nothing waits), readying the weights of the services granted a
-	// start and not yet ready: a start is not critical when one of them
-	// weighs as much, since the run ends behind that wait, not behind it.
-	born     time.Time // when the run began (firstGather)
-	granted  int       // starts granted so far
+	// nil: nothing waits); readying counts, per service, the starts
+	// granted whose service is not yet ready. A start is not critical when
+	// one of those weighs as much: the run ends behind that wait.
 	ownReady map[string]int
 	readying map[string]int
 	// quiet is closed while no critical start runs (probes that only the

@@ -455,3 +455,42 @@ func TestUpReportsFailedRemoval(t *testing.T) {
 		t.Fatalf("%v %+v", err, ev.all)
 	}
 }
+
+// NoStart (docker compose create) creates the containers of services that
+// have none and starts nothing; a container a service already has is left
+// as it is, even when its configuration changed; a later up starts the
+// created ones.
+func TestUpNoStartCreatesOnly(t *testing.T) {
+	e := fakeEngine()
+	healthyTwoTier(e)
+	p := project(t, twoTier)
+	if _, _, err := up(t, e, p, func(o *UpOptions) { o.Services = []string{"cache"} }); err != nil {
+		t.Fatal(err)
+	}
+	cacheID := e.Container("p-cache-1").ID
+	changed := project(t, strings.Replace(twoTier, "image: cache:1\n    restart: always", "image: cache:1\n    restart: always\n    environment: {NEW: \"1\"}", 1))
+	before := len(e.Calls())
+	if _, _, err := up(t, e, changed, func(o *UpOptions) { o.NoStart = true }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range e.Calls()[before:] {
+		if strings.HasPrefix(c, "start ") || strings.HasPrefix(c, "stop ") || strings.HasPrefix(c, "remove ") {
+			t.Errorf("NoStart asked %q", c)
+		}
+	}
+	for _, name := range []string{"p-db-1", "p-init-1", "p-api-1"} {
+		c := e.Container(name)
+		if c == nil || c.Status != container.StateCreated {
+			t.Fatalf("%s after NoStart: %+v", name, c)
+		}
+	}
+	if c := e.Container("p-cache-1"); c == nil || c.ID != cacheID || c.Status != container.StateRunning {
+		t.Fatalf("cache was touched: %+v", c)
+	}
+	if _, _, err := up(t, e, changed); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.Container("p-api-1"); c.Status != container.StateRunning {
+		t.Fatalf("api after up: %s", c.Status)
+	}
+}
