@@ -4,8 +4,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
+	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/engine/enginefake"
 )
 
@@ -45,5 +48,51 @@ func TestRestoreHelperLeavesNoAnonymousVolume(t *testing.T) {
 	}
 	if !e.Volume("p_app_storage") {
 		t.Fatal("the named volume the helper mounted was removed")
+	}
+}
+
+// A new project's Redis takes its dump from its data directory on its
+// first start only when it was never started, mounts /data, and its
+// command sets none of dir, dbfilename or the AOF: otherwise the part is
+// restored into the running Redis.
+func TestRedisPlaceable(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		cmd   []string
+		data  bool // mounts a directory at /data
+		start bool
+		want  bool
+	}{
+		{"Dify's redis, created", []string{"sh", "-c", `exec docker-entrypoint.sh redis-server --requirepass "$REDISCLI_AUTH"`}, true, false, true},
+		{"already started", []string{"redis-server"}, true, true, false},
+		{"AOF on", []string{"redis-server", "--appendonly", "yes"}, true, false, false},
+		{"another dir", []string{"redis-server", "--dir", "/var/redis"}, true, false, false},
+		{"no data mount", []string{"redis-server"}, false, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := enginefake.New()
+			e.AddImage("redis:1", enginefake.Image{ID: "sha256:redis"})
+			var mounts []mount.Mount
+			if c.data {
+				mounts = []mount.Mount{{Type: mount.TypeBind, Source: "/p/volumes/redis/data", Target: "/data"}}
+			}
+			cr, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "p-redis-1",
+				Config: &container.Config{Image: "redis:1", Cmd: c.cmd,
+					Labels: map[string]string{compose.LabelProject: "p", compose.LabelService: ServiceRedis, compose.LabelNumber: "1", compose.LabelOneoff: "False"}},
+				HostConfig: &container.HostConfig{Mounts: mounts}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.start {
+				if _, err := e.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := &RestoreOptions{Project: "p"}
+			if got := o.redisPlaceable(ctx, e); got != c.want {
+				t.Fatalf("redisPlaceable = %v, want %v", got, c.want)
+			}
+		})
 	}
 }
