@@ -50,7 +50,7 @@ type startSlots struct {
 	// ask until then (criticalHold after a critical start returned).
 	holdUntil time.Time
 	born      time.Time // when the run began (firstGather)
-	granted   int       // starts granted so far
+	granted   bool      // a start was granted in this run
 	// ownReady is what up's own wait for each service weighs (readyWeight;
 	// nil: nothing waits); readying counts, per service, the starts
 	// granted whose service is not yet ready. A start is not critical when
@@ -209,7 +209,7 @@ func (s *startSlots) schedule() {
 	at := time.Now().Add(startGather)
 	if next, ok := s.criticalNext(); ok && len(s.queue) > 0 && s.queue[0].svc == next {
 		at = time.Now() // the critical start asked: nothing to gather
-	} else if s.granted == 0 {
+	} else if !s.granted {
 		at = maxTime(at, s.born.Add(firstGather))
 	}
 	s.scheduleAt(at)
@@ -261,7 +261,7 @@ func (s *startSlots) dispatch() {
 		}
 		heap.Pop(&s.queue)
 		s.free--
-		s.granted++
+		s.granted = true
 		if s.pending != nil {
 			s.pending[top.svc]--
 		}

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
@@ -90,9 +91,33 @@ func TestRedisPlaceable(t *testing.T) {
 				}
 			}
 			o := &RestoreOptions{Project: "p"}
-			if got := o.redisPlaceable(ctx, e); got != c.want {
-				t.Fatalf("redisPlaceable = %v, want %v", got, c.want)
+			if got := o.redisDumpTarget(ctx, e, Part{Name: "redis"}) != nil; got != c.want {
+				t.Fatalf("redisDumpTarget placeable = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// A restore into a new project starts first only the services a part is
+// loaded through (the database, pgvector through pg_dump): not Redis,
+// whose dump is placed before its first start, nor a vector store whose
+// data is a files part (weaviate), which must first start on the restored
+// files rather than have them swapped under it.
+func TestLoadedThroughStartsNoFileBasedStore(t *testing.T) {
+	m := &Manifest{Parts: []Part{
+		{Name: "database", Kind: KindDatabase, Service: ServicePostgres},
+		{Name: "vector", Kind: KindVector, Service: ServicePgvector},
+		{Name: "redis", Kind: KindRedis, Service: ServiceRedis},
+		{Name: "files/weaviate/var/lib/weaviate", Kind: KindFiles, Service: "weaviate", Path: "/var/lib/weaviate"},
+		{Name: "files/api/app/api/storage", Kind: KindFiles, Service: "api", Path: "/app/api/storage"},
+	}}
+	got := loadedThrough(m)
+	if want := []string{ServicePostgres, ServicePgvector}; !slices.Equal(got, want) {
+		t.Fatalf("loadedThrough = %v, want %v", got, want)
+	}
+	for _, svc := range got {
+		if svc == "weaviate" || svc == ServiceRedis {
+			t.Fatalf("%s started before its data is in place", svc)
+		}
 	}
 }

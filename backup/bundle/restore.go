@@ -244,7 +244,7 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 	t0 = time.Now()
 	placed, err := o.applyNew(ctx, e, m, res)
 	if err != nil {
-		return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+		return o.newFailed(err)
 	}
 	o.timings.since("parts (all at once)", t0)
 	o.progress("starting every service")
@@ -257,7 +257,7 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 		t0 = time.Now()
 		r, err := o.checkRedisLoaded(ctx, e, m, *placed)
 		if err != nil {
-			return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
+			return o.newFailed(err)
 		}
 		res.Restored = append(res.Restored, r)
 		o.timings.since("check redis", t0)
@@ -265,6 +265,12 @@ func (o *RestoreOptions) restoreNew(ctx context.Context, e engine.Engine, m *Man
 	res.Services = m.Services
 	o.step("started")
 	return nil
+}
+
+// newFailed is the error of a restore into a new project that failed after
+// it created the project: what to remove before running it again.
+func (o *RestoreOptions) newFailed(err error) error {
+	return fmt.Errorf("restoring into the new project %s failed: %w; its files are in %s: remove the project (difyctl down -v) and the directory, then run the restore again", o.Project, err, o.ProjectDir)
 }
 
 // loadedThrough are the services a part is loaded through (the database,
@@ -288,8 +294,11 @@ func (o *RestoreOptions) applyNew(ctx context.Context, e engine.Engine, m *Manif
 	through := loadedThrough(m)
 	files := m.filesParts()
 	rdb, ok := m.Part("redis")
-	if ok && o.redisPlaceable(ctx, e) {
-		placed = rdb
+	var dump *target
+	if ok {
+		if dump = o.redisDumpTarget(ctx, e, *rdb); dump != nil {
+			placed = rdb
+		}
 	}
 	var jobs []restoreJob
 	if len(through) > 0 {
@@ -304,7 +313,7 @@ func (o *RestoreOptions) applyNew(ctx context.Context, e engine.Engine, m *Manif
 		}})
 	}
 	if len(files) > 0 || placed != nil {
-		jobs = append(jobs, restoreJob{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, o.Bundle, m, files, placed) }})
+		jobs = append(jobs, restoreJob{"files", func() ([]Restored, error) { return o.restoreFiles(ctx, e, o.Bundle, m, files, dump) }})
 	}
 	if ok && placed == nil {
 		// Restored into the running Redis: started by itself, as it would
@@ -328,29 +337,30 @@ func (o *RestoreOptions) applyNew(ctx context.Context, e engine.Engine, m *Manif
 // working directory, Redis's default dir) under its default name.
 const redisDataDir, redisDumpName = "/data", "dump.rdb"
 
-// redisPlaceable: the new project's Redis container was created and never
-// started, mounts a data directory at redisDataDir, and its command sets
-// neither dir, dbfilename nor appendonly: Redis will load a dump put there
-// on its first start.
-func (o *RestoreOptions) redisPlaceable(ctx context.Context, e engine.Engine) bool {
+// redisDumpTarget is where the Redis part p goes as the dump Redis loads
+// on its first start (the data directory it mounts at redisDataDir), when
+// the new project's Redis container was created and never started and its
+// command sets neither dir, dbfilename nor the AOF; nil otherwise.
+func (o *RestoreOptions) redisDumpTarget(ctx context.Context, e engine.Engine, p Part) *target {
 	c, err := findService(ctx, e, o.Project, ServiceRedis, false)
 	if err != nil || c.State != string(container.StateCreated) {
-		return false
+		return nil
 	}
 	ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 	if err != nil || ins.Container.Config == nil {
-		return false
+		return nil
 	}
-	if bind, vol := containerMount(ins.Container.Mounts, redisDataDir); bind == "" && vol == "" {
-		return false
+	t := &target{part: p, mount: "/restore/redis"}
+	if t.bind, t.vol = containerMount(ins.Container.Mounts, redisDataDir); t.bind == "" && t.vol == "" {
+		return nil
 	}
 	cmd := strings.Join(append(slices.Clone(ins.Container.Config.Entrypoint), ins.Container.Config.Cmd...), " ")
 	for _, setting := range []string{"dir", "dbfilename", "appendonly", "appendfilename", "appenddirname"} {
 		if strings.Contains(cmd, "--"+setting) {
-			return false
+			return nil
 		}
 	}
-	return true
+	return t
 }
 
 // checkRedisLoaded checks that the started Redis read the dump put in its
@@ -958,43 +968,32 @@ type target struct {
 // mounts every target (bind mounts and named volumes alike; the engine may
 // be remote). For each: the files are unpacked into a new directory beside
 // them, complete, then the old entries are moved aside, the new moved in,
-// and only then the old removed.
-func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part, rdb *Part) ([]Restored, error) {
+// and only then the old removed. dump, when not nil, is where Redis's dump
+// goes in a new project (redisDumpTarget): the same helper writes it first.
+func (o *RestoreOptions) restoreFiles(ctx context.Context, e engine.Engine, dir string, m *Manifest, parts []Part, dump *target) ([]Restored, error) {
 	targets, err := o.fileTargets(ctx, e, parts)
 	if err != nil {
 		return nil, err
 	}
-	var rdbTarget *target
-	if rdb != nil {
-		c, err := findService(ctx, e, o.Project, ServiceRedis, false)
-		if err != nil {
-			return nil, fmt.Errorf("part redis: %w", err)
-		}
-		ins, err := e.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("part redis: %w", err)
-		}
-		t := target{part: *rdb, mount: "/restore/redis"}
-		t.bind, t.vol = containerMount(ins.Container.Mounts, redisDataDir)
-		targets = append(targets, t)
-		rdbTarget = &targets[len(targets)-1]
+	mounts := targets
+	if dump != nil {
+		mounts = append(slices.Clip(targets), *dump)
 	}
 	img, err := o.helperImage(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	id, remove, err := o.startHelper(ctx, e, img, targets)
+	id, remove, err := o.startHelper(ctx, e, img, mounts)
 	if err != nil {
 		return nil, err
 	}
 	defer remove()
-	var out []Restored
-	if rdbTarget != nil {
-		if err := o.placeDump(ctx, e, id, dir, m, *rdbTarget); err != nil {
+	if dump != nil {
+		if err := o.placeDump(ctx, e, id, dir, m, *dump); err != nil {
 			return nil, err
 		}
-		targets = targets[:len(targets)-1]
 	}
+	var out []Restored
 	for _, t := range targets {
 		counts, err := o.replaceTree(ctx, e, id, dir, m, t)
 		if err != nil {
