@@ -14,6 +14,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -44,8 +45,20 @@ func convImage(t *testing.T, cli *client.Client, tag, stamp string) string {
 	}
 	id := ins.ID
 	t.Cleanup(func() {
-		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		cli.ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		// A project still running the image (its cleanup comes later when
+		// it was registered first) goes before it: a forced removal of an
+		// image a container uses only takes its tag, the image stays.
+		ctx := context.Background()
+		cs, _ := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("ancestor", id)})
+		for _, c := range cs.Items {
+			if p := c.Labels[compose.LabelProject]; p != "" {
+				if err := testenv.RemoveProject(ctx, cli, p); err != nil {
+					t.Errorf("removing project %s, which runs image %s: %v", p, ref, err)
+				}
+			}
+		}
+		cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		cli.ImageRemove(ctx, id, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	})
 	return ref
 }

@@ -3,15 +3,18 @@
 // never pass for a real one), or a container, network or volume of a test
 // project (difyctl-e2e-*), a container named after one or a restore's
 // helper container, or a cron entry of one, or an anonymous volume no
-// container uses that was not there before the tests.
+// container uses that was not there before the tests, or an untagged test
+// image (one built FROM a fixture) that was not there before them: a tag
+// removed while a container still used the image leaves the image behind.
 //
 // An anonymous volume (an image's VOLUME, made for a container) carries
 // no name of its project: once its container is removed without its
-// volumes it cannot be told from any other. So make test runs
-// "hostcheck -record FILE" before the tests, which writes the anonymous
-// volumes present then, and "hostcheck -baseline FILE" after them, which
-// reports every unused anonymous volume FILE does not list. Without
-// -baseline that check is skipped (and said so). Run it when no other test
+// volumes it cannot be told from any other; an untagged image names no
+// test either. So make test runs "hostcheck -record FILE" before the
+// tests, which writes the anonymous volumes and untagged test images
+// present then, and "hostcheck -baseline FILE" after them, which reports
+// every unused anonymous volume and untagged test image FILE does not
+// list. Without -baseline those checks are skipped (and said so). Run it when no other test
 // run is in progress on the engine: another run's volumes would count.
 package main
 
@@ -26,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 
@@ -37,8 +41,8 @@ import (
 const testProjectPrefix = "difyctl-e2e-"
 
 func main() {
-	record := flag.String("record", "", "write the anonymous volumes present now to `FILE` (before the tests) and exit")
-	baselineFile := flag.String("baseline", "", "`FILE` written by -record: report the unused anonymous volumes it does not list")
+	record := flag.String("record", "", "write the anonymous volumes and untagged test images present now to `FILE` (before the tests) and exit")
+	baselineFile := flag.String("baseline", "", "`FILE` written by -record: report the unused anonymous volumes and untagged test images it does not list")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -49,7 +53,7 @@ func main() {
 	}
 	defer cli.Close()
 	if *record != "" {
-		if err := recordVolumes(ctx, cli, *record); err != nil {
+		if err := recordBaseline(ctx, cli, *record); err != nil {
 			fmt.Fprintf(os.Stderr, "hostcheck: %v\n", err)
 			os.Exit(1)
 		}
@@ -74,9 +78,9 @@ func main() {
 		os.Exit(1)
 	}
 	if baseline == nil {
-		fmt.Println("hostcheck: anonymous volumes not checked (no -baseline: make test records one before the tests)")
+		fmt.Println("hostcheck: anonymous volumes and untagged test images not checked (no -baseline: make test records one before the tests)")
 	}
-	fmt.Println("hostcheck: the tests left no image under a real name, no test container, network, volume or cron entry")
+	fmt.Println("hostcheck: the tests left no image under a real name, no untagged test image, no test container, network, volume or cron entry")
 }
 
 // anonymousVolumes lists the engine's anonymous volumes; with unused, only
@@ -99,9 +103,9 @@ func anonymousVolumes(ctx context.Context, cli *client.Client, unused bool) ([]v
 	return out, nil
 }
 
-// recordVolumes writes the names of the anonymous volumes present now, one
-// a line.
-func recordVolumes(ctx context.Context, cli *client.Client, path string) error {
+// recordBaseline writes the names of the anonymous volumes present now and
+// the IDs of the untagged test images (imageKey), one a line.
+func recordBaseline(ctx context.Context, cli *client.Client, path string) error {
 	vs, err := anonymousVolumes(ctx, cli, false)
 	if err != nil {
 		return err
@@ -110,7 +114,53 @@ func recordVolumes(ctx context.Context, cli *client.Client, path string) error {
 	for _, v := range vs {
 		b.WriteString(v.Name + "\n")
 	}
+	imgs, err := untaggedTestImages(ctx, cli)
+	if err != nil {
+		return err
+	}
+	for _, im := range imgs {
+		b.WriteString(imageKey(im.ID) + "\n")
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o600)
+}
+
+// imageKey is an image's line in the baseline, apart from volume names.
+func imageKey(id string) string { return "image " + id }
+
+// untaggedTestImages are the top-level images built FROM a fixture (they
+// inherit its testenv.InputsLabel) that no tag names any more.
+func untaggedTestImages(ctx context.Context, cli *client.Client) ([]image.Summary, error) {
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("label", testenv.InputsLabel)})
+	if err != nil {
+		return nil, err
+	}
+	var out []image.Summary
+	for _, im := range imgs.Items {
+		if untagged(im.RepoTags) {
+			out = append(out, im)
+		}
+	}
+	return out, nil
+}
+
+func untagged(tags []string) bool {
+	for _, t := range tags {
+		if t != "<none>:<none>" {
+			return false
+		}
+	}
+	return true
+}
+
+// newUntagged names the untagged test images the baseline does not list.
+func newUntagged(imgs []image.Summary, baseline map[string]bool) []string {
+	var out []string
+	for _, im := range imgs {
+		if !baseline[imageKey(im.ID)] {
+			out = append(out, fmt.Sprintf("untagged test image %s (created %s, labels %v): its tag was removed while a container still used it; remove the containers first, then the image", im.ID, time.Unix(im.Created, 0).UTC().Format(time.RFC3339), im.Labels))
+		}
+	}
+	return out
 }
 
 func readBaseline(path string) (map[string]bool, error) {
@@ -197,6 +247,11 @@ func check(ctx context.Context, cli *client.Client, baseline map[string]bool) ([
 			return nil, err
 		}
 		problems = append(problems, newAnonymous(unused, baseline)...)
+		imgs, err := untaggedTestImages(ctx, cli)
+		if err != nil {
+			return nil, err
+		}
+		problems = append(problems, newUntagged(imgs, baseline)...)
 	}
 	cron, _ := filepath.Glob("/etc/cron.d/difyctl-" + testProjectPrefix + "*")
 	for _, f := range cron {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
@@ -23,6 +24,17 @@ func TestNewAnonymousAgainstBaseline(t *testing.T) {
 	}
 	if got := newAnonymous([]volume.Volume{{Name: a}}, map[string]bool{a: true}); len(got) != 0 {
 		t.Fatalf("a volume of the baseline was reported: %q", got)
+	}
+}
+
+func TestNewUntaggedAgainstBaseline(t *testing.T) {
+	imgs := []image.Summary{{ID: "sha256:aa", RepoTags: []string{"<none>:<none>"}}, {ID: "sha256:bb"}}
+	got := newUntagged(imgs, map[string]bool{imageKey("sha256:aa"): true, "sha256:bb": true})
+	if len(got) != 1 || !strings.Contains(got[0], "sha256:bb") {
+		t.Fatalf("a volume's line counted for an image, or a listed image was reported: %q", got)
+	}
+	if !untagged(nil) || !untagged([]string{"<none>:<none>"}) || untagged([]string{"difyctl-test/busybox:latest"}) {
+		t.Fatal("untagged")
 	}
 }
 
@@ -45,7 +57,7 @@ func TestCheckReportsAnonymousVolumeLeftBehind(t *testing.T) {
 	cli := testenv.Fixtures(t)
 	ctx := context.Background()
 	base := filepath.Join(t.TempDir(), "base")
-	if err := recordVolumes(ctx, cli, base); err != nil {
+	if err := recordBaseline(ctx, cli, base); err != nil {
 		t.Fatal(err)
 	}
 	baseline, err := readBaseline(base)
