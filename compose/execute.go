@@ -175,6 +175,13 @@ func (x *executor) run(ids map[string]*created) {
 	edges := map[string][]edge{}
 	for _, it := range x.plan.Items {
 		nodes = append(nodes, it.Service)
+		if it.Action == ActionDone || it.Action == ActionKeep && !x.restartAfterDependency(&it) {
+			// It runs (or ran) as it is and nothing is asked of the
+			// engine for it: it waits for nothing, and what waits for it
+			// waits only for its own condition, not for its dependencies'
+			// replacements.
+			continue
+		}
 		for dep, d := range it.spec.Service.DependsOn {
 			edges[it.Service] = append(edges[it.Service], edge{to: dep, cond: conditionOf(d.Condition)})
 		}

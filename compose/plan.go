@@ -80,6 +80,9 @@ type PlanItem struct {
 	Action    Action `json:"action"`
 	Reason    string `json:"reason,omitempty"`
 	Level     int    `json:"level"` // dependency depth: 0 starts first
+	// State is the state of the service's container when the plan was made
+	// (running, exited, paused, ...); "" when it had none.
+	State string `json:"state,omitempty"`
 	// Outcome is what happened to it, once up ran (see the Outcome* constants).
 	Outcome string `json:"outcome,omitempty"`
 
@@ -134,6 +137,11 @@ type PlanInput struct {
 	Recreate      RecreatePolicy                                      //
 	RemoveOrphans bool                                                //
 	Labels        func(types.ServiceConfig, string) map[string]string // labels for a service given its config hash
+	// NoDeps: only the requested services are converged; each dependency
+	// they declare that is not requested is taken as it runs now (kept,
+	// its conditions waited on, never created, started or replaced), and
+	// one without a running container fails the plan.
+	NoDeps bool
 }
 
 // MakePlan decides, for each selected service, what to do with its
@@ -141,7 +149,15 @@ type PlanInput struct {
 // input gives the same plan.
 func MakePlan(in PlanInput) (*Plan, error) {
 	p := in.Project
-	selected, levels, notes, err := selectServices(p, in.Services)
+	var asIs map[string]string // dependency -> a service that named it
+	var selected, notes []string
+	var levels map[string]int
+	var err error
+	if in.NoDeps && len(in.Services) > 0 {
+		selected, levels, asIs, err = selectNoDeps(p, in.Services)
+	} else {
+		selected, levels, notes, err = selectServices(p, in.Services)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +178,16 @@ func MakePlan(in PlanInput) (*Plan, error) {
 		it := PlanItem{Service: name, Container: spec.Name, Level: levels[name], spec: spec, oneShot: oneShots[name],
 			noRetry: s.Restart == "" || s.Restart == "no", needs: map[health.Condition]bool{}}
 		it.existing = byService[name]
-		it.Action, it.Reason = decide(it.existing, spec, in.ImageIDs[s.Image], it.oneShot, in.Recreate)
+		if it.existing != nil {
+			it.State = it.existing.State
+		}
+		if by, ok := asIs[name]; ok {
+			if it.Action, it.Reason, err = asItRuns(it.existing, it.oneShot, name, by); err != nil {
+				return nil, err
+			}
+		} else {
+			it.Action, it.Reason = decide(it.existing, spec, in.ImageIDs[s.Image], it.oneShot, in.Recreate)
+		}
 		plan.Items = append(plan.Items, it)
 	}
 	for _, name := range selected {
@@ -228,12 +253,7 @@ func selectServices(p *types.Project, requested []string) (names []string, level
 		out = append(out, n)
 	}
 	levels = dependencyLevels(p, out)
-	sort.Slice(out, func(i, j int) bool {
-		if levels[out[i]] != levels[out[j]] {
-			return levels[out[i]] < levels[out[j]]
-		}
-		return out[i] < out[j]
-	})
+	sortByLevel(out, levels)
 	// One note per inactive dependency, naming who would have used it.
 	for dep, by := range skipped {
 		sort.Strings(by)
@@ -241,6 +261,63 @@ func selectServices(p *types.Project, requested []string) (names []string, level
 	}
 	sort.Strings(notes)
 	return out, levels, notes, nil
+}
+
+// selectNoDeps: with no-deps, the services to converge are the requested
+// ones, and the dependencies they declare (active, not requested) are
+// taken as they run (asIs: dependency -> the first requested service that
+// named it); a dependency's own dependencies are not looked at: it runs.
+// In start order, as selectServices.
+func selectNoDeps(p *types.Project, requested []string) (names []string, levels map[string]int, asIs map[string]string, err error) {
+	want := map[string]bool{}
+	for _, r := range requested {
+		if _, ok := p.Services[r]; !ok {
+			return nil, nil, nil, fmt.Errorf("no service %q in the project (its profile may be inactive)", r)
+		}
+		want[r] = true
+	}
+	asIs = map[string]string{}
+	for _, r := range sorted(append([]string(nil), requested...)) {
+		for dep := range p.Services[r].DependsOn {
+			if _, active := p.Services[dep]; active && !want[dep] && asIs[dep] == "" {
+				asIs[dep] = r
+			}
+		}
+	}
+	for n := range want {
+		names = append(names, n)
+	}
+	for n := range asIs {
+		names = append(names, n)
+	}
+	levels = dependencyLevels(p, names)
+	sortByLevel(names, levels)
+	return names, levels, asIs, nil
+}
+
+// asItRuns is the action for a dependency --no-deps takes as it runs: kept
+// when it runs (or, a one-shot job, exited 0 earlier); an error naming
+// what to do when it does not.
+func asItRuns(c *Observed, oneShot bool, dep, by string) (Action, string, error) {
+	switch {
+	case c != nil && c.State == string(container.StateRunning):
+		return ActionKeep, "a dependency of " + by + ", taken as it runs: no-deps", nil
+	case c != nil && oneShot && c.State == string(container.StateExited) && c.ExitCode == 0:
+		return ActionDone, "completed earlier; no-deps", nil
+	case c == nil:
+		return "", "", fmt.Errorf("service %s depends on %s, which has no container, and its dependencies are not to be started (no-deps): bring %s up first, or converge without no-deps", by, dep, dep)
+	}
+	return "", "", fmt.Errorf("service %s depends on %s, which is %s, and its dependencies are not to be started (no-deps): start %s first, or converge without no-deps", by, dep, c.State, dep)
+}
+
+// sortByLevel puts names in start order: level, then name.
+func sortByLevel(names []string, levels map[string]int) {
+	sort.Slice(names, func(i, j int) bool {
+		if levels[names[i]] != levels[names[j]] {
+			return levels[names[i]] < levels[names[j]]
+		}
+		return names[i] < names[j]
+	})
 }
 
 // dependencyLevels gives each service its depth in the dependency graph.

@@ -51,9 +51,12 @@ func (r readiness) options(svc string, observe func(health.State)) health.Option
 
 func probeWords(p health.ProbeRun) string {
 	s := fmt.Sprintf("difyctl probe %d: ", p.N)
-	if p.Passed {
+	switch {
+	case p.Skipped:
+		return s + firstLine(p.Probe.Output)
+	case p.Passed:
 		s += "passed"
-	} else {
+	default:
 		s += fmt.Sprintf("failed (exit %d)", p.Probe.ExitCode)
 	}
 	s += fmt.Sprintf(" in %s", p.Took.Round(time.Millisecond))

@@ -30,6 +30,11 @@ type UpOptions struct {
 	// the containers of the services that have none, start nothing (docker
 	// compose create); a container a service already has is left as it is.
 	NoStart bool
+	// NoDeps: converge only Services; the dependencies they declare are
+	// taken as they run now, their conditions waited on (docker compose up
+	// --no-deps, which does not wait on them); one that does not run fails
+	// the plan.
+	NoDeps  bool
 	Version string // difyctl's version, for the version label
 	Release string // the catalogue release deployed, for LabelDifyRelease ("" : none)
 	Report  Reporter
@@ -105,6 +110,9 @@ func planUp(ctx context.Context, cli engine.Engine, o UpOptions) (*Plan, error) 
 	if err != nil {
 		return nil, err
 	}
+	if o.NoDeps && len(o.Services) > 0 {
+		selected = o.Services // the dependencies taken as they run need no image
+	}
 	if !o.DryRun {
 		// Images first: a missing image stops up before anything changes.
 		reqs, err := imagesToPull(ctx, cli, p, selected, o.Pull)
@@ -125,7 +133,7 @@ func planUp(ctx context.Context, cli engine.Engine, o UpOptions) (*Plan, error) 
 	}
 	envFile := envFileLabel(p.WorkingDir)
 	return MakePlan(PlanInput{Project: p, Services: o.Services, Existing: existing, ImageIDs: ids, Recreate: o.Recreate,
-		RemoveOrphans: o.RemoveOrphans, Labels: func(s types.ServiceConfig, hash string) map[string]string {
+		RemoveOrphans: o.RemoveOrphans, NoDeps: o.NoDeps, Labels: func(s types.ServiceConfig, hash string) map[string]string {
 			return serviceLabels(p, s, hash, envFile, o)
 		}})
 }

@@ -494,3 +494,94 @@ func TestUpNoStartCreatesOnly(t *testing.T) {
 		t.Fatalf("api after up: %s", c.Status)
 	}
 }
+
+// NoDeps converges the named services only: their dependencies are taken
+// as they run (db's changed configuration is not applied, its container
+// and init's are left as they are) and still waited on; a dependency with
+// no container fails the plan, naming it, before anything changes.
+func TestUpNoDepsTakesDependenciesAsTheyRun(t *testing.T) {
+	e := fakeEngine()
+	healthyTwoTier(e)
+	p := project(t, twoTier)
+	if _, _, err := up(t, e, p, func(o *UpOptions) { o.Services = []string{"db", "init", "cache"} }); err != nil {
+		t.Fatal(err)
+	}
+	dbID, initID := e.Container("p-db-1").ID, e.Container("p-init-1").ID
+	changed := project(t, strings.Replace(twoTier, "    healthcheck: {test: [\"CMD\", \"probe\"]}", "    healthcheck: {test: [\"CMD\", \"probe\"]}\n    environment: {NEW: \"1\"}", 1))
+	before := len(e.Calls())
+	res, _, err := up(t, e, changed, func(o *UpOptions) { o.Services = []string{"api"}; o.NoDeps = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "level 0  cache                  unchanged (a dependency of api, taken as it runs: no-deps)\n" +
+		"level 0  db                     unchanged (a dependency of api, taken as it runs: no-deps)\n" +
+		"level 0  init                   done (completed earlier; no-deps)\n" +
+		"level 1  api                    create\n"
+	if got := res.PlanText(); got != want {
+		t.Fatalf("plan:\n%s\nwant:\n%s", got, want)
+	}
+	for _, c := range e.Calls()[before:] {
+		if strings.Contains(c, "p-db-1") && !strings.HasPrefix(c, "inspect") || strings.Contains(c, "p-init-1") && !strings.HasPrefix(c, "inspect") {
+			t.Errorf("no-deps touched a dependency: %q", c)
+		}
+	}
+	if e.Container("p-db-1").ID != dbID || e.Container("p-init-1").ID != initID || e.Container("p-api-1").Status != container.StateRunning {
+		t.Fatal("no-deps replaced a dependency, or api does not run")
+	}
+
+	e2 := fakeEngine()
+	healthyTwoTier(e2)
+	_, _, err = up(t, e2, p, func(o *UpOptions) { o.Services = []string{"api"}; o.NoDeps = true })
+	if err == nil || !strings.Contains(err.Error(), "no container") || !strings.Contains(err.Error(), "no-deps") {
+		t.Fatalf("no-deps with dependencies that have no container: %v", err)
+	}
+	if len(e2.Containers()) != 0 {
+		t.Fatal("a failed no-deps plan created containers")
+	}
+}
+
+// A service left as it runs waits for nothing: what its dependents need
+// of it (it runs) holds already, so they are not held back by its own
+// dependencies' replacements. front is replaced although db's replacement
+// fails (mid, unchanged between them, runs all along); when mid declares
+// restart: true on db, it has to wait for db's replacement and restart
+// after it, so front, after mid, is not replaced.
+func TestUpKeptServiceDoesNotWaitForItsDependencies(t *testing.T) {
+	const chain = `
+services:
+  db: {image: app:1, restart: always, environment: {V: "1"}}
+  mid:
+    image: app:1
+    restart: always
+    depends_on: {db: {condition: service_started}}
+  front:
+    image: app:1
+    restart: always
+    environment: {V: "1"}
+    depends_on: {mid: {condition: service_started}}
+`
+	for _, restart := range []bool{false, true} {
+		e := fakeEngine()
+		src := chain
+		if restart {
+			src = strings.Replace(src, "{db: {condition: service_started}}", "{db: {condition: service_started, restart: true}}", 1)
+		}
+		if _, _, err := up(t, e, project(t, src)); err != nil {
+			t.Fatal(err)
+		}
+		midID, frontID := e.Container("p-mid-1").ID, e.Container("p-front-1").ID
+		e.Behave("db", enginefake.Behaviour{StartErr: errors.New("no space left on device")})
+		changed := project(t, strings.ReplaceAll(src, `V: "1"`, `V: "2"`))
+		_, _, err := up(t, e, changed)
+		if err == nil || !strings.Contains(err.Error(), "db") {
+			t.Fatalf("restart %v: db's replacement failed, up said %v", restart, err)
+		}
+		if c := e.Container("p-mid-1"); c.ID != midID || c.Status != container.StateRunning {
+			t.Fatalf("restart %v: mid %+v", restart, c)
+		}
+		front := e.Container("p-front-1")
+		if replaced := front.ID != frontID; replaced == restart || front.Status != container.StateRunning {
+			t.Fatalf("restart %v: front replaced %v (%s)", restart, replaced, front.Status)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type ProbeRun struct {
 	Probe   Probe         `json:"probe"`
 	Took    time.Duration `json:"took"`
 	Problem string        `json:"problem,omitempty"` // the exec could not be run, or timed out
+	// Skipped: the test was not run, the port it asks for refused every
+	// connect from here (see portGate); a failed probe.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // probeCommand is the command the engine runs for a healthcheck test, as
@@ -76,6 +79,9 @@ type prober struct {
 	// lingering is a probe that timed out: its process may still run in
 	// the container, and no other starts before it has ended.
 	lingering string
+	// gate puts the test off while the port it asks for is closed; nil:
+	// none (another kind of test, or an engine on another host).
+	gate *portGate
 }
 
 func newProber(cli Execer, c container.InspectResponse) *prober {
@@ -89,6 +95,9 @@ func newProber(cli Execer, c container.InspectResponse) *prober {
 	p := &prober{cli: cli, id: c.ID, cmd: cmd, user: c.Config.User, dir: c.Config.WorkingDir, timeout: c.Config.Healthcheck.Timeout}
 	if p.timeout <= 0 {
 		p.timeout = defaultProbeTimeout
+	}
+	if localEngine(cli) {
+		p.gate = newPortGate(c.Config.Healthcheck.Test)
 	}
 	return p
 }

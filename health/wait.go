@@ -170,6 +170,13 @@ func (w *waiter) await(ctx context.Context, ev client.EventsResult, ps *schedule
 			if w.o.OnProbe != nil {
 				w.o.OnProbe(r)
 			}
+			if r.Skipped && ps.tick != nil {
+				// The port refused all along: nothing the engine knows
+				// changed, so no inspection; the port is watched on at
+				// once, not a tick later.
+				ps.start(ctx, ps.addr)
+				continue
+			}
 			if r.Passed {
 				ps.passed = true
 			}
@@ -194,7 +201,7 @@ func (w *waiter) onTick(ctx context.Context, ps *schedule, c *container.InspectR
 	if !w.shouldProbe(*st, *c) {
 		return false
 	}
-	ps.start(ctx)
+	ps.start(ctx, ContainerAddr(*c))
 	return true
 }
 
@@ -211,7 +218,8 @@ type schedule struct {
 	probing   bool             // a probe runs
 	passed    bool             // a probe passed in this run of the container
 	announced bool
-	n         int // probes started
+	n         int    // probes started
+	addr      string // the container's address the last probe was given
 }
 
 func (w *waiter) newSchedule(c container.InspectResponse) *schedule {
@@ -244,11 +252,22 @@ func (ps *schedule) stop() {
 	ps.ticker, ps.tick = nil, nil
 }
 
-// start runs the next probe; its result arrives on results.
-func (ps *schedule) start(ctx context.Context) {
+// start runs the next probe of the container at addr; its result arrives
+// on results. A port gate may stand in for it (portGate): that costs the
+// engine nothing, so it is not put off by before.
+func (ps *schedule) start(ctx context.Context, addr string) {
 	ps.probing = true
 	ps.n++
+	ps.addr = addr
 	go func(n int) {
+		began := time.Now()
+		skip, forced := ps.pr.gate.stands(ctx, addr, ps.interval)
+		if skip {
+			r := ps.pr.gate.skippedRun(addr, time.Since(began))
+			r.N = n
+			ps.results <- r
+			return
+		}
 		if ps.before != nil {
 			if err := ps.before(ctx); err != nil {
 				ps.results <- ProbeRun{N: n, Probe: Probe{ExitCode: -1, Output: err.Error()}, Problem: err.Error()}
@@ -257,6 +276,9 @@ func (ps *schedule) start(ctx context.Context) {
 		}
 		r := ps.pr.run(ctx)
 		r.N = n
+		if forced && r.Passed {
+			ps.pr.gate.off = true // the test passed with the port refused: the connect says nothing here
+		}
 		ps.results <- r
 	}(ps.n)
 }

@@ -44,8 +44,7 @@ func TestWaitDrivenByEvents(t *testing.T) {
 		t.Fatalf("Wait returned while the container is starting: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	e.Behave("db", enginefake.Behaviour{Health: "healthy"})
-	e.ContainerRestart(context.Background(), id, client.ContainerRestartOptions{})
+	e.SetHealth(id, container.Healthy)
 	select {
 	case err := <-done:
 		if err != nil {

@@ -36,13 +36,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +55,7 @@ import (
 
 	"github.com/difyctl/difyctl/bench/internal/benchkit"
 	"github.com/difyctl/difyctl/compose"
+	"github.com/difyctl/difyctl/health"
 	"github.com/difyctl/difyctl/internal/testenv"
 )
 
@@ -82,10 +86,11 @@ func main() {
 	bin := flag.String("difyctl", "", "difyctl binary (default: build one)")
 	runs := flag.Int("runs", 1, "measure this many times")
 	trace := flag.String("trace", "", "write the progress (stderr) of every difyctl and compose command to this file, each line stamped with the time since the command started")
+	execAll := flag.Bool("exec-observer", false, "the observer runs a starting container's healthcheck every poll even while the port it asks for refuses connects (the observer of stop 5 and earlier: a stream of execs on the engine it measures)")
 	flag.Parse()
 	tw, closeTrace, err := benchkit.OpenTrace(*trace)
 	if err == nil {
-		err = run(*composeFlag, *bin, *runs, tw)
+		err = run(*composeFlag, *bin, *runs, tw, !*execAll)
 		closeTrace()
 	}
 	if err != nil {
@@ -99,9 +104,12 @@ type bench struct {
 	compose []string
 	passed  map[string]bool // containers whose healthcheck passed when run by serving
 	trace   io.Writer       // nil: no trace
+	// gated: serving connects to the port a loopback HTTP healthcheck
+	// asks for first and runs the check only once the port accepts.
+	gated bool
 }
 
-func run(composeBin, bin string, runs int, trace io.Writer) error {
+func run(composeBin, bin string, runs int, trace io.Writer, gated bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	tb, err := testenv.NewBench(ctx, bin)
@@ -126,7 +134,7 @@ func run(composeBin, bin string, runs int, trace io.Writer) error {
 			fmt.Fprintln(os.Stderr, "upgrade: untagging the stand-ins:", err)
 		}
 	}()
-	b := &bench{Bench: tb, compose: benchkit.FindCompose(composeBin), trace: trace}
+	b := &bench{Bench: tb, compose: benchkit.FindCompose(composeBin), trace: trace, gated: gated}
 	if b.compose == nil {
 		fmt.Println("docker compose v2 not found: the manual path is skipped (../shared/tools/build-docker-compose builds one)")
 	}
@@ -413,7 +421,11 @@ func (b *bench) readiness(ctx context.Context, project string, want int) (bool, 
 }
 
 // serving runs the container's healthcheck command now; a pass is
-// remembered for the container.
+// remembered for the container. Gated, a healthcheck that is an HTTP
+// request to the container's loopback runs only once its port accepts a
+// connect from here: a refused port fails it without an exec, so polling
+// every 100 ms does not keep an exec running on the engine under
+// measurement (health.LoopbackHTTPPort, the rule difyctl's probes follow).
 func (b *bench) serving(ctx context.Context, id string) bool {
 	if b.passed[id] {
 		return true
@@ -423,6 +435,9 @@ func (b *bench) serving(ctx context.Context, id string) bool {
 		return false
 	}
 	test := ins.Container.Config.Healthcheck.Test
+	if b.gated && !b.portOpen(ctx, ins.Container) {
+		return false
+	}
 	var cmd []string
 	switch {
 	case len(test) > 1 && test[0] == "CMD":
@@ -452,5 +467,24 @@ func (b *bench) serving(ctx context.Context, id string) bool {
 		b.passed = map[string]bool{}
 	}
 	b.passed[id] = true
+	return true
+}
+
+// portOpen: the port c's healthcheck asks for accepts a connect at c's
+// address; true when the healthcheck is of another kind or c has no
+// address (the check is run).
+func (b *bench) portOpen(ctx context.Context, c container.InspectResponse) bool {
+	port, addr := health.LoopbackHTTPPort(c.Config.Healthcheck.Test), health.ContainerAddr(c)
+	if port == 0 || addr == "" {
+		return true
+	}
+	dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	if err != nil {
+		return !errors.Is(err, syscall.ECONNREFUSED)
+	}
+	conn.Close()
 	return true
 }

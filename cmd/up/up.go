@@ -75,6 +75,7 @@ one first (as init).`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
 	fl.StringVar(&pull, "pull", "", "pull images: always, missing or never (default: each service's pull_policy, missing when none)")
 	fl.BoolVar(&opts.Orphans, "remove-orphans", false, "remove containers of services no longer in the files or whose profile is not active (their data stays)")
+	fl.BoolVar(&opts.NoDeps, "no-deps", false, "converge only the services named; their dependencies are taken as they run (their conditions still waited on), never created, started or replaced")
 	_ = cmd.RegisterFlagCompletionFunc("profile", cmdutil.ProfileCompletion)
 	f.AddFileFlag(cmd)
 	return cmd

@@ -57,7 +57,7 @@ func TestFlagsToOptions(t *testing.T) {
 	var got *Options
 	cmd := NewCmd(f, func(_ context.Context, o *Options) error { got = o; return nil })
 	cmd.SetArgs([]string{"api", "web", "--profile", "mysql", "--profile=certbot", "--wait-timeout", "2m", "--progress", "plain",
-		"--force-recreate", "--pull", "never", "--remove-orphans", "--dry-run"})
+		"--force-recreate", "--pull", "never", "--remove-orphans", "--no-deps", "--dry-run"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestFlagsToOptions(t *testing.T) {
 		t.Fatal("runF not called")
 	case strings.Join(got.Services, ",") != "api,web", strings.Join(got.Profiles, ",") != "mysql,certbot":
 		t.Fatalf("services %v profiles %v", got.Services, got.Profiles)
-	case got.WaitTimeout != 2*time.Minute || got.Progress != "plain" || got.Recreate != compose.RecreateForce || got.Pull != compose.PullNever || !got.Orphans || !got.DryRun:
+	case got.WaitTimeout != 2*time.Minute || got.Progress != "plain" || got.Recreate != compose.RecreateForce || got.Pull != compose.PullNever || !got.Orphans || !got.NoDeps || !got.DryRun:
 		t.Fatalf("options %+v", got)
 	case got.Load.ProjectName != "shop" || got.Load.ProjectDir != f.ProjectDir || !got.Embedded || got.JSON:
 		t.Fatalf("project %+v embedded %v", got.Load, got.Embedded)

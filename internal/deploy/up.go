@@ -41,6 +41,7 @@ type UpOptions struct {
 	Recreate      compose.RecreatePolicy
 	Pull          compose.PullPolicy // "": each service's pull_policy
 	Orphans       bool               // --remove-orphans
+	NoDeps        bool               // --no-deps
 	DryRun        bool
 	Engine        func(context.Context) (engine.Engine, error)
 	Now           func() time.Time
@@ -163,7 +164,7 @@ func (o *UpOptions) conclude(ctx context.Context, cli engine.Engine, p *types.Pr
 
 func (o *UpOptions) upOptions(p *types.Project, lo compose.LoadOptions, report compose.Reporter) compose.UpOptions {
 	return compose.UpOptions{Project: p, ConfigFiles: compose.ConfigFileNames(lo), Services: o.Services,
-		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, DryRun: o.DryRun,
+		WaitTimeout: o.WaitTimeout, ProbeInterval: o.ProbeInterval, Recreate: o.Recreate, Pull: o.Pull, RemoveOrphans: o.Orphans, NoDeps: o.NoDeps, DryRun: o.DryRun,
 		Version: buildinfo.Get().Version, Release: compose.DeployedRelease(lo), RegistryAuth: engine.RegistryAuth(o.getenv()), Report: report}
 }
 

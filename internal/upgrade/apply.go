@@ -302,10 +302,11 @@ func Run(ctx context.Context, o *Options, p *Plan, res *Result) error {
 	}
 	files := compose.ConfigFileNames(compose.LoadOptions{ProjectDir: p.Dir})
 	if early := p.earlyServices(proj); len(early) > 0 {
-		// New services that need nothing the upgrade replaces start while
-		// the old release still serves: their start is not downtime.
+		// New services whose dependencies run now start while the old
+		// release still serves: their start is not downtime. No-deps:
+		// a dependency the upgrade replaces is replaced below, with the rest.
 		o.printf("starting the new service(s) %v first, while Dify %s still serves", early, p.From)
-		_, err = compose.Up(ctx, o.Engine, compose.UpOptions{Project: proj, ConfigFiles: files, Services: early,
+		_, err = compose.Up(ctx, o.Engine, compose.UpOptions{Project: proj, ConfigFiles: files, Services: early, NoDeps: true,
 			WaitTimeout: o.WaitTimeout, Version: o.Version, Release: p.To, Report: report})
 		if err != nil {
 			return fail(StepContainers, err)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
@@ -240,41 +241,63 @@ func planFiles(dir string, from, to *templates.Release) ([]File, error) {
 	return out, err
 }
 
-// earlyServices are the services the upgrade adds (no container yet) whose
-// dependencies, all the way down, it keeps as they are: they can start
-// before anything is stopped.
+// earlyServices are the services the upgrade adds (no container yet) that
+// can start before anything is stopped, so their start is not downtime:
+// each dependency they declare is one of them, or has a container that
+// runs now (or, a one-shot job, completed) and serves its condition until
+// its replacement, if any, takes over, as it serves every other dependent
+// meanwhile. Not when the service declares restart: true on a dependency
+// the upgrade replaces: it asks to start after that replacement. They are
+// started with no-deps (apply): the dependencies are waited on as they
+// run, never replaced ahead of the rest.
 func (p *Plan) earlyServices(proj *types.Project) []string {
-	action := map[string]compose.Action{}
+	items := map[string]compose.PlanItem{}
 	for _, it := range p.ComposePlan {
-		action[it.Service] = it.Action
+		items[it.Service] = it
 	}
-	kept := func(svc string) bool {
-		a, ok := action[svc]
-		return !ok || a == compose.ActionKeep || a == compose.ActionDone
-	}
-	var closureKept func(svc string, seen map[string]bool) bool
-	closureKept = func(svc string, seen map[string]bool) bool {
+	memo := map[string]bool{}
+	var early func(svc string, seen map[string]bool) bool
+	early = func(svc string, seen map[string]bool) bool {
+		if v, ok := memo[svc]; ok {
+			return v
+		}
 		if seen[svc] {
-			return true
+			return false
 		}
 		seen[svc] = true
-		s, ok := proj.Services[svc]
-		if !ok {
-			return true // an inactive optional dependency
+		it, ok := items[svc]
+		s, active := proj.Services[svc]
+		if !ok || !active || it.Action != compose.ActionCreate {
+			return false
 		}
-		for dep := range s.DependsOn {
-			if _, active := proj.Services[dep]; active && (!kept(dep) || !closureKept(dep, seen)) {
+		for dep, d := range s.DependsOn {
+			if _, active := proj.Services[dep]; !active {
+				continue // an inactive optional dependency
+			}
+			di, ok := items[dep]
+			switch {
+			case !ok:
+				return false
+			case di.Action == compose.ActionCreate:
+				if !early(dep, seen) {
+					return false
+				}
+			case di.Action == compose.ActionDone:
+			case di.State != string(container.StateRunning):
+				return false
+			case d.Restart && di.Action == compose.ActionRecreate:
 				return false
 			}
 		}
+		memo[svc] = true
 		return true
 	}
-	var early []string
+	var out []string
 	for _, it := range p.ComposePlan {
-		if it.Action == compose.ActionCreate && closureKept(it.Service, map[string]bool{}) {
-			early = append(early, it.Service)
+		if early(it.Service, map[string]bool{}) {
+			out = append(out, it.Service)
 		}
 	}
-	sort.Strings(early)
-	return early
+	sort.Strings(out)
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/difyctl/difyctl/compose"
 	"github.com/difyctl/difyctl/envgen"
@@ -442,9 +443,11 @@ func writeProject(t *testing.T, dir, version string) {
 	}
 }
 
-// A service the upgrade adds starts early only when nothing below it is
-// replaced: sandbox (new, on kept redis) does; agent (new, on the replaced
-// plugin) and api (replaced) do not.
+// A service the upgrade adds starts early when every dependency it
+// declares runs now (replaced later or not) or starts early too: sandbox
+// (on kept redis), agent (on the plugin, replaced later, and sandbox),
+// lonely; not late (on a stopped dependency), nor bound (restart: true on
+// the replaced plugin), nor atop (on bound), nor api (replaced, not new).
 func TestEarlyServices(t *testing.T) {
 	dep := func(names ...string) types.DependsOnConfig {
 		d := types.DependsOnConfig{}
@@ -453,23 +456,34 @@ func TestEarlyServices(t *testing.T) {
 		}
 		return d
 	}
+	restartOn := dep("plugin")
+	restartOn["plugin"] = types.ServiceDependency{Condition: types.ServiceConditionStarted, Restart: true}
 	proj := &types.Project{Services: types.Services{
 		"redis":   {Name: "redis"},
+		"stopped": {Name: "stopped"},
 		"plugin":  {Name: "plugin", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("redis")}},
 		"sandbox": {Name: "sandbox", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("redis", "mysql")}}, // mysql: an inactive optional dependency
 		"agent":   {Name: "agent", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("plugin", "sandbox")}},
+		"late":    {Name: "late", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("stopped")}},
+		"bound":   {Name: "bound", WorkloadSpec: types.WorkloadSpec{DependsOn: restartOn}},
+		"atop":    {Name: "atop", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("bound")}},
 		"api":     {Name: "api", WorkloadSpec: types.WorkloadSpec{DependsOn: dep("agent")}},
 		"lonely":  {Name: "lonely"},
 	}}
+	running := string(container.StateRunning)
 	p := &Plan{ComposePlan: []compose.PlanItem{
-		{Service: "redis", Action: compose.ActionKeep},
-		{Service: "plugin", Action: compose.ActionRecreate},
+		{Service: "redis", Action: compose.ActionKeep, State: running},
+		{Service: "stopped", Action: compose.ActionStart, State: string(container.StateExited)},
+		{Service: "plugin", Action: compose.ActionRecreate, State: running},
 		{Service: "sandbox", Action: compose.ActionCreate},
 		{Service: "agent", Action: compose.ActionCreate},
-		{Service: "api", Action: compose.ActionRecreate},
+		{Service: "late", Action: compose.ActionCreate},
+		{Service: "bound", Action: compose.ActionCreate},
+		{Service: "atop", Action: compose.ActionCreate},
+		{Service: "api", Action: compose.ActionRecreate, State: running},
 		{Service: "lonely", Action: compose.ActionCreate},
 	}}
-	if got, want := p.earlyServices(proj), []string{"lonely", "sandbox"}; !slices.Equal(got, want) {
+	if got, want := p.earlyServices(proj), []string{"agent", "lonely", "sandbox"}; !slices.Equal(got, want) {
 		t.Fatalf("early services %v, want %v", got, want)
 	}
 }

@@ -220,6 +220,17 @@ func (e *Engine) SetState(name string, st container.ContainerState, exitCode int
 	e.emit(id, events.ActionDie)
 }
 
+// SetHealth changes a running container's health status by hand (the
+// engine's probe passed or failed), with the event the engine would send.
+func (e *Engine) SetHealth(name string, h container.HealthStatus) {
+	e.mu.Lock()
+	c, _ := e.find(name)
+	c.Health = h
+	id := c.ID
+	e.mu.Unlock()
+	e.emit(id, events.Action(string(events.ActionHealthStatus)+": "+string(h)))
+}
+
 // Disconnect removes a container from a network (docker network disconnect).
 func (e *Engine) Disconnect(name, net string) {
 	e.mu.Lock()
