@@ -6,7 +6,9 @@
 //     its wall time split as the command reports it (plan, pull, bundle,
 //     apply, health wait, downtime), and the downtime seen from outside:
 //     from the first container of the project seen not ready to every
-//     container of 1.16.0 seen serving (polled every 100 ms; see ready);
+//     container of 1.16.0 seen serving (polled every 100 ms; see ready;
+//     a loopback HTTP healthcheck is run only once its port accepts a
+//     connect, as difyctl's own probes do, unless -exec-observer);
 //   - manual: `difyctl rollback` puts the project back on 1.15.0 (database
 //     from the bundle, revision r1), then the documented upgrade by hand in
 //     the same project directory: upstream 1.16.0's docker-compose.yaml and
