@@ -466,7 +466,11 @@ func TestPullPicksUpImageUpdatedUnderSameTag(t *testing.T) {
 		t.Fatalf("up: %s", r.stderr)
 	}
 	first, _ := cli.ImageInspect(context.Background(), ref)
-	t.Cleanup(func() { cli.ImageRemove(context.Background(), first.ID, client.ImageRemoveOptions{Force: true}) })
+	// PruneChildren: the build step images under it go too (else its COPY
+	// step is left as an untagged image).
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), first.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
 	pushImage(t, cli, ref, "two")
 	// The push left the new image tagged locally: give the tag back to the
 	// old one, so only a pull can bring the new one.
