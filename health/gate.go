@@ -121,6 +121,9 @@ func LoopbackHTTPPort(test []string) int {
 	}
 	port := 0
 	for _, w := range words[1:] {
+		if reroutes(w) {
+			return 0 // the request goes elsewhere than the URL says
+		}
 		u, err := url.Parse(strings.Trim(w, `"'`))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			continue
@@ -148,6 +151,17 @@ func LoopbackHTTPPort(test []string) int {
 		}
 	}
 	return port
+}
+
+// reroutes: a curl or wget option that sends the request somewhere else
+// than the URL's host and port (a proxy, a socket, a fixed resolution).
+func reroutes(opt string) bool {
+	for _, o := range []string{"-x", "--proxy", "--preproxy", "--socks", "--unix-socket", "--abstract-unix-socket", "--resolve", "--connect-to", "-e", "--execute"} {
+		if opt == o || strings.HasPrefix(opt, o+"=") || strings.HasPrefix(o, "--") && strings.HasPrefix(opt, o) {
+			return true
+		}
+	}
+	return strings.HasPrefix(opt, "-x") && !strings.HasPrefix(opt, "--")
 }
 
 // ContainerAddr is the container's address on its first network by name,
