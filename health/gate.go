@@ -164,6 +164,18 @@ func reroutes(opt string) bool {
 	return strings.HasPrefix(opt, "-x") && !strings.HasPrefix(opt, "--")
 }
 
+// PortRefused: c's healthcheck is a loopback HTTP request
+// (LoopbackHTTPPort) and its port refuses a connect at c's address now,
+// so the test would fail; false when it accepts, does not answer, or the
+// check is of another kind (run the test). One connect, as the gate's.
+func PortRefused(ctx context.Context, c container.InspectResponse) bool {
+	if c.Config == nil || c.Config.Healthcheck == nil {
+		return false
+	}
+	g, addr := newPortGate(c.Config.Healthcheck.Test), ContainerAddr(c)
+	return g != nil && addr != "" && g.await(ctx, addr, 0) == gateClosed
+}
+
 // ContainerAddr is the container's address on its first network by name,
 // "" when it has none (not started, network_mode host or none): where
 // this host reaches it when the engine runs here.
@@ -214,11 +226,11 @@ func (g *portGate) await(ctx context.Context, addr string, budget time.Duration)
 	}
 }
 
-// stands decides whether this probe's test runs: false when the gate
+// stands decides whether this probe's test runs: skip when the gate
 // stands in for it (the port at addr refused every connect during budget,
 // and the gate has not stood in gateMaxSkips times in a row). forced
 // tells the caller that the test runs although the port refused: its
-// pass turns the gate off (see pass).
+// pass turns the gate off (schedule.start).
 func (g *portGate) stands(ctx context.Context, addr string, budget time.Duration) (skip, forced bool) {
 	if g == nil || g.off || addr == "" {
 		return false, false

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -161,5 +162,34 @@ func (h hoster) DaemonHost() string { return string(h) }
 func TestLocalEngine(t *testing.T) {
 	if !localEngine(hoster("unix:///var/run/docker.sock")) || localEngine(hoster("tcp://10.0.0.2:2376")) || localEngine(hoster("http://docker.example.com")) || localEngine(struct{}{}) {
 		t.Fatal("localEngine")
+	}
+}
+
+// PortRefused connects once to the port a loopback HTTP healthcheck asks
+// for at the container's address: refused, accepted, another kind of test.
+func TestPortRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	c := func(test ...string) container.InspectResponse {
+		return container.InspectResponse{
+			Config: &container.Config{Healthcheck: &container.HealthConfig{Test: test}},
+			NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{
+				"p_default": {IPAddress: netip.MustParseAddr("127.0.0.1")}}},
+		}
+	}
+	url := "http://localhost:" + strconv.Itoa(port) + "/health"
+	ctx := context.Background()
+	if PortRefused(ctx, c("CMD", "curl", "-f", url)) {
+		t.Fatal("a listening port read as refused")
+	}
+	if PortRefused(ctx, c("CMD", "pg_isready")) || PortRefused(ctx, container.InspectResponse{}) {
+		t.Fatal("a test of another kind, or no healthcheck, read as refused")
+	}
+	ln.Close()
+	if !PortRefused(ctx, c("CMD", "curl", "-f", url)) {
+		t.Fatal("a closed port not read as refused")
 	}
 }

@@ -38,16 +38,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -437,7 +434,7 @@ func (b *bench) serving(ctx context.Context, id string) bool {
 		return false
 	}
 	test := ins.Container.Config.Healthcheck.Test
-	if b.gated && !b.portOpen(ctx, ins.Container) {
+	if b.gated && health.PortRefused(ctx, ins.Container) {
 		return false
 	}
 	var cmd []string
@@ -469,24 +466,5 @@ func (b *bench) serving(ctx context.Context, id string) bool {
 		b.passed = map[string]bool{}
 	}
 	b.passed[id] = true
-	return true
-}
-
-// portOpen: the port c's healthcheck asks for accepts a connect at c's
-// address; true when the healthcheck is of another kind or c has no
-// address (the check is run).
-func (b *bench) portOpen(ctx context.Context, c container.InspectResponse) bool {
-	port, addr := health.LoopbackHTTPPort(c.Config.Healthcheck.Test), health.ContainerAddr(c)
-	if port == 0 || addr == "" {
-		return true
-	}
-	dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return !errors.Is(err, syscall.ECONNREFUSED)
-	}
-	conn.Close()
 	return true
 }
